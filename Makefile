@@ -1,0 +1,29 @@
+# The two commands a new user needs: `make app` and `make test`. Both do all the set-up first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: setup app test lint format templates benchmarks
+
+setup:
+	@bash scripts/setup.sh
+
+app: setup
+	$(VENV)/bin/fnsft-app $(ARGS)
+
+test: setup
+	@bash scripts/setup_browser.sh
+	$(VENV)/bin/ruff check fnsft tests benchmarks app.py
+	$(VENV)/bin/ruff format --check fnsft tests benchmarks app.py
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check --fix fnsft tests benchmarks app.py
+	$(VENV)/bin/ruff format fnsft tests benchmarks app.py
+
+templates: setup
+	$(VENV)/bin/fnsft-build-templates
+
+benchmarks: setup
+	$(PY) benchmarks/run_all.py

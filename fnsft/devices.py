@@ -1,0 +1,57 @@
+"""Device and dtype policy: one place decides where a model runs and in which precision."""
+
+from __future__ import annotations
+
+import torch
+
+_DTYPE_NAMES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def get_optimal_device() -> torch.device:
+    """CUDA if present, else Apple MPS, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn "auto"/None/a name into a torch.device, checking that it exists here."""
+    if device is None or device == "auto":
+        return get_optimal_device()
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'.")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'.")
+    return resolved
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA cards that support it (fp16 otherwise), fp16 on MPS, fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """Turn "auto"/None/a name into a torch.dtype for `device`."""
+    if dtype is None or dtype == "auto":
+        return default_dtype(device)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPE_NAMES[dtype.lower()]
+    except KeyError:
+        raise ValueError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None

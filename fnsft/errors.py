@@ -1,0 +1,35 @@
+"""One exception type per kind of user mistake, each message saying what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class FnsftError(Exception):
+    """Base class of every error fnsft raises on purpose."""
+
+
+class UnsupportedArchitectureError(FnsftError):
+    """The model's MLP layout is not in the architecture table."""
+
+
+class QuantizationUnavailableError(FnsftError):
+    """4/8-bit quantization was asked for where bitsandbytes cannot run."""
+
+
+class ModelLoadError(FnsftError):
+    """A model name, folder or GGUF file could not be resolved or loaded."""
+
+
+class TemplateError(FnsftError):
+    """A template file is malformed, from an unknown schema, or made for another model."""
+
+
+class MaskSelectionError(FnsftError):
+    """A mask request names unknown components or layers, selects nothing, or silences a whole layer."""
+
+
+class DatasetFormatError(FnsftError):
+    """A data file or dataset fits none of the supported formats, or cannot be read."""
+
+
+class DecompositionError(FnsftError):
+    """Discovery cannot run with the given data or settings (too few tokens, too many components...)."""
