@@ -135,11 +135,22 @@ class MLPBlock:
     fused_gate_up: bool = False
 
 
+def _is_peft_tuner(model: nn.Module) -> bool:
+    """PEFT's inner tuner (`peft_model.base_model`, e.g. LoraModel) keeps the transformers model as `.model`."""
+    try:
+        from peft.tuners.tuners_utils import BaseTuner
+    except ImportError:
+        return False
+    return isinstance(model, BaseTuner)
+
+
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain transformers model under PEFT (and DDP-style `.module`) wrappers."""
+    """The plain transformers model under PEFT (PeftModel or its tuner) and DDP-style `.module` wrappers."""
     while True:
         if hasattr(model, "get_base_model"):
             model = model.get_base_model()
+        elif _is_peft_tuner(model):
+            model = model.model
         elif isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
         else:

@@ -30,9 +30,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return get_optimal_device()
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'.")
-    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device={device!r} was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'.")
+        raise ValueError(
+            f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'."
+        )
+    if resolved.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ValueError(
+            f"device={device!r} was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'."
+        )
     return resolved
 
 

@@ -1,0 +1,154 @@
+"""Recording neuron activations token by token, straight into one preallocated matrix.
+
+Rows are tokens (padding removed), columns are neurons laid out layer after layer
+(column = layer offset + neuron index). Hooks sit on each block's down-projection: its input for
+"intermediate" neurons, its output for "mlp_output" channels. Once the last layer is recorded the forward pass is
+stopped, so the final norm and LM head are never computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .architectures import mlp_blocks, output_width
+from .errors import DecompositionError
+
+GRANULARITIES = ("intermediate", "mlp_output")
+
+
+@dataclass
+class CapturedActivations:
+    """A [tokens x neurons] matrix plus which text each token came from."""
+
+    matrix: torch.Tensor
+    text_index: np.ndarray
+    layer_widths: tuple[int, ...]
+    granularity: str
+    num_texts: int
+
+    @property
+    def layer_offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.layer_widths)])
+
+
+class _StopForward(Exception):
+    """Raised by the last layer's hook: nothing after it is needed."""
+
+
+def check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity={granularity!r} is not supported; use one of {GRANULARITIES}.")
+
+
+def layer_widths(model: nn.Module, granularity: str) -> tuple[int, ...]:
+    check_granularity(granularity)
+    blocks = mlp_blocks(model)
+    if granularity == "intermediate":
+        return tuple(block.intermediate_size for block in blocks)
+    return tuple(output_width(block.down_proj) for block in blocks)
+
+
+def _tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=True)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+def _choose_tokens(token_lists: list[list[int]], max_tokens: int | None) -> list[tuple[int, list[int]]]:
+    """(text index, ids) in text order until the token budget is spent; the last text may be cut."""
+    chosen, total = [], 0
+    for index, ids in enumerate(token_lists):
+        if not ids:
+            continue
+        if max_tokens is not None and total + len(ids) > max_tokens:
+            remaining = max_tokens - total
+            if remaining > 0:
+                chosen.append((index, ids[:remaining]))
+            break
+        chosen.append((index, ids))
+        total += len(ids)
+    return chosen
+
+
+@torch.inference_mode()
+def capture_activations(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    granularity: str = "intermediate",
+    max_tokens: int | None = 4096,
+    max_length: int = 256,
+    batch_size: int = 8,
+    dtype: torch.dtype = torch.float32,
+    progress: Callable[[int, int], None] | None = None,
+) -> CapturedActivations:
+    """Run `texts` through `model` and record every neuron of every layer at every real token.
+
+    Texts are taken in the given order until `max_tokens` is reached, then batched by length to keep padding low.
+    `progress(done_tokens, total_tokens)` is called after each batch.
+    """
+    widths = layer_widths(model, granularity)
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length), max_tokens)
+    total = sum(len(ids) for _, ids in chosen)
+    if total == 0:
+        raise DecompositionError("The texts produced no tokens; give non-empty texts.")
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    matrix = torch.empty((total, int(offsets[-1])), dtype=dtype)
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
+    row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
+    state: dict[str, torch.Tensor] = {}
+
+    def make_hook(layer: int, last: bool):
+        columns = slice(int(offsets[layer]), int(offsets[layer + 1]))
+
+        def record(values: torch.Tensor) -> None:
+            flat = values[state["valid"]].to("cpu", dtype)
+            matrix[state["rows"], columns] = flat
+            if last:
+                raise _StopForward
+
+        if granularity == "intermediate":
+            return lambda module, args: record(args[0])
+        return lambda module, args, output: record(output)
+
+    blocks = mlp_blocks(model)
+    handles = []
+    for block in blocks:
+        hook = make_hook(block.layer, block.layer == len(blocks) - 1)
+        if granularity == "intermediate":
+            handles.append(block.down_proj.register_forward_pre_hook(hook))
+        else:
+            handles.append(block.down_proj.register_forward_hook(hook))
+    done = 0
+    try:
+        for start in range(0, len(order), batch_size):
+            batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
+            length = max(len(chosen[i][1]) for i in batch)
+            input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), length), dtype=torch.long)
+            rows = []
+            for slot, i in enumerate(batch):
+                ids = chosen[i][1]
+                input_ids[slot, : len(ids)] = torch.tensor(ids)
+                attention[slot, : len(ids)] = 1
+                rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+            state["valid"] = attention.bool().to(device)
+            state["rows"] = torch.cat(rows)
+            with contextlib.suppress(_StopForward):
+                model(input_ids=input_ids.to(device), attention_mask=attention.to(device), use_cache=False)
+            done += int(attention.sum())
+            if progress is not None:
+                progress(done, total)
+    finally:
+        for handle in handles:
+            handle.remove()
+    text_index = np.concatenate([np.full(len(ids), index) for index, ids in chosen])
+    return CapturedActivations(matrix, text_index, widths, granularity, len(chosen))

@@ -1,0 +1,263 @@
+"""PCA + FastICA over a [tokens x neurons] matrix, neuron-map thresholds, and ICASSO-style stability.
+
+One randomized SVD serves both ICA orientations:
+- over="neurons" (spatial ICA, as fMRI does with voxels): neurons are the samples, so each component is a
+  maximally non-Gaussian (sparse) map over neurons, with a time course over tokens;
+- over="tokens" (temporal ICA, as the FunctionalNetworksSFT library does): tokens are the samples, each component
+  has an independent time course, and its neuron map is the PCA basis times the ICA mixing.
+FastICA runs on the k-dimensional reduced data only (symmetric decorrelation, logcosh contrast), in torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .errors import DecompositionError
+
+logger = logging.getLogger(__name__)
+
+ICA_ORIENTATIONS = ("neurons", "tokens")
+THRESHOLD_RULES = ("zscore", "percentile", "topk")
+
+
+@dataclass
+class Decomposition:
+    """Components ordered by explained variance, each map sign-corrected so its heavy tail is positive."""
+
+    maps: np.ndarray  # [components, neurons]
+    time_courses: np.ndarray  # [tokens, components]
+    explained_variance_ratio: np.ndarray  # [components]
+    pca_variance_ratio: float
+    converged: bool
+    iterations: int
+    stability: np.ndarray | None = None  # [components], median best-match |corr| over reruns
+    stability_runs: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def standardize_(matrix: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """Centre and scale every column (neuron) over rows (tokens), in place; constant columns become 0."""
+    rows = matrix.shape[0]
+    for start in range(0, matrix.shape[1], chunk):
+        block = matrix[:, start : start + chunk]
+        mean = block.mean(dim=0, keepdim=True)
+        block -= mean
+        std = block.pow(2).sum(dim=0, keepdim=True).div_(max(rows - 1, 1)).sqrt_()
+        std[std < 1e-8] = 1.0
+        block /= std
+    return matrix
+
+
+def _orthogonalize(weights: torch.Tensor) -> torch.Tensor:
+    """Symmetric decorrelation W <- (W W^T)^-1/2 W."""
+    eigenvalues, eigenvectors = torch.linalg.eigh(weights @ weights.T)
+    eigenvalues = eigenvalues.clamp_min(1e-12)
+    return eigenvectors @ torch.diag(eigenvalues.rsqrt()) @ eigenvectors.T @ weights
+
+
+def fastica(
+    whitened: torch.Tensor, *, seed: int, max_iter: int = 400, tol: float = 1e-4
+) -> tuple[torch.Tensor, bool, int]:
+    """Unmixing matrix W ([k x k]) for whitened samples ([n x k]); sources are whitened @ W.T."""
+    k = whitened.shape[1]
+    generator = np.random.default_rng(seed)
+    weights = torch.from_numpy(generator.standard_normal((k, k))).to(whitened.device, torch.float64)
+    weights = _orthogonalize(weights)
+    data = whitened.to(torch.float64) if whitened.device.type == "cpu" else whitened
+    n = data.shape[0]
+    for iteration in range(1, max_iter + 1):
+        projected = data @ weights.T.to(data.dtype)
+        g = torch.tanh(projected)
+        g_prime_mean = (1.0 - g * g).mean(dim=0).to(torch.float64)
+        updated = (g.T @ data).to(torch.float64) / n - g_prime_mean[:, None] * weights
+        updated = _orthogonalize(updated)
+        change = float((torch.abs(torch.einsum("ij,ij->i", updated, weights)) - 1).abs().max())
+        weights = updated
+        if change < tol:
+            return weights, True, iteration
+    return weights, False, max_iter
+
+
+_GAUSSIAN_LOGCOSH = 0.374567  # E[log cosh(x)] for x ~ N(0, 1)
+
+
+def negentropy(sources: torch.Tensor) -> float:
+    """Summed logcosh negentropy approximation of unit-variance sources: higher is more independent."""
+    contrast = torch.log(torch.cosh(sources.to(torch.float64))).mean(dim=0) - _GAUSSIAN_LOGCOSH
+    return float((contrast**2).sum())
+
+
+def best_fastica(whitened: torch.Tensor, *, seed: int, restarts: int, max_iter: int, tol: float):
+    """FastICA from `restarts` random starts, keeping the most non-Gaussian solution.
+
+    Symmetric FastICA can stop at a saddle point where two sources stay rotated into each other; a few restarts
+    are cheap on reduced data and avoid it.
+    """
+    best = None
+    for restart in range(max(restarts, 1)):
+        unmixing, converged, iterations = fastica(
+            whitened, seed=seed * 7919 + restart, max_iter=max_iter, tol=tol
+        )
+        score = negentropy(whitened.to(torch.float64) @ unmixing.T)
+        if best is None or score > best[0]:
+            best = (score, unmixing, converged, iterations)
+    return best[1], best[2], best[3]
+
+
+def _whiten(samples: torch.Tensor) -> torch.Tensor:
+    """Centre columns and make their covariance the identity."""
+    centred = samples - samples.mean(dim=0, keepdim=True)
+    covariance = (centred.T @ centred).to(torch.float64) / centred.shape[0]
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+    transform = eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
+    return centred @ transform.to(centred.dtype)
+
+
+def _skew_signs(maps: np.ndarray) -> np.ndarray:
+    centred = maps - maps.mean(axis=1, keepdims=True)
+    return np.where((centred**3).mean(axis=1) >= 0, 1.0, -1.0)
+
+
+def _low_rank(matrix: torch.Tensor, rank: int, seed: int):
+    """Top `rank` singular triplets by randomized SVD, deterministic for `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        u, s, v = torch.svd_lowrank(matrix, q=min(rank + 10, min(matrix.shape)), niter=4)
+    return u[:, :rank], s[:rank], v[:, :rank]
+
+
+def _maps_and_courses(matrix, u, s, v, unmixing, over):
+    """Neuron maps [k x N] and time courses [T x k] for one unmixing matrix."""
+    unmixing = unmixing.to(torch.float32)
+    tokens, neurons = matrix.shape
+    if over == "tokens":
+        courses = (u * tokens**0.5) @ unmixing.T  # unit-variance independent time courses
+        maps = (unmixing @ torch.diag(s) @ v.T) / tokens**0.5  # mixing: X ~= courses @ maps
+    else:
+        maps = (_whiten(v) @ unmixing.T).T  # unit-variance independent neuron maps
+        courses = (matrix @ maps.T) / neurons  # least squares, maps being orthogonal with norm sqrt(N)
+    return maps.cpu().numpy(), courses.cpu().numpy()
+
+
+def _match_abs_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each reference map, |corr| with its partner in a one-to-one (Hungarian) matching."""
+    a = reference - reference.mean(axis=1, keepdims=True)
+    b = other - other.mean(axis=1, keepdims=True)
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    similarity = np.abs(a @ b.T)
+    rows, cols = linear_sum_assignment(-similarity)
+    matched = np.zeros(len(reference))
+    matched[rows] = similarity[rows, cols]
+    return matched
+
+
+def decompose(
+    matrix: torch.Tensor,
+    n_components: int,
+    *,
+    over: str = "neurons",
+    seed: int = 0,
+    max_iter: int = 400,
+    tol: float = 1e-4,
+    stability_runs: int = 0,
+    restarts: int = 3,
+    device: str | torch.device | None = None,
+) -> Decomposition:
+    """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
+
+    stability_runs > 0 re-runs ICA that many times, each with a new seed on a bootstrap resample of the samples,
+    and scores each component by the median |correlation| of its best one-to-one match (ICASSO's idea).
+    """
+    if over not in ICA_ORIENTATIONS:
+        raise ValueError(f"over={over!r} is not supported; use one of {ICA_ORIENTATIONS}.")
+    tokens, neurons = matrix.shape
+    if n_components < 2 or n_components >= min(tokens, neurons):
+        raise DecompositionError(
+            f"n_components={n_components} needs 2 <= n_components < min(tokens, neurons) = {min(tokens, neurons)}; "
+            "capture more tokens or ask for fewer components."
+        )
+    work = matrix.to(device) if device is not None else matrix
+    u, s, v = _low_rank(work, n_components, seed)
+    total_variance = float(work.pow(2).sum())
+    pca_ratio = float(s.pow(2).sum()) / max(total_variance, 1e-12)
+    samples = u * tokens**0.5 if over == "tokens" else _whiten(v)
+    unmixing, converged, iterations = best_fastica(
+        samples, seed=seed, restarts=restarts, max_iter=max_iter, tol=tol
+    )
+    notes = []
+    if not converged:
+        notes.append(
+            f"FastICA did not converge in {max_iter} iterations (tol={tol}); components may be unreliable: "
+            "capture more tokens, ask for fewer components or raise max_iter."
+        )
+        logger.warning(notes[-1])
+    maps, courses = _maps_and_courses(work, u, s, v, unmixing, over)
+    signs = _skew_signs(maps)
+    maps *= signs[:, None]
+    courses *= signs[None, :]
+    energy = (courses**2).sum(axis=0) * (maps**2).sum(axis=1)
+    order = np.argsort(-energy, kind="stable")
+    result = Decomposition(
+        maps=maps[order].astype(np.float32),
+        time_courses=courses[:, order].astype(np.float32),
+        explained_variance_ratio=(energy[order] / max(total_variance, 1e-12)).astype(np.float32),
+        pca_variance_ratio=pca_ratio,
+        converged=converged,
+        iterations=iterations,
+        notes=notes,
+    )
+    if stability_runs > 0:
+        result.stability = _stability(
+            work, u, s, v, samples, over, result.maps, seed, stability_runs, max_iter, tol
+        )
+        result.stability_runs = stability_runs
+    return result
+
+
+def _stability(work, u, s, v, samples, over, reference, seed, runs, max_iter, tol) -> np.ndarray:
+    scores = []
+    generator = np.random.default_rng(seed + 10_007)
+    for run in range(1, runs + 1):
+        rows = torch.from_numpy(generator.integers(0, samples.shape[0], samples.shape[0])).to(samples.device)
+        resampled = _whiten(samples[rows])
+        unmixing, _, _ = fastica(resampled, seed=seed + run, max_iter=max_iter, tol=tol)
+        maps, _ = _maps_and_courses(work, u, s, v, unmixing, over)
+        scores.append(_match_abs_correlation(reference, maps))
+    return np.median(np.stack(scores), axis=0).astype(np.float32)
+
+
+def threshold_map(weights: np.ndarray, rule: str, value: float) -> np.ndarray:
+    """Indices of the neurons kept from one sign-corrected neuron map.
+
+    zscore: z = (w - mean) / std >= value (the paper's rule, 1.96; the positive, heavy tail);
+    percentile: |w| >= the value-th percentile of |w| (the FunctionalNetworksSFT rule, 98);
+    topk: the int(value) neurons of largest |w|.
+    """
+    if rule == "zscore":
+        z = (weights - weights.mean()) / (weights.std() + 1e-12)
+        return np.flatnonzero(z >= value)
+    if rule == "percentile":
+        if not 0 < value < 100:
+            raise ValueError(f"percentile threshold must be in (0, 100), got {value}.")
+        magnitude = np.abs(weights)
+        return np.flatnonzero(magnitude >= np.percentile(magnitude, value))
+    if rule == "topk":
+        count = int(value)
+        if count < 1 or count > len(weights):
+            raise ValueError(f"topk threshold must be between 1 and {len(weights)}, got {value}.")
+        return np.sort(np.argpartition(-np.abs(weights), count - 1)[:count])
+    raise ValueError(f"threshold rule {rule!r} is not supported; use one of {THRESHOLD_RULES}.")
+
+
+def category_response(
+    time_courses: np.ndarray, token_categories: np.ndarray, categories: list[str]
+) -> np.ndarray:
+    """[components x categories]: mean z-scored time course over the tokens of each category."""
+    z = (time_courses - time_courses.mean(axis=0)) / (time_courses.std(axis=0) + 1e-12)
+    return np.stack([z[token_categories == c].mean(axis=0) for c in categories], axis=1).astype(np.float32)
