@@ -33,3 +33,7 @@ class DatasetFormatError(FnsftError):
 
 class DecompositionError(FnsftError):
     """Discovery cannot run with the given data or settings (too few tokens, too many components...)."""
+
+
+class ExportError(FnsftError):
+    """A model cannot be written as GGUF with what was given (tokenizer source, converter, architecture)."""

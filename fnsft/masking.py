@@ -1,0 +1,281 @@
+"""Neuron masks as forward hooks: lesion (switch off) or preserve (keep only) sets of MLP neurons.
+
+Hooks sit on each block's down-projection: a pre-hook scales its input ("intermediate" neurons) or a forward
+hook scales its output ("mlp_output" channels). One dispatcher hook per block serves every mask on a model,
+so two kinds of mask can be live at once and never see each other's state:
+- `apply_mask` installs a *global* mask, applied to every forward pass until its handle is removed (scripts,
+  training);
+- `masked` installs a *context-local* mask, applied only to forward passes run in the current thread or
+  contextvars context (the app serving several requests on one model at the same time).
+When the last mask on a model goes, its dispatcher hooks are removed and the model is exactly as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .architectures import mlp_blocks, output_width, unwrap_model
+from .errors import MaskSelectionError
+from .functional_networks import FunctionalNetworks, NeuronSets
+
+MODES = ("lesion", "preserve")
+_CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.ContextVar(
+    "fnsft_masks", default=()
+)
+_REGISTRY_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class NeuronMask:
+    """Per-layer keep vectors (1 keeps a neuron, 0 silences it) at one hook site.
+
+    Layers absent from `keep` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
+    is fully silenced).
+    """
+
+    site: str
+    keep: dict[int, torch.Tensor]
+    description: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def vector(self, layer: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        key = (layer, dtype, device)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self.keep[layer].to(device=device, dtype=dtype)
+        return cached
+
+    def masked_counts(self) -> dict[int, int]:
+        """Silenced neurons per layer."""
+        return {layer: int((vector == 0).sum()) for layer, vector in self.keep.items()}
+
+    @property
+    def total_masked(self) -> int:
+        return sum(self.masked_counts().values())
+
+
+def build_mask(
+    neuron_sets: NeuronSets,
+    widths: tuple[int, ...],
+    mode: str,
+    *,
+    site: str = "intermediate",
+    layers: Iterable[int] | None = None,
+    description: dict | None = None,
+) -> NeuronMask:
+    """Lesion: zero `neuron_sets`. Preserve: zero everything else (in `layers`, default all layers)."""
+    if mode not in MODES:
+        raise MaskSelectionError(f"mode={mode!r} is not supported; use 'lesion' or 'preserve'.")
+    scope = sorted(range(len(widths)) if layers is None else {int(layer) for layer in layers})
+    bad = [layer for layer in scope if not 0 <= layer < len(widths)]
+    if bad or not scope:
+        raise MaskSelectionError(
+            f"Layers {bad or 'none'} are not valid; the model has layers 0..{len(widths) - 1}."
+        )
+    keep: dict[int, torch.Tensor] = {}
+    notes = []
+    for layer in scope:
+        ids = torch.as_tensor(np.asarray(neuron_sets.get(layer, []), dtype=np.int64))
+        if mode == "lesion":
+            if len(ids) == 0:
+                continue
+            vector = torch.ones(widths[layer])
+            vector[ids] = 0.0
+        else:
+            vector = torch.zeros(widths[layer])
+            vector[ids] = 1.0
+        if not vector.any():
+            notes.append(f"layer {layer}: every one of its {widths[layer]} neurons is silenced")
+        keep[layer] = vector
+    if mode == "lesion" and not keep:
+        raise MaskSelectionError(
+            "The selection has no neurons in the chosen layers: nothing would be lesioned."
+        )
+    mask = NeuronMask(site, keep, dict(description or {}, mode=mode))
+    if notes:
+        message = "Mask silences whole MLP layers: " + "; ".join(notes)
+        mask.warnings.append(message)
+        warnings.warn(message, stacklevel=3)
+    return mask
+
+
+def mask_from_networks(
+    networks: FunctionalNetworks,
+    component_ids: Iterable[int],
+    mode: str = "lesion",
+    *,
+    model: nn.Module | None = None,
+    layers: Iterable[int] | None = None,
+) -> NeuronMask:
+    """The mask lesioning or preserving the union of `component_ids` (checked against `model` when given)."""
+    if model is not None:
+        from .templates import check_compatible
+
+        check_compatible(networks, model)
+    ids = networks.check_components(component_ids)
+    return build_mask(
+        networks.union(ids, layers),
+        networks.layer_widths,
+        mode,
+        site=networks.granularity,
+        layers=layers,
+        description={"components": ids, "networks": networks.name},
+    )
+
+
+def random_neuron_sets(reference: NeuronSets, widths: tuple[int, ...], seed: int) -> NeuronSets:
+    """Random neurons with the same count per layer as `reference`, drawn from the neurons outside it
+    (from the whole layer when the rest is too small): the paper's control for a network mask."""
+    generator = np.random.default_rng(seed)
+    drawn = {}
+    for layer, ids in sorted(reference.items()):
+        others = np.setdiff1d(np.arange(widths[layer]), ids)
+        pool = others if len(others) >= len(ids) else np.arange(widths[layer])
+        drawn[layer] = np.sort(generator.choice(pool, size=len(ids), replace=False))
+    return drawn
+
+
+class _Dispatcher:
+    """The hooks of one model and site, shared by all masks on it."""
+
+    def __init__(self, model: nn.Module, site: str):
+        self.site = site
+        self.global_masks: list[NeuronMask] = []
+        self.users = 0
+        self.handles = []
+        for block in mlp_blocks(model):
+            if site == "intermediate":
+                hook = self._make_pre_hook(block.layer)
+                self.handles.append(block.down_proj.register_forward_pre_hook(hook))
+            else:
+                hook = self._make_output_hook(block.layer)
+                self.handles.append(block.down_proj.register_forward_hook(hook))
+
+    def _masks_for(self, layer: int) -> list[NeuronMask]:
+        active = [*self.global_masks, *_CONTEXT_MASKS.get()]
+        return [m for m in active if m.site == self.site and layer in m.keep]
+
+    def _apply(self, layer: int, values: torch.Tensor) -> torch.Tensor | None:
+        masks = self._masks_for(layer)
+        if not masks:
+            return None
+        for mask in masks:
+            values = values * mask.vector(layer, values.dtype, values.device)
+        return values
+
+    def _make_pre_hook(self, layer: int):
+        def hook(module, args):
+            scaled = self._apply(layer, args[0])
+            return None if scaled is None else (scaled, *args[1:])
+
+        return hook
+
+    def _make_output_hook(self, layer: int):
+        return lambda module, args, output: self._apply(layer, output)
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+
+def _registry(model: nn.Module) -> dict[str, _Dispatcher]:
+    base = unwrap_model(model)
+    if not hasattr(base, "_fnsft_mask_dispatchers"):
+        base._fnsft_mask_dispatchers = {}
+    return base._fnsft_mask_dispatchers
+
+
+def _check_fits(model: nn.Module, mask: NeuronMask) -> None:
+    blocks = mlp_blocks(model)
+    for layer, vector in mask.keep.items():
+        if layer >= len(blocks):
+            raise MaskSelectionError(f"The mask names layer {layer}, but the model has {len(blocks)} layers.")
+        block = blocks[layer]
+        width = block.intermediate_size if mask.site == "intermediate" else output_width(block.down_proj)
+        if len(vector) != width:
+            raise MaskSelectionError(
+                f"The mask has {len(vector)} {mask.site} neurons for layer {layer}, the model {width}: "
+                "it was made for another model."
+            )
+
+
+def _acquire(model: nn.Module, mask: NeuronMask) -> _Dispatcher:
+    _check_fits(model, mask)
+    with _REGISTRY_LOCK:
+        registry = _registry(model)
+        dispatcher = registry.get(mask.site)
+        if dispatcher is None:
+            dispatcher = registry[mask.site] = _Dispatcher(model, mask.site)
+        dispatcher.users += 1
+        return dispatcher
+
+
+def _release(model: nn.Module, dispatcher: _Dispatcher) -> None:
+    with _REGISTRY_LOCK:
+        dispatcher.users -= 1
+        if dispatcher.users == 0:
+            dispatcher.remove()
+            _registry(model).pop(dispatcher.site, None)
+
+
+class MaskHandle:
+    """A global mask on a model. `remove()` (or leaving a `with` block) takes it off."""
+
+    def __init__(self, model: nn.Module, mask: NeuronMask):
+        self.model = model
+        self.mask = mask
+        self._dispatcher = _acquire(model, mask)
+        with _REGISTRY_LOCK:
+            self._dispatcher.global_masks.append(mask)
+
+    @property
+    def active(self) -> bool:
+        return self._dispatcher is not None
+
+    def remove(self) -> None:
+        if self._dispatcher is None:
+            return
+        with _REGISTRY_LOCK:
+            self._dispatcher.global_masks.remove(self.mask)
+        _release(self.model, self._dispatcher)
+        self._dispatcher = None
+
+    def __enter__(self) -> MaskHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def apply_mask(model: nn.Module, mask: NeuronMask) -> MaskHandle:
+    """Apply `mask` to every forward pass of `model` until the returned handle is removed."""
+    return MaskHandle(model, mask)
+
+
+@contextlib.contextmanager
+def masked(model: nn.Module, mask: NeuronMask | None) -> Iterator[None]:
+    """Apply `mask` only to forward passes run inside this block, in this thread / contextvars context.
+
+    Other threads using the same model at the same time are unaffected. `None` runs unmasked.
+    """
+    if mask is None:
+        yield
+        return
+    dispatcher = _acquire(model, mask)
+    token = _CONTEXT_MASKS.set((*_CONTEXT_MASKS.get(), mask))
+    try:
+        yield
+    finally:
+        _CONTEXT_MASKS.reset(token)
+        _release(model, dispatcher)
