@@ -75,7 +75,7 @@ def _choose_tokens(token_lists: list[list[int]], max_tokens: int | None) -> list
     return chosen
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def capture_activations(
     model: nn.Module,
     tokenizer,

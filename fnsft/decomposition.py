@@ -123,25 +123,49 @@ def _skew_signs(maps: np.ndarray) -> np.ndarray:
     return np.where((centred**3).mean(axis=1) >= 0, 1.0, -1.0)
 
 
-def _low_rank(matrix: torch.Tensor, rank: int, seed: int):
-    """Top `rank` singular triplets by randomized SVD, deterministic for `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        u, s, v = torch.svd_lowrank(matrix, q=min(rank + 10, min(matrix.shape)), niter=4)
-    return u[:, :rank], s[:rank], v[:, :rank]
+def _low_rank(
+    matrix: torch.Tensor, rank: int, seed: int, rows: torch.Tensor | None = None, power_iterations: int = 4
+):
+    """Top `rank` singular triplets of matrix[rows] by randomized SVD (Halko et al.), deterministic for `seed`.
+
+    `rows` selects a subset of token rows without copying the matrix (used by the stability reruns).
+    """
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    width = min(rank + 10, min(matrix.shape))
+    weights = torch.ones(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
+    if rows is not None:
+        weights.zero_()
+        weights[rows] = 1.0
+    probe = torch.randn(matrix.shape[1], width, generator=generator).to(matrix.device, matrix.dtype)
+    basis = torch.linalg.qr((matrix @ probe) * weights).Q
+    for _ in range(power_iterations):
+        basis = torch.linalg.qr(matrix.T @ (basis * weights)).Q
+        basis = torch.linalg.qr((matrix @ basis) * weights).Q
+    small = (basis * weights).T @ matrix
+    u_small, s, vt = torch.linalg.svd(small, full_matrices=False)
+    u = basis @ u_small
+    if rows is not None:
+        u = u[rows]
+    return u[:, :rank], s[:rank], vt[:rank].T
 
 
-def _maps_and_courses(matrix, u, s, v, unmixing, over):
-    """Neuron maps [k x N] and time courses [T x k] for one unmixing matrix."""
+def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
+    """[k x N] neuron maps for one unmixing matrix."""
     unmixing = unmixing.to(torch.float32)
+    if over == "tokens":
+        return (
+            ((unmixing @ torch.diag(s) @ v.T) / tokens**0.5).cpu().numpy()
+        )  # the mixing: X ~= courses @ maps
+    return (_whiten(v) @ unmixing.T).T.cpu().numpy()  # unit-variance independent neuron maps
+
+
+def _time_courses(matrix, u, unmixing, maps: np.ndarray, over: str) -> np.ndarray:
+    """[T x k] time courses: the independent sources (tokens) or least-squares loadings of the maps (neurons)."""
     tokens, neurons = matrix.shape
     if over == "tokens":
-        courses = (u * tokens**0.5) @ unmixing.T  # unit-variance independent time courses
-        maps = (unmixing @ torch.diag(s) @ v.T) / tokens**0.5  # mixing: X ~= courses @ maps
-    else:
-        maps = (_whiten(v) @ unmixing.T).T  # unit-variance independent neuron maps
-        courses = (matrix @ maps.T) / neurons  # least squares, maps being orthogonal with norm sqrt(N)
-    return maps.cpu().numpy(), courses.cpu().numpy()
+        return ((u * tokens**0.5) @ unmixing.to(torch.float32).T).cpu().numpy()
+    maps_t = torch.from_numpy(maps).to(matrix.device, matrix.dtype)
+    return ((matrix @ maps_t.T) / neurons).cpu().numpy()  # maps are orthogonal with norm sqrt(N)
 
 
 def _match_abs_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -197,7 +221,8 @@ def decompose(
             "capture more tokens, ask for fewer components or raise max_iter."
         )
         logger.warning(notes[-1])
-    maps, courses = _maps_and_courses(work, u, s, v, unmixing, over)
+    maps = _neuron_maps(u, s, v, unmixing, over, tokens)
+    courses = _time_courses(work, u, unmixing, maps, over)
     signs = _skew_signs(maps)
     maps *= signs[:, None]
     courses *= signs[None, :]
@@ -213,21 +238,22 @@ def decompose(
         notes=notes,
     )
     if stability_runs > 0:
-        result.stability = _stability(
-            work, u, s, v, samples, over, result.maps, seed, stability_runs, max_iter, tol
-        )
+        result.stability = _stability(work, over, result.maps, seed, stability_runs, max_iter, tol, restarts)
         result.stability_runs = stability_runs
     return result
 
 
-def _stability(work, u, s, v, samples, over, reference, seed, runs, max_iter, tol) -> np.ndarray:
+def _stability(work, over, reference, seed, runs, max_iter, tol, restarts, fraction=0.8) -> np.ndarray:
+    """Median best-match |corr| of each reference map over reruns on random 80% subsets of the tokens."""
     scores = []
-    generator = np.random.default_rng(seed + 10_007)
+    tokens = work.shape[0]
     for run in range(1, runs + 1):
-        rows = torch.from_numpy(generator.integers(0, samples.shape[0], samples.shape[0])).to(samples.device)
-        resampled = _whiten(samples[rows])
-        unmixing, _, _ = fastica(resampled, seed=seed + run, max_iter=max_iter, tol=tol)
-        maps, _ = _maps_and_courses(work, u, s, v, unmixing, over)
+        generator = torch.Generator().manual_seed(seed + 10_007 * run)
+        rows = torch.randperm(tokens, generator=generator)[: int(tokens * fraction)].sort().values
+        u, s, v = _low_rank(work, reference.shape[0], seed + run, rows=rows.to(work.device))
+        samples = u * len(rows) ** 0.5 if over == "tokens" else _whiten(v)
+        unmixing, _, _ = best_fastica(samples, seed=seed + run, restarts=restarts, max_iter=max_iter, tol=tol)
+        maps = _neuron_maps(u, s, v, unmixing, over, len(rows))
         scores.append(_match_abs_correlation(reference, maps))
     return np.median(np.stack(scores), axis=0).astype(np.float32)
 

@@ -1,0 +1,150 @@
+"""Measuring what a mask does: loss per input category, masked vs unmasked vs random masks of equal size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .functional_networks import FunctionalNetworks
+from .masking import NeuronMask, build_mask, mask_from_networks, masked, random_neuron_sets
+from .networks import LabelledTexts
+
+
+@torch.inference_mode()
+def token_losses(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    *,
+    mask: NeuronMask | None = None,
+    max_length: int = 256,
+    batch_size: int = 8,
+) -> list[tuple[float, int]]:
+    """(summed next-token loss, predicted tokens) per text, with `mask` applied in this context only."""
+    device = next(model.parameters()).device
+    encoded = [tokenizer(text, truncation=True, max_length=max_length)["input_ids"] for text in texts]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    results: list[tuple[float, int]] = [(0.0, 0)] * len(texts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with masked(model, mask):
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            length = max(len(encoded[i]) for i in batch)
+            ids = torch.full((len(batch), length), pad, dtype=torch.long)
+            attention = torch.zeros_like(ids)
+            for slot, i in enumerate(batch):
+                ids[slot, : len(encoded[i])] = torch.tensor(encoded[i])
+                attention[slot, : len(encoded[i])] = 1
+            logits = model(
+                input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False
+            ).logits
+            log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            targets = ids[:, 1:].to(device)
+            picked = -log_probs.gather(-1, targets[..., None])[..., 0]
+            valid = attention[:, 1:].to(device).bool()
+            for slot, i in enumerate(batch):
+                results[i] = (float(picked[slot][valid[slot]].sum()), int(valid[slot].sum()))
+    return results
+
+
+def loss_by_category(losses: list[tuple[float, int]], categories: list[str] | None) -> dict[str, float]:
+    """Token-weighted mean loss per category, plus "all"."""
+    groups: dict[str, list[tuple[float, int]]] = {"all": losses}
+    for (total, count), category in zip(losses, categories or [], strict=False):
+        groups.setdefault(category, []).append((total, count))
+    return {
+        name: sum(t for t, _ in items) / max(sum(c for _, c in items), 1) for name, items in groups.items()
+    }
+
+
+@dataclass
+class EffectReport:
+    """Losses per category for the unmasked model, the network mask and each random control draw."""
+
+    mode: str
+    components: list[int]
+    masked_neurons: int
+    baseline: dict[str, float]
+    network: dict[str, float]
+    random: list[dict[str, float]]
+
+    @property
+    def random_mean(self) -> dict[str, float]:
+        return {key: float(np.mean([draw[key] for draw in self.random])) for key in self.baseline}
+
+    def ratio(self, category: str = "all") -> float:
+        """Loss increase of the network mask over the mean loss increase of random masks of equal size."""
+        network_increase = self.network[category] - self.baseline[category]
+        random_increase = self.random_mean[category] - self.baseline[category]
+        if abs(random_increase) < 1e-9:
+            return math.inf if network_increase > 0 else 1.0
+        return network_increase / random_increase
+
+    def rows(self) -> list[dict]:
+        """One row per category: baseline, network, random mean/std, ratio and perplexities."""
+        rows = []
+        random_mean = self.random_mean
+        for category in self.baseline:
+            spread = float(np.std([draw[category] for draw in self.random])) if self.random else 0.0
+            rows.append(
+                {
+                    "category": category,
+                    "baseline_loss": self.baseline[category],
+                    "network_loss": self.network[category],
+                    "random_loss_mean": random_mean[category],
+                    "random_loss_std": spread,
+                    "ratio": self.ratio(category),
+                    "baseline_ppl": math.exp(self.baseline[category]),
+                    "network_ppl": math.exp(min(self.network[category], 50)),
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio(), "rows": self.rows()}
+
+
+def measure_effect(
+    model: nn.Module,
+    tokenizer,
+    networks: FunctionalNetworks,
+    component_ids: Iterable[int],
+    texts: LabelledTexts,
+    *,
+    mode: str = "lesion",
+    random_draws: int = 3,
+    seed: int = 0,
+    max_length: int = 256,
+    batch_size: int = 8,
+    progress: Callable[[float], None] | None = None,
+) -> EffectReport:
+    """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
+    same number of neurons per layer (drawn outside the networks)."""
+    ids = networks.check_components(component_ids)
+    network_mask = mask_from_networks(networks, ids, mode, model=model)
+    union = networks.union(ids)
+    controls = [
+        build_mask(
+            random_neuron_sets(union, networks.layer_widths, seed + draw),
+            networks.layer_widths,
+            mode,
+            site=networks.granularity,
+            description={"control": "random", "seed": seed + draw},
+        )
+        for draw in range(random_draws)
+    ]
+    masks = [None, network_mask, *controls]
+    results = []
+    for step, mask in enumerate(masks):
+        losses = token_losses(
+            model, tokenizer, texts.texts, mask=mask, max_length=max_length, batch_size=batch_size
+        )
+        results.append(loss_by_category(losses, texts.categories))
+        if progress is not None:
+            progress((step + 1) / len(masks))
+    return EffectReport(mode, ids, network_mask.total_masked, results[0], results[1], results[2:])
