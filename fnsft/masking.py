@@ -97,15 +97,14 @@ def build_mask(
         if not vector.any():
             notes.append(f"layer {layer}: every one of its {widths[layer]} neurons is silenced")
         keep[layer] = vector
-    if mode == "lesion" and not keep:
-        raise MaskSelectionError(
-            "The selection has no neurons in the chosen layers: nothing would be lesioned."
-        )
     mask = NeuronMask(site, keep, dict(description or {}, mode=mode))
     if notes:
         message = "Mask silences whole MLP layers: " + "; ".join(notes)
         mask.warnings.append(message)
         warnings.warn(message, stacklevel=3)
+    if mode == "lesion" and not keep:
+        mask.warnings.append("The selection has no neurons in the chosen layers: the lesion changes nothing.")
+        warnings.warn(mask.warnings[-1], stacklevel=3)
     return mask
 
 

@@ -1,0 +1,245 @@
+"""Masks: exact restoration, identities with weight surgery, every family, PEFT, concurrency, bad input."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_llama
+
+from fnsft.architectures import mlp_blocks, model_shape, neuron_rows
+from fnsft.errors import MaskSelectionError, TemplateError
+from fnsft.functional_networks import FunctionalNetworks
+from fnsft.masking import apply_mask, build_mask, mask_from_networks, masked, random_neuron_sets
+
+INPUT = torch.tensor([[5, 17, 3, 99, 42, 8, 61, 7]])
+
+
+def logits(model, ids=INPUT):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def widths(model):
+    return model_shape(model).intermediate_sizes
+
+
+def networks_for(model, neuron_sets, granularity="intermediate"):
+    return FunctionalNetworks(
+        neuron_sets, model_shape(model), "tiny", granularity, {"rule": "topk", "value": 4}
+    )
+
+
+def zero_neurons_by_surgery(model, sets):
+    """The reference a lesion must equal: the neurons' down-projection weights set to zero."""
+    surgered = copy.deepcopy(model)
+    blocks = mlp_blocks(surgered)
+    with torch.no_grad():
+        for layer, ids in sets.items():
+            module, dim, index = neuron_rows(blocks[layer], torch.as_tensor(ids))[-1]
+            module.weight.index_fill_(dim, index, 0.0)
+    return surgered
+
+
+def test_removing_a_mask_restores_the_model_bit_for_bit(tiny_model):
+    before = logits(tiny_model)
+    handle = apply_mask(tiny_model, build_mask({0: [1, 2], 2: [5]}, widths(tiny_model), "lesion"))
+    assert not torch.equal(logits(tiny_model), before)
+    handle.remove()
+    assert torch.equal(logits(tiny_model), before)
+    assert all(not block.down_proj._forward_pre_hooks for block in mlp_blocks(tiny_model))
+    handle.remove()  # removing twice is harmless
+
+
+def test_handle_is_a_context_manager(tiny_model):
+    before = logits(tiny_model)
+    with apply_mask(tiny_model, build_mask({1: [0]}, widths(tiny_model), "preserve")) as handle:
+        assert handle.active
+        assert not torch.equal(logits(tiny_model), before)
+    assert not handle.active
+    assert torch.equal(logits(tiny_model), before)
+
+
+def test_identities_empty_lesion_and_full_preserve_equal_the_unmasked_model(tiny_model):
+    before = logits(tiny_model)
+    with pytest.warns(UserWarning, match="changes nothing"):
+        empty = build_mask({}, widths(tiny_model), "lesion")
+    everything = {layer: np.arange(width) for layer, width in enumerate(widths(tiny_model))}
+    for mask in (empty, build_mask(everything, widths(tiny_model), "preserve")):
+        with apply_mask(tiny_model, mask):
+            assert torch.equal(logits(tiny_model), before)
+
+
+def test_lesion_equals_zeroing_the_neurons_down_projection_weights(tiny_model):
+    sets = {0: np.array([3, 7, 11]), 2: np.array([0, 40])}
+    expected = logits(zero_neurons_by_surgery(tiny_model, sets))
+    with apply_mask(tiny_model, build_mask(sets, widths(tiny_model), "lesion")):
+        assert torch.allclose(logits(tiny_model), expected, atol=1e-6)
+
+
+def test_preserve_equals_lesioning_the_complement(tiny_model):
+    keep = {layer: np.arange(0, width, 4) for layer, width in enumerate(widths(tiny_model))}
+    complement = {
+        layer: np.setdiff1d(np.arange(width), keep[layer]) for layer, width in enumerate(widths(tiny_model))
+    }
+    with masked(tiny_model, build_mask(complement, widths(tiny_model), "lesion")):
+        expected = logits(tiny_model)
+    with masked(tiny_model, build_mask(keep, widths(tiny_model), "preserve")):
+        assert torch.equal(logits(tiny_model), expected)
+
+
+def test_layer_subset_and_component_union(tiny_model):
+    networks = networks_for(
+        tiny_model, [{0: np.array([1]), 1: np.array([2])}, {1: np.array([3]), 2: np.array([4])}]
+    )
+    mask = mask_from_networks(networks, [0, 1], "lesion", model=tiny_model, layers=[1, 2])
+    assert mask.masked_counts() == {1: 2, 2: 1}
+    assert mask.description["components"] == [0, 1]
+
+
+def test_mlp_output_masks_zero_the_mlp_output_channels(tiny_model):
+    sets = {1: np.array([0, 5, 9])}
+    captured = {}
+    block = mlp_blocks(tiny_model)[1]
+    with masked(tiny_model, build_mask(sets, (32,) * 3, "lesion", site="mlp_output")):
+        # registered after the mask's hook, so it sees the masked output
+        handle = block.down_proj.register_forward_hook(lambda m, a, out: captured.update(out=out.detach()))
+        logits(tiny_model)
+    handle.remove()
+    assert torch.equal(captured["out"][..., [0, 5, 9]], torch.zeros(1, 8, 3))
+    assert captured["out"][..., 1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("family", ["gpt2", "opt", "phi3", "gpt_neox", "falcon"])
+def test_lesion_matches_weight_surgery_in_other_families(family):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    sizes = {
+        "gpt2": {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": 40, "vocab_size": 128},
+        "opt": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "ffn_dim": 40,
+            "word_embed_proj_dim": 32,
+            "vocab_size": 128,
+        },
+        "phi3": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "intermediate_size": 40,
+            "vocab_size": 128,
+            "pad_token_id": 0,
+        },
+        "gpt_neox": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 40,
+            "vocab_size": 128,
+        },
+        "falcon": {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "ffn_hidden_size": 40,
+            "vocab_size": 128,
+        },
+    }[family]
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(family, **sizes)).eval()
+    sets = {1: np.array([2, 30])}
+    expected = logits(zero_neurons_by_surgery(model, sets), INPUT % 128)
+    with apply_mask(model, build_mask(sets, widths(model), "lesion")):
+        assert torch.allclose(logits(model, INPUT % 128), expected, atol=1e-5)
+    assert widths(model) == (40, 40)
+
+
+def test_masks_work_through_peft_lora(tiny_model):
+    from fnsft.models import setup_lora
+
+    model = setup_lora(copy.deepcopy(tiny_model), r=4)
+    before = logits(model)
+    with apply_mask(model, build_mask({0: np.arange(10)}, widths(model), "lesion")):
+        assert not torch.equal(logits(model), before)
+    assert torch.equal(logits(model), before)
+
+
+def test_concurrent_requests_each_see_only_their_own_mask(tiny_model):
+    masks = {
+        "none": None,
+        "lesion": build_mask({0: np.arange(20), 1: np.arange(20)}, widths(tiny_model), "lesion"),
+        "preserve": build_mask({2: np.arange(5)}, widths(tiny_model), "preserve"),
+    }
+    expected = {}
+    for name, mask in masks.items():
+        with masked(tiny_model, mask):
+            expected[name] = logits(tiny_model)
+    assert not torch.equal(expected["none"], expected["lesion"])
+    failures = []
+    start = threading.Barrier(len(masks))
+
+    def worker(name):
+        start.wait()
+        for _ in range(30):
+            with masked(tiny_model, masks[name]):
+                if not torch.equal(logits(tiny_model), expected[name]):
+                    failures.append(name)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in masks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert torch.equal(logits(tiny_model), expected["none"])
+    assert not hasattr(tiny_model, "_fnsft_mask_dispatchers") or not tiny_model._fnsft_mask_dispatchers
+
+
+def test_global_and_context_masks_compose(tiny_model):
+    first = build_mask({0: [1]}, widths(tiny_model), "lesion")
+    second = build_mask({0: [2]}, widths(tiny_model), "lesion")
+    both = build_mask({0: [1, 2]}, widths(tiny_model), "lesion")
+    with masked(tiny_model, both):
+        expected = logits(tiny_model)
+    with apply_mask(tiny_model, first), masked(tiny_model, second):
+        assert torch.equal(logits(tiny_model), expected)
+
+
+def test_random_control_has_the_same_count_per_layer_outside_the_network():
+    reference = {0: np.array([1, 2, 3]), 4: np.array([7])}
+    drawn = random_neuron_sets(reference, (48,) * 5, seed=0)
+    assert {layer: len(ids) for layer, ids in drawn.items()} == {0: 3, 4: 1}
+    assert not set(drawn[0]) & {1, 2, 3}
+    assert np.array_equal(drawn[0], random_neuron_sets(reference, (48,) * 5, seed=0)[0])
+    assert not np.array_equal(drawn[0], random_neuron_sets(reference, (48,) * 5, seed=1)[0])
+
+
+def test_bad_selections_get_clear_errors(tiny_model):
+    networks = networks_for(tiny_model, [{0: np.array([1])}])
+    with pytest.raises(MaskSelectionError, match="No component selected"):
+        mask_from_networks(networks, [], "lesion")
+    with pytest.raises(MaskSelectionError, match=r"Unknown component ids \[3\].*0\.\.0"):
+        mask_from_networks(networks, [3], "lesion")
+    with pytest.raises(MaskSelectionError, match="mode='erase'"):
+        mask_from_networks(networks, [0], "erase")
+    with pytest.raises(MaskSelectionError, match="Unknown layers"):
+        mask_from_networks(networks, [0], "lesion", layers=[9])
+    with pytest.warns(UserWarning, match="silences whole MLP layers: layer 1"):
+        mask = mask_from_networks(networks, [0], "preserve")
+    assert mask.warnings
+
+
+def test_a_template_for_another_model_is_refused(tiny_model):
+    other = tiny_llama(layers=4)
+    networks = networks_for(other, [{3: np.array([1])}])
+    with pytest.raises(TemplateError, match="made for another model.*4 layers vs the model's 3"):
+        mask_from_networks(networks, [0], "lesion", model=tiny_model)
+    wide = build_mask({0: [1]}, (64, 64, 64), "lesion")
+    with pytest.raises(MaskSelectionError, match="64 intermediate neurons for layer 0, the model 48"):
+        apply_mask(tiny_model, wide)
