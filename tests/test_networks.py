@@ -1,0 +1,168 @@
+"""ICAMask on a tiny model: both granularities, every threshold rule, determinism, templates in and out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_llama
+
+from fnsft.errors import TemplateError
+from fnsft.networks import ICAMask, interleave_by_category, load_labelled_texts
+from fnsft.templates import load_templates, match_components, save_templates
+
+
+class CharTokenizer:
+    """A byte-level tokenizer: enough for the capture path, no files needed."""
+
+    pad_token_id = 0
+    eos_token_id = 1
+
+    def __call__(self, texts, truncation=True, max_length=256, add_special_tokens=True):
+        if isinstance(texts, str):
+            return {"input_ids": [2 + b % 120 for b in texts.encode()][:max_length]}
+        return {"input_ids": [[2 + b % 120 for b in t.encode()][:max_length] for t in texts]}
+
+
+TEXTS = [{"text": f"def f{i}(x): return x * {i} + {i * 7}", "category": "code"} for i in range(12)] + [
+    {"text": f"The river number {i} flows into the sea near town {i * 3}.", "category": "geography"}
+    for i in range(12)
+]
+
+
+def fit(**settings):
+    model = tiny_llama(seed=1)
+    mask = ICAMask(num_components=4, stability_runs=2, **settings)
+    networks = mask.compute_global_networks(model, CharTokenizer(), TEXTS, max_tokens=600)
+    return model, mask, networks
+
+
+@pytest.mark.parametrize(
+    ("rule", "value"),
+    [("zscore", 2.0), ("percentile", 95.0), ("topk", 7)],
+    ids=["zscore", "percentile", "topk"],
+)
+def test_threshold_rules_select_what_they_say(rule, value):
+    model, mask, networks = fit(threshold_rule=rule, threshold=value)
+    total = networks.shape.total_neurons
+    sizes = networks.sizes()
+    assert networks.threshold == {"rule": rule, "value": value}
+    if rule == "topk":
+        assert sizes.tolist() == [7] * 4
+    elif rule == "percentile":
+        assert np.all(np.abs(sizes - total * 0.05) <= 1)
+    else:
+        assert np.all((sizes > 0) & (sizes < total * 0.2))
+    for component, sets in mask.mask_dict_components.items():
+        assert sum(len(ids) for ids in sets.values()) == sizes[component]
+        assert all(0 <= n < 48 for ids in sets.values() for n in ids)
+
+
+@pytest.mark.parametrize(("granularity", "width"), [("intermediate", 48), ("mlp_output", 32)])
+def test_both_granularities(granularity, width):
+    _, _, networks = fit(granularity=granularity, threshold_rule="topk", threshold=5)
+    assert networks.granularity == granularity
+    assert networks.layer_widths == (width,) * 3
+    assert networks.maps.shape == (4, 3 * width)
+    assert max(n for sets in networks.neurons for ids in sets.values() for n in ids) < width
+
+
+def test_result_carries_variance_stability_and_category_response():
+    _, _, networks = fit(threshold_rule="topk", threshold=5)
+    assert networks.counts_per_layer().shape == (4, 3)
+    assert np.all(np.diff(networks.explained_variance) <= 1e-7)
+    assert networks.stability.shape == (4,) and np.all((networks.stability >= 0) & (networks.stability <= 1))
+    assert networks.categories == ["code", "geography"]
+    assert networks.category_response.shape == (4, 2)
+    assert networks.data["num_tokens"] == 600
+    assert networks.decomposition["converged"] in (True, False)
+    assert networks.label(0).startswith("N0 · 5 neurons · ")
+
+
+def test_same_seed_gives_identical_networks():
+    _, _, first = fit(seed=5, threshold_rule="topk", threshold=5)
+    _, _, second = fit(seed=5, threshold_rule="topk", threshold=5)
+    assert first.mask_dict() == second.mask_dict()
+    assert np.array_equal(first.maps, second.maps)
+
+
+def test_interleaving_samples_every_category_under_a_small_budget():
+    texts = interleave_by_category(load_labelled_texts(TEXTS))
+    assert texts.categories[:4] == ["code", "geography", "code", "geography"]
+
+
+def test_template_round_trip(tmp_path):
+    model, mask, networks = fit(threshold_rule="topk", threshold=5)
+    data = mask.build_templates_from_current_components("tiny-nets", path=tmp_path / "t.json")
+    assert data["name"] == "tiny-nets" and data["schema_version"] == 1
+    assert data["model"]["shape"]["intermediate_sizes"] == [48, 48, 48]
+    loaded = ICAMask.from_templates(tmp_path / "t.json", model=model)
+    assert loaded.mask_dict_components == mask.mask_dict_components
+    assert loaded.networks_.threshold == networks.threshold
+    assert np.allclose(loaded.networks_.stability, networks.stability)
+    assert np.allclose(loaded.networks_.category_response, networks.category_response)
+    assert match_components(networks, loaded.networks_)[0][2] == 1.0
+    with loaded.apply_component_masks(model, [0, 1]):
+        masked_logits = model(input_ids=torch.tensor([[3, 4, 5]])).logits
+    assert not torch.equal(masked_logits, model(input_ids=torch.tensor([[3, 4, 5]])).logits)
+
+
+def test_mismatched_and_malformed_templates_are_refused(tmp_path):
+    model, mask, networks = fit(threshold_rule="topk", threshold=5)
+    path = save_templates(networks, tmp_path / "t.json")
+    with pytest.raises(TemplateError, match="made for another model.*3 layers vs the model's 4"):
+        load_templates(path, model=tiny_llama(layers=4))
+    cases = {
+        "not json": ("{oops", "not valid JSON"),
+        "wrong format": (json.dumps({"format": "other"}), "not an fnsft template"),
+        "future schema": (
+            json.dumps({"format": "fnsft-templates", "schema_version": 99}),
+            "schema_version 99",
+        ),
+    }
+    data = json.loads(path.read_text())
+    data["components"][0]["neurons"] = {"1": [48]}
+    cases["neuron out of range"] = (json.dumps(data), "outside 0..47")
+    data["components"][0]["neurons"] = {"7": [1]}
+    cases["layer out of range"] = (json.dumps(data), "names layer 7")
+    for name, (text, message) in cases.items():
+        bad = tmp_path / f"{name}.json"
+        bad.write_text(text)
+        with pytest.raises(TemplateError, match=message):
+            load_templates(bad)
+    with pytest.raises(TemplateError, match="no such file"):
+        load_templates(tmp_path / "missing.json")
+
+
+def test_failed_write_leaves_the_previous_template_intact(tmp_path, monkeypatch):
+    _, _, networks = fit(threshold_rule="topk", threshold=5)
+    path = save_templates(networks, tmp_path / "t.json")
+    before = path.read_text()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dump", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save_templates(networks, path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+def test_functional_networks_sft_templates_are_imported(tmp_path):
+    foreign = {
+        "name": "legacy",
+        "layout": {"captured_layers_sorted": [0, 1, 2], "hidden_size": 32},
+        "templates": {"0": {"0": [1, 2], "2": [31]}, "1": {"1": [4]}},
+    }
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps(foreign))
+    networks = load_templates(path, model=tiny_llama())
+    assert networks.granularity == "mlp_output"
+    assert networks.mask_dict() == {0: {0: [1, 2], 2: [31]}, 1: {1: [4]}}
+    foreign["templates"]["0"]["0"] = [32]
+    path.write_text(json.dumps(foreign))
+    with pytest.raises(TemplateError, match="outside 0..31"):
+        load_templates(path)
