@@ -299,3 +299,20 @@ class ICAMask:
         )
         mask.networks_ = networks
         return mask
+
+
+def per_category(texts: LabelledTexts, count: int) -> LabelledTexts:
+    """The first `count` texts of each category (all texts when unlabelled)."""
+    if texts.categories is None:
+        return LabelledTexts(texts.texts[:count], None, texts.provenance)
+    seen: dict[str, int] = {}
+    keep = []
+    for index, category in enumerate(texts.categories):
+        seen[category] = seen.get(category, 0) + 1
+        if seen[category] <= count:
+            keep.append(index)
+    return LabelledTexts(
+        [texts.texts[i] for i in keep],
+        [texts.categories[i] for i in keep],
+        {**texts.provenance, "per_category": count},
+    )

@@ -1,0 +1,232 @@
+"""Command-line entry points: fnsft-app, fnsft-build-templates, fnsft-train, fnsft-eval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import FnsftError
+
+logger = logging.getLogger("fnsft")
+
+
+def _common_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="hub id, model folder or .gguf file (default: embedded)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
+
+
+def _run(main, argv) -> int:
+    """Run a CLI body, turning fnsft's own errors into one readable line and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        main(argv)
+    except (FnsftError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
+    """'path[:count]' -> (path, count); the count caps how many texts come from that dataset."""
+    path, sep, count = spec.rpartition(":")
+    if sep and count.isdigit() and path:
+        return path, int(count)
+    return spec, None
+
+
+def build_templates_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fnsft-build-templates",
+        description="Find functional networks with PCA + ICA and write them as a template file.",
+    )
+    _common_model_flags(parser)
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        help="texts: .json/.jsonl/.csv/.parquet or hub id, optionally path:COUNT; repeatable "
+        "(default: the shipped multi-domain prompt set, discovery split)",
+    )
+    parser.add_argument("--text-field", default=None)
+    parser.add_argument("--category-field", default="category")
+    parser.add_argument("--split", default=None, help="keep only records whose 'split' field equals this")
+    parser.add_argument("--components", type=int, default=20)
+    parser.add_argument("--threshold-rule", choices=["zscore", "percentile", "topk"], default="zscore")
+    parser.add_argument("--threshold", type=float, default=3.0)
+    parser.add_argument("--granularity", choices=["intermediate", "mlp_output"], default="intermediate")
+    parser.add_argument("--ica-over", choices=["neurons", "tokens"], default="neurons")
+    parser.add_argument("--max-tokens", type=int, default=4096)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--stability-runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
+    parser.add_argument("--name", default=None, help="template name (default: from the model id)")
+    parser.add_argument("--output", default=None, help="output file (default: ica_templates/<model>.json)")
+    return parser
+
+
+def _build_templates(argv) -> None:
+    from tqdm import tqdm
+
+    from .models import load_model, model_id
+    from .networks import DEFAULT_PROMPTS, ICAMask, LabelledTexts, load_labelled_texts
+
+    args = build_templates_parser().parse_args(argv)
+    model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
+    if args.dataset:
+        parts = []
+        for spec in args.dataset:
+            source, count = parse_dataset_spec(spec)
+            texts = load_labelled_texts(
+                source,
+                text_field=args.text_field,
+                category_field=args.category_field,
+                split=args.split,
+                per_source_limit=count,
+            )
+            if texts.categories is None:  # each unlabelled dataset becomes its own category
+                texts.categories = [Path(source).stem] * len(texts.texts)
+            parts.append(texts)
+        data = LabelledTexts(
+            [t for part in parts for t in part.texts],
+            [c for part in parts for c in part.categories],
+            {"sources": [part.provenance for part in parts]},
+        )
+    else:
+        data = load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
+    mask = ICAMask(
+        num_components=args.components,
+        threshold=args.threshold,
+        threshold_rule=args.threshold_rule,
+        granularity=args.granularity,
+        ica_over=args.ica_over,
+        seed=args.seed,
+        stability_runs=args.stability_runs,
+        max_length=args.max_length,
+        chat_format=args.chat_format,
+    )
+    bar = tqdm(total=100, desc="capture", unit="%")
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.set_description(stage)
+        bar.n = int(fraction * 100)
+        bar.refresh()
+
+    networks = mask.compute_global_networks(
+        model, tokenizer, data, max_tokens=args.max_tokens, progress=progress
+    )
+    bar.close()
+    name = args.name or f"{model_id(model)}-{args.granularity}"
+    output = Path(args.output or Path("ica_templates") / f"{model_id(model)}.json")
+    mask.build_templates_from_current_components(name, path=output)
+    stable = networks.stable()
+    print(
+        f"wrote {output}: {networks.num_components} networks over {networks.data['num_tokens']} tokens, "
+        f"{int(networks.sizes().sum())} neuron slots, "
+        + (f"{int(stable.sum())}/{len(stable)} stable" if stable is not None else "stability not measured")
+    )
+    for note in networks.decomposition.get("notes", []):
+        print(f"note: {note}")
+
+
+def build_templates_main(argv: list[str] | None = None) -> int:
+    return _run(_build_templates, argv)
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fnsft-eval",
+        description="Loss per input category with networks lesioned or preserved, against random masks of "
+        "the same size per layer.",
+    )
+    _common_model_flags(parser)
+    parser.add_argument(
+        "--templates", default=None, help="template file (default: the shipped one for the model)"
+    )
+    parser.add_argument("--components", default="all", help="comma-separated ids, or 'all'")
+    parser.add_argument("--mode", choices=["lesion", "preserve"], default="lesion")
+    parser.add_argument(
+        "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
+    )
+    parser.add_argument("--texts-per-category", type=int, default=None)
+    parser.add_argument("--random-draws", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the report as JSON here")
+    return parser
+
+
+def shipped_template(model) -> Path:
+    from .models import model_id
+
+    path = Path(__file__).resolve().parent.parent / "ica_templates" / f"{model_id(model)}.json"
+    if not path.is_file():
+        raise FnsftError(f"No shipped template for {model_id(model)}; pass --templates or build one first.")
+    return path
+
+
+def _eval(argv) -> None:
+    from .evaluation import measure_effect
+    from .models import load_model
+    from .networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+    from .templates import load_templates
+
+    args = eval_parser().parse_args(argv)
+    model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
+    networks = load_templates(args.templates or shipped_template(model), model)
+    ids = (
+        range(networks.num_components)
+        if args.components == "all"
+        else [int(c) for c in args.components.split(",")]
+    )
+    texts = load_labelled_texts(args.eval_data or DEFAULT_PROMPTS, split=None if args.eval_data else "eval")
+    if args.texts_per_category:
+        texts = per_category(texts, args.texts_per_category)
+    report = measure_effect(
+        model, tokenizer, networks, ids, texts, mode=args.mode, random_draws=args.random_draws, seed=args.seed
+    )
+    print(
+        f"{args.mode} of components {report.components}: {report.masked_neurons} neurons, "
+        f"{args.random_draws} random draws of equal size per layer"
+    )
+    header = f"{'category':<12} {'baseline':>9} {'network':>9} {'random':>15} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for row in report.rows():
+        random_text = f"{row['random_loss_mean']:.3f}±{row['random_loss_std']:.3f}"
+        print(
+            f"{row['category']:<12} {row['baseline_loss']:>9.3f} {row['network_loss']:>9.3f} "
+            f"{random_text:>15} {row['ratio']:>7.2f}"
+        )
+    if args.json:
+        from .templates import write_json_atomically
+
+        write_json_atomically(report.to_dict(), args.json)
+
+
+def eval_main(argv: list[str] | None = None) -> int:
+    return _run(_eval, argv)
+
+
+def _train(argv) -> None:
+    from .training import config_from_args, train
+
+    result = train(config_from_args(argv))
+    print(json.dumps({"run_dir": str(result.run_dir), "state": result.state}, indent=1))
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    return _run(_train, argv)
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    from .ui.app import main
+
+    main(argv)
+    return 0
