@@ -1,0 +1,272 @@
+"""Plotly figures of functional networks, effects and training: data in, figure out, no computation of results.
+
+Every figure carries its numbers in the hover text, so the app never needs a second table to read a value.
+The figures are plain `plotly.graph_objects` (the app's Plot component renders them offline).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .functional_networks import FunctionalNetworks
+
+MIN_UMAP_POINTS = 5
+UNSTABLE_COLOR = "#d62728"
+STABLE_COLOR = "#1f77b4"
+SERIES_COLORS = {"baseline": "#7f7f7f", "network": "#d62728", "random": "#1f77b4"}
+
+
+def _names(networks: FunctionalNetworks) -> list[str]:
+    return [f"N{c}" for c in range(networks.num_components)]
+
+
+def _labels(networks: FunctionalNetworks) -> list[str]:
+    return [networks.label(c) for c in range(networks.num_components)]
+
+
+def _layout(figure: go.Figure, title: str, x_title: str = "", y_title: str = "", **extra) -> go.Figure:
+    figure.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        template="plotly_white",
+        **extra,
+    )
+    return figure
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure that says why there is nothing to show."""
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _layout(figure, "")
+
+
+def layer_heatmap(networks: FunctionalNetworks) -> go.Figure:
+    """Components x layers neuron counts: where in depth each network lives."""
+    counts = networks.counts_per_layer()
+    labels = _labels(networks)
+    figure = go.Figure(
+        go.Heatmap(
+            z=counts,
+            x=list(range(networks.shape.num_layers)),
+            y=_names(networks),
+            customdata=[[label] * counts.shape[1] for label in labels],
+            colorscale="Viridis",
+            colorbar={"title": "neurons"},
+            hovertemplate="%{customdata}<br>layer %{x}: %{z} neurons<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    return _layout(figure, "Neurons per layer of each network", "layer", "network")
+
+
+def layer_profile(networks: FunctionalNetworks, component: int) -> go.Figure:
+    """One network's neuron count per layer, with the share of the layer it takes."""
+    counts = networks.counts_per_layer()[component]
+    widths = np.asarray(networks.layer_widths, dtype=float)
+    share = np.divide(counts, widths, out=np.zeros(len(counts)), where=widths > 0) * 100
+    figure = go.Figure(
+        go.Bar(
+            x=list(range(len(counts))),
+            y=counts,
+            customdata=share,
+            marker_color=STABLE_COLOR,
+            hovertemplate="layer %{x}: %{y} neurons (%{customdata:.2f}% of the layer)<extra></extra>",
+        )
+    )
+    return _layout(figure, f"Layer profile of {networks.label(component)}", "layer", "neurons")
+
+
+def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
+    """Components x input categories mean response: what drives each network."""
+    if networks.category_response is None or not networks.categories:
+        return empty_figure("No category responses: the discovery data had no categories.")
+    response = np.asarray(networks.category_response)
+    figure = go.Figure(
+        go.Heatmap(
+            z=response,
+            x=list(networks.categories),
+            y=_names(networks),
+            colorscale="RdBu",
+            zmid=0,
+            colorbar={"title": "response"},
+            hovertemplate="%{y} on %{x}: mean response %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    return _layout(figure, "Response of each network to each input category", "category", "network")
+
+
+def overlap_matrix(networks: FunctionalNetworks) -> go.Figure:
+    """Intersection over union of the networks' neuron sets."""
+    names = _names(networks)
+    figure = go.Figure(
+        go.Heatmap(
+            z=networks.iou_matrix(),
+            x=names,
+            y=names,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            colorbar={"title": "IoU"},
+            hovertemplate="%{y} ∩ %{x}: IoU %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    return _layout(figure, "Overlap between networks (IoU of neuron sets)", "network", "network")
+
+
+def stability_chart(networks: FunctionalNetworks) -> go.Figure:
+    """Stability per network against the threshold; networks below it are drawn red and flagged unstable."""
+    if networks.stability is None:
+        return empty_figure("No stability scores: discovery ran without reruns, or the template has none.")
+    stability = np.asarray(networks.stability, dtype=float)
+    stable = stability >= networks.stability_threshold
+    figure = go.Figure(
+        go.Bar(
+            x=_names(networks),
+            y=stability,
+            marker_color=[STABLE_COLOR if ok else UNSTABLE_COLOR for ok in stable],
+            customdata=[
+                [label, "stable" if ok else "UNSTABLE"]
+                for label, ok in zip(_labels(networks), stable, strict=True)
+            ],
+            hovertemplate="%{customdata[0]}<br>stability %{y:.3f}: %{customdata[1]}<extra></extra>",
+        )
+    )
+    figure.add_hline(
+        y=networks.stability_threshold,
+        line_dash="dash",
+        line_color=UNSTABLE_COLOR,
+        annotation_text=f"threshold {networks.stability_threshold:g}",
+    )
+    unstable = int((~stable).sum())
+    title = f"Stability across reruns ({unstable} unstable)" if unstable else "Stability across reruns"
+    return _layout(figure, title, "network", "stability", yaxis_range=[0, 1.05])
+
+
+def _membership(networks: FunctionalNetworks) -> np.ndarray:
+    features = np.zeros((networks.num_components, sum(networks.layer_widths)), dtype=np.float32)
+    for component in range(networks.num_components):
+        features[component, networks.flat_ids(component)] = 1.0
+    return features
+
+
+def _embed(features: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """2-D coordinates of the rows and the method's name: UMAP, or PCA when there are too few rows."""
+    count = len(features)
+    if count >= MIN_UMAP_POINTS:
+        import umap
+
+        reducer = umap.UMAP(
+            n_neighbors=min(15, count - 1), init="random", random_state=seed, metric="cosine", n_jobs=1
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reducer.fit_transform(features), "UMAP"
+    from sklearn.decomposition import PCA
+
+    coordinates = np.zeros((count, 2))
+    dims = min(2, count, features.shape[1])
+    if count > 1:
+        coordinates[:, :dims] = PCA(n_components=dims, random_state=seed).fit_transform(features)
+    return coordinates, "PCA"
+
+
+def component_map(networks: FunctionalNetworks, seed: int = 0) -> go.Figure:
+    """The networks in 2-D (UMAP of their neuron maps, or of their neuron sets when maps are unknown), coloured by
+    the category that drives each most. Fewer than MIN_UMAP_POINTS networks fall back to PCA, and the title says so.
+    """
+    use_maps = networks.maps is not None
+    features = np.asarray(networks.maps, dtype=np.float32) if use_maps else _membership(networks)
+    coordinates, method = _embed(features, seed)
+    tops = [(networks.top_categories(c, 1) or ["no category"])[0] for c in range(networks.num_components)]
+    sizes = networks.sizes()
+    figure = go.Figure()
+    for category in sorted(set(tops)):
+        members = [c for c, top in enumerate(tops) if top == category]
+        figure.add_trace(
+            go.Scatter(
+                x=coordinates[members, 0],
+                y=coordinates[members, 1],
+                mode="markers+text",
+                name=category,
+                text=[f"N{c}" for c in members],
+                textposition="top center",
+                marker={"size": 10 + 20 * np.sqrt(sizes[members] / max(sizes.max(), 1))},
+                customdata=[networks.label(c) for c in members],
+                hovertemplate="%{customdata}<br>x %{x:.2f}, y %{y:.2f}<extra></extra>",
+            )
+        )
+    basis = "neuron maps" if use_maps else "neuron sets"
+    title = f"{method} of {networks.num_components} networks by their {basis}"
+    if method == "PCA":
+        title += f" (UMAP needs at least {MIN_UMAP_POINTS} networks)"
+    return _layout(figure, title, f"{method} 1", f"{method} 2", legend_title="top category")
+
+
+def effect_chart(rows: Sequence[dict]) -> go.Figure:
+    """Loss per category: unmasked, with the network mask, and random masks of equal size (mean ± std).
+
+    rows: `EffectReport.rows()`.
+    """
+    categories = [row["category"] for row in rows]
+    figure = go.Figure()
+    for name, key, label in (
+        ("baseline", "baseline_loss", "unmasked"),
+        ("network", "network_loss", "network masked"),
+    ):
+        figure.add_trace(
+            go.Bar(
+                x=categories,
+                y=[row[key] for row in rows],
+                name=label,
+                marker_color=SERIES_COLORS[name],
+                hovertemplate=f"%{{x}}: {label} loss %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.add_trace(
+        go.Bar(
+            x=categories,
+            y=[row["random_loss_mean"] for row in rows],
+            error_y={"type": "data", "array": [row["random_loss_std"] for row in rows]},
+            customdata=[[row["random_loss_std"], row["ratio"]] for row in rows],
+            name="random masks (mean ± std)",
+            marker_color=SERIES_COLORS["random"],
+            hovertemplate="%{x}: random loss %{y:.3f} ± %{customdata[0]:.3f}"
+            "<br>network/random increase ratio %{customdata[1]:.2f}<extra></extra>",
+        )
+    )
+    return _layout(figure, "Loss per category", "category", "loss (nats/token)", barmode="group")
+
+
+def loss_curve(rows: Sequence[dict]) -> go.Figure:
+    """Training loss per step, and evaluation loss where it was measured. rows: progress.jsonl records."""
+    train = [row for row in rows if row.get("loss") is not None]
+    evaluated = [row for row in rows if row.get("eval_loss") is not None]
+    if not train and not evaluated:
+        return empty_figure("No loss recorded yet.")
+    figure = go.Figure()
+    for points, key, name, mode in (
+        (train, "loss", "training loss", "lines"),
+        (evaluated, "eval_loss", "evaluation loss", "lines+markers"),
+    ):
+        if points:
+            figure.add_trace(
+                go.Scatter(
+                    x=[row["step"] for row in points],
+                    y=[row[key] for row in points],
+                    mode=mode,
+                    name=name,
+                    hovertemplate=f"step %{{x}}: {name} %{{y:.4f}}<extra></extra>",
+                )
+            )
+    return _layout(figure, "Loss", "step", "loss")
