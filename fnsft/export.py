@@ -129,7 +129,7 @@ def convert_to_gguf(
             _write_llama(merged, source, temp, outtype)
         else:
             logger.info("Exporting %s through %s", kind, script)
-            _run_converter(script, merged, tokenizer, temp, outtype)
+            _run_converter(script, merged, tokenizer, temp, outtype, output.stem)
     return output
 
 
@@ -302,9 +302,8 @@ def _write_llama(model: nn.Module, source: GGUFFields, path: Path, outtype: str)
         writer.add_layer_norm_rms_eps(config.rms_norm_eps)
         writer.add_vocab_size(embed.shape[0])
         writer.add_rope_dimension_count(_head_dim(config))
-        if _head_dim(config) != config.hidden_size // heads:
-            writer.add_key_length(_head_dim(config))
-            writer.add_value_length(_head_dim(config))
+        writer.add_key_length(_head_dim(config))
+        writer.add_value_length(_head_dim(config))
         if rope_type == "linear":
             writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
             writer.add_rope_scaling_factor(rope["factor"])
@@ -353,23 +352,27 @@ def _add_tensor(
     writer.add_tensor(name, array, raw_dtype=qtype)
 
 
-def _run_converter(script: Path, model: nn.Module, tokenizer: Any, target: Path, outtype: str) -> None:
-    """Save `model` as a temporary Hugging Face folder beside `target` and run llama.cpp's converter on it."""
+def _run_converter(
+    script: Path, model: nn.Module, tokenizer: Any, target: Path, outtype: str, name: str
+) -> None:
+    """Save `model` as a temporary Hugging Face folder `name` beside `target`; run llama.cpp's converter on it."""
     from safetensors.torch import save_file
 
     if tokenizer is None:
         raise ExportError(
             "llama.cpp's converter reads the tokenizer files: pass tokenizer= (the model's tokenizer)."
         )
-    with tempfile.TemporaryDirectory(prefix=".fnsft-export-", dir=target.parent) as folder:
+    with tempfile.TemporaryDirectory(prefix=".fnsft-export-", dir=target.parent) as scratch:
+        folder = os.path.join(scratch, name)  # the converter names the model after its folder
+        os.mkdir(folder)
         state = model.state_dict()
         tensors: dict[str, torch.Tensor] = {}
         seen: set[int] = set()
-        for name, tensor in state.items():
+        for key, tensor in state.items():
             if tensor.data_ptr() in seen:
                 continue  # a tied copy (lm_head = embeddings); the config says it is tied
             seen.add(tensor.data_ptr())
-            tensors[name] = tensor.detach().cpu().contiguous()
+            tensors[key] = tensor.detach().cpu().contiguous()
         save_file(tensors, os.path.join(folder, "model.safetensors"), metadata={"format": "pt"})
         config = model.config.to_dict()
         config.pop("quantization_config", None)  # only the "gguf" marker reaches here; the weights are plain

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import gguf
@@ -13,9 +14,10 @@ import torch
 from conftest import tiny_llama
 
 from fnsft.errors import ExportError
-from fnsft.export import convert_to_gguf
+from fnsft.export import _run_converter, convert_to_gguf
 from fnsft.models import setup_lora
 
+LLAMA_CPP_DIR = os.environ.get("LLAMA_CPP_DIR")  # read before the autouse fixture hides it from the tests
 PROMPT_IDS = torch.tensor([[1, 5, 17, 42, 99, 3, 64, 120]])
 
 
@@ -217,7 +219,7 @@ with open(outfile, "w") as f:
         sys.exit("boom: unsupported tokenizer")
 config = json.load(open(os.path.join(folder, "config.json")))
 with open(outfile, "w") as f:
-    json.dump({"files": sorted(os.listdir(folder)), "config": config, "outtype": outtype,
+    json.dump({"files": sorted(os.listdir(folder)), "name": os.path.basename(folder), "config": config, "outtype": outtype,
                "outdir": os.path.dirname(os.path.abspath(outfile))}, f)
 """
 
@@ -246,6 +248,7 @@ def test_other_architectures_go_through_llama_cpps_converter(tmp_path, monkeypat
 
     report = json.loads(out.read_text())
     assert report["files"] == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert report["name"] == "gpt2"  # llama.cpp names the model after the folder
     assert report["config"]["architectures"] == ["GPT2LMHeadModel"]
     assert report["config"]["tie_word_embeddings"] is True
     assert report["outtype"] == "bf16"
@@ -307,3 +310,26 @@ def test_embedded_lora_model_exports_merged_weights_as_f16(embedded, tmp_path):
     assert (exported - peft_logits).abs().max() <= 5e-2
     assert torch.equal(logits(peft_model, ids), peft_logits)
     assert any("lora_A" in name for name, _ in peft_model.named_parameters())
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    not LLAMA_CPP_DIR, reason="set LLAMA_CPP_DIR to a llama.cpp checkout to compare with its converter"
+)
+def test_native_writer_matches_llama_cpps_converter(embedded, tmp_path):
+    model, tokenizer = embedded
+    native = gguf.GGUFReader(
+        convert_to_gguf(model, tmp_path / "native.gguf", tokenizer=tokenizer, outtype="f32")
+    )
+    script = Path(LLAMA_CPP_DIR) / "convert_hf_to_gguf.py"
+    _run_converter(script, model, tokenizer, tmp_path / "reference.gguf", "f32", "reference")
+    reference = gguf.GGUFReader(tmp_path / "reference.gguf")
+
+    ours = {tensor.name: tensor for tensor in native.tensors}
+    assert ours.keys() == {tensor.name for tensor in reference.tensors}
+    for tensor in reference.tensors:
+        assert ours[tensor.name].tensor_type == tensor.tensor_type
+        assert np.array_equal(ours[tensor.name].data, tensor.data), tensor.name
+    for key, field in reference.fields.items():
+        if key.startswith(("llama.", "tokenizer.")):
+            assert native.fields[key].contents() == field.contents(), key
