@@ -1,0 +1,102 @@
+"""The fnsft app: tabs wired to one shared AppState, a queue that shares one model safely, and `main`.
+
+Served locally by default (127.0.0.1), without analytics, external fonts or CDNs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+
+import gradio as gr
+
+from . import compare, discover, explore, model_tab, templates_tab
+from .common import network_selector_update
+from .state import AppState
+
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Arial", "sans-serif"]
+SYSTEM_MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+MAX_UPLOAD = "50mb"
+HEADER = (
+    "# fnsft: functional networks of LLM neurons\n"
+    "Load a model, **discover** networks of MLP neurons with PCA + ICA, **explore** them, **lesion or preserve** "
+    "them and compare generations live, **fine-tune** with them, and share them as **templates**."
+)
+
+
+def theme() -> gr.themes.Theme:
+    """The default theme with system fonts only, so the page fetches no web fonts."""
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
+
+
+def refresh_selectors(state: AppState, count: int) -> tuple[dict, ...]:
+    """New choices for every network dropdown of the app."""
+    return tuple(network_selector_update(state.networks) for _ in range(count))
+
+
+def build_app(state: AppState | None = None) -> gr.Blocks:
+    """The Blocks of the app around `state` (a fresh AppState, with no model yet, when None)."""
+    state = state or AppState()
+    with gr.Blocks(title="fnsft", analytics_enabled=False) as demo:
+        gr.Markdown(HEADER)
+        networks_version = gr.State(state.networks_version)
+        with gr.Tabs():
+            with gr.Tab("Model"):
+                model_tab.build(state, demo, networks_version)
+            with gr.Tab("Discover"):
+                shipped = discover.build(state, networks_version)
+            with gr.Tab("Explore"):
+                explore.build(state, demo, networks_version)
+            with gr.Tab("Lesion/Preserve & Compare"):
+                compare_selector = compare.build(state)
+            with gr.Tab("Templates"):
+                templates = templates_tab.build(state, networks_version)
+        selectors = [compare_selector, templates.selector]
+        gr.on(
+            [demo.load, networks_version.change],
+            functools.partial(refresh_selectors, state, len(selectors)),
+            None,
+            selectors,
+            api_name="network_choices",
+        )
+        demo.load(
+            templates_tab.refresh_shipped, None, [shipped, templates.table], api_name="shipped_templates"
+        )
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, **kwargs):
+    """Serve the app with its theme and upload limit; kwargs go to Blocks.launch."""
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        theme=theme(),
+        max_file_size=MAX_UPLOAD,
+        **kwargs,
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fnsft-app", description="The fnsft app in your browser.")
+    parser.add_argument("--model", default=None, help="hub id, model folder or .gguf (default: embedded)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--runs-dir", default="runs", help="where fine-tuning runs are written")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start loading the model in the background, then serve the app (the page opens at once)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = parse_args(argv)
+    state = AppState(runs_dir=args.runs_dir)
+    state.load_in_background(args.model)
+    launch(build_app(state), args.host, args.port, args.share)

@@ -1,0 +1,135 @@
+"""Discover tab: find functional networks on the loaded model (PCA + ICA), or load them from a template."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from ..errors import DatasetFormatError
+from ..networks import ICAMask
+from .common import networks_markdown, show_warnings, user_errors
+from .state import AppState
+from .templates_tab import TEMPLATE_FILE_TYPES, load_template, shipped_template_names
+
+SHIPPED, UPLOAD, HUB = "Shipped prompt set", "Upload a file", "Hub dataset id"
+DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
+THRESHOLD_DEFAULTS = {"zscore": 3.0, "percentile": 98.0, "topk": 50.0}
+STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
+
+
+def data_source(source: str, upload: str | None, hub_id: str) -> Any:
+    """What compute_global_networks reads: None for the shipped prompt set, a file path or a hub id."""
+    if source == SHIPPED:
+        return None
+    if source == UPLOAD:
+        if not upload:
+            raise DatasetFormatError(f"Choose a {', '.join(DATA_FILE_TYPES)} file to upload first.")
+        return upload
+    if not hub_id.strip():
+        raise DatasetFormatError("Enter a hub dataset id first (needs internet access).")
+    return hub_id.strip()
+
+
+def threshold_default(rule: str) -> float:
+    """The usual value of each threshold rule (z >= 3, 98th percentile, top 50 per network)."""
+    return THRESHOLD_DEFAULTS[rule]
+
+
+@user_errors
+def discover(
+    state: AppState,
+    source: str,
+    upload: str | None,
+    hub_id: str,
+    components: int,
+    rule: str,
+    threshold: float,
+    granularity: str,
+    max_tokens: int,
+    seed: int,
+    ica_over: str,
+    stability_runs: int,
+    restarts: int,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[str, int]:
+    """Run discovery on the shared model and make its networks the current ones."""
+    loaded = state.require_model()
+    finder = ICAMask(
+        num_components=int(components),
+        threshold=float(threshold),
+        threshold_rule=rule,
+        granularity=granularity,
+        ica_over=ica_over,
+        seed=int(seed),
+        stability_runs=int(stability_runs),
+        restarts=int(restarts),
+    )
+
+    def report(stage: str, fraction: float) -> None:
+        description, start, span = STAGES.get(stage, ("Done", 1.0, 0.0))
+        progress(start + span * fraction, desc=description)
+
+    networks = finder.compute_global_networks(
+        loaded.model,
+        loaded.tokenizer,
+        data_source(source, upload, hub_id),
+        max_tokens=int(max_tokens),
+        progress=report,
+    )
+    state.set_networks(networks)
+    show_warnings(networks.decomposition.get("notes", []))
+    return networks_markdown(networks), state.networks_version
+
+
+def on_source_change(source: str) -> tuple[dict, dict]:
+    return gr.update(visible=source == UPLOAD), gr.update(visible=source == HUB)
+
+
+def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
+    """Lay out the tab; returns the shipped-template dropdown (refreshed when the page loads)."""
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("#### Data")
+            source = gr.Radio([SHIPPED, UPLOAD, HUB], value=SHIPPED, label="Texts to record activations on")
+            upload = gr.File(label="Texts (.json / .jsonl / .csv)", file_types=DATA_FILE_TYPES, visible=False)
+            hub_id = gr.Textbox(label="Hub dataset id", visible=False)
+            gr.Markdown("#### Settings")
+            components = gr.Slider(2, 64, value=8, step=1, label="Networks (ICA components)")
+            with gr.Row():
+                rule = gr.Dropdown(list(THRESHOLD_DEFAULTS), value="zscore", label="Threshold rule")
+                threshold = gr.Number(THRESHOLD_DEFAULTS["zscore"], label="Threshold value")
+            granularity = gr.Radio(["intermediate", "mlp_output"], value="intermediate", label="Neurons")
+            with gr.Row():
+                max_tokens = gr.Number(1024, precision=0, minimum=16, label="Token budget")
+                seed = gr.Number(0, precision=0, label="Seed")
+            with gr.Accordion("Advanced", open=False):
+                ica_over = gr.Radio(["neurons", "tokens"], value="neurons", label="ICA over")
+                stability_runs = gr.Slider(0, 10, value=2, step=1, label="Stability reruns (0 = none)")
+                restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
+            run = gr.Button("Find networks", variant="primary")
+        with gr.Column():
+            gr.Markdown("#### Or load a template")
+            shipped = gr.Dropdown(shipped_template_names(), label="Shipped template", value=None)
+            template_upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
+            load = gr.Button("Load template")
+            result = gr.Markdown("No networks yet.")
+    source.change(on_source_change, source, [upload, hub_id], api_name="discover_source")
+    rule.change(threshold_default, rule, threshold, api_name="threshold_default")
+    run.click(
+        functools.partial(discover, state),
+        [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
+        + [ica_over, stability_runs, restarts],
+        [result, networks_version],
+        api_name="discover",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    )
+    load.click(
+        functools.partial(load_template, state),
+        [shipped, template_upload],
+        [result, networks_version],
+        api_name="load_template",
+    )
+    return shipped

@@ -1,0 +1,88 @@
+"""Explore tab: the current networks as figures (depth, categories, overlap, stability, 2-D map) and a table."""
+
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+
+from .. import figures
+from ..functional_networks import FunctionalNetworks
+from .common import network_choices, user_errors
+from .state import AppState
+
+TABLE_HEADERS = ["id", "label", "neurons", "layers", "explained variance", "stability", "top categories"]
+NO_NETWORKS = "No networks yet: run a discovery or load a template in the Discover tab."
+
+
+def table_rows(networks: FunctionalNetworks) -> list[list]:
+    """One row per network; unknown values (imported templates) stay empty."""
+    counts = networks.counts_per_layer()
+
+    def value(values, component: int) -> float | None:
+        return None if values is None else round(float(values[component]), 4)
+
+    return [
+        [
+            component,
+            networks.label(component),
+            int(counts[component].sum()),
+            int((counts[component] > 0).sum()),
+            value(networks.explained_variance, component),
+            value(networks.stability, component),
+            ", ".join(networks.top_categories(component, 3)),
+        ]
+        for component in range(networks.num_components)
+    ]
+
+
+@user_errors
+def explore(state: AppState) -> tuple:
+    """Every figure of the current networks, the table, and the layer profile of the first network."""
+    networks = state.networks
+    if networks is None:
+        empty = figures.empty_figure(NO_NETWORKS)
+        return [], empty, empty, empty, empty, empty, gr.update(choices=[], value=None), empty
+    return (
+        table_rows(networks),
+        figures.layer_heatmap(networks),
+        figures.category_heatmap(networks),
+        figures.overlap_matrix(networks),
+        figures.stability_chart(networks),
+        figures.component_map(networks),
+        gr.update(choices=network_choices(networks), value=0),
+        figures.layer_profile(networks, 0),
+    )
+
+
+@user_errors
+def profile(state: AppState, component: int | None):
+    """The layer profile of one network."""
+    if component is None:
+        return figures.empty_figure("Choose a network.")
+    networks = state.require_networks()
+    return figures.layer_profile(networks, networks.check_components([component])[0])
+
+
+def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
+    refresh = gr.Button("Refresh figures")
+    table = gr.Dataframe(headers=TABLE_HEADERS, label="Networks", interactive=False)
+    with gr.Row():
+        layers = gr.Plot(label="Neurons per layer")
+        with gr.Column():
+            component = gr.Dropdown([], label="Network")
+            layer_profile = gr.Plot(label="Layer profile")
+    with gr.Row():
+        categories = gr.Plot(label="Response per category")
+        overlap = gr.Plot(label="Overlap")
+    with gr.Row():
+        stability = gr.Plot(label="Stability")
+        embedding = gr.Plot(label="Map of networks")
+    component.change(functools.partial(profile, state), component, layer_profile, api_name="layer_profile")
+    gr.on(
+        [demo.load, networks_version.change, refresh.click],
+        functools.partial(explore, state),
+        None,
+        [table, layers, categories, overlap, stability, embedding, component, layer_profile],
+        api_name="explore",
+    )

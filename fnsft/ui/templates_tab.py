@@ -1,0 +1,126 @@
+"""Templates tab: export the chosen networks as a template file, import one, list the shipped ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from ..errors import TemplateError
+from ..functional_networks import FunctionalNetworks
+from ..templates import load_templates, save_templates
+from .common import networks_markdown, user_errors
+from .state import AppState
+
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "ica_templates"
+TEMPLATE_FILE_TYPES = [".json"]
+TABLE_HEADERS = ["file", "name", "model", "networks", "neurons", "granularity"]
+
+
+def shipped_template_names() -> list[str]:
+    return sorted(path.name for path in SHIPPED_DIR.glob("*.json"))
+
+
+def shipped_table() -> list[list]:
+    """One row per shipped template; a file that does not validate says why in its row."""
+    rows = []
+    for name in shipped_template_names():
+        try:
+            networks = load_templates(SHIPPED_DIR / name)
+        except TemplateError as error:
+            rows.append([name, f"unreadable: {error}", "", 0, 0, ""])
+            continue
+        rows.append(
+            [
+                name,
+                networks.name,
+                networks.model_id,
+                networks.num_components,
+                int(networks.sizes().sum()),
+                networks.granularity,
+            ]
+        )
+    return rows
+
+
+@user_errors
+def load_template(state: AppState, shipped: str | None, upload: str | None) -> tuple[str, int]:
+    """Make a template's networks current: an uploaded file wins over a shipped one."""
+    if upload:
+        path = Path(upload)
+    elif shipped in shipped_template_names():  # only names listed here: no path from the page is trusted
+        path = SHIPPED_DIR / shipped
+    else:
+        raise TemplateError("Choose a shipped template or upload a template file (.json) first.")
+    networks = load_templates(path, state.require_model().model)
+    state.set_networks(networks)
+    return networks_markdown(networks), state.networks_version
+
+
+def select_networks(networks: FunctionalNetworks, ids: list[int]) -> FunctionalNetworks:
+    """The chosen networks alone, renumbered from 0; the original ids are kept in the template's data."""
+    ids = networks.check_components(ids)
+
+    def rows(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else np.asarray(values)[ids]
+
+    return dataclasses.replace(
+        networks,
+        neurons=[networks.neurons[c] for c in ids],
+        explained_variance=rows(networks.explained_variance),
+        stability=rows(networks.stability),
+        category_response=rows(networks.category_response),
+        maps=rows(networks.maps),
+        data={**networks.data, "selected_components": ids},
+    )
+
+
+@user_errors
+def export_template(state: AppState, name: str, ids: list[int] | None) -> str:
+    """Write the chosen networks (all when none is chosen) as a template file to download."""
+    networks = state.require_networks()
+    chosen = select_networks(networks, ids) if ids else networks
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.") or "networks"
+    chosen = dataclasses.replace(chosen, name=clean)
+    return str(save_templates(chosen, state.work_dir / f"{clean}.json"))
+
+
+def refresh_shipped() -> tuple[dict, list[list]]:
+    """The shipped templates now on disk, for the Discover dropdown and this tab's table."""
+    return gr.update(choices=shipped_template_names()), shipped_table()
+
+
+@dataclasses.dataclass
+class TemplatesTab:
+    selector: gr.Dropdown
+    table: gr.Dataframe
+
+
+def build(state: AppState, networks_version: gr.State) -> TemplatesTab:
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("#### Export")
+            selector = gr.Dropdown([], multiselect=True, label="Networks to export (none = all)")
+            name = gr.Textbox("my-networks", label="Template name")
+            export = gr.Button("Export template", variant="primary")
+            download = gr.File(label="Template file", interactive=False)
+        with gr.Column():
+            gr.Markdown("#### Import")
+            upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
+            status = gr.Markdown()
+    gr.Markdown("#### Shipped templates (`ica_templates/`)")
+    table = gr.Dataframe(shipped_table(), headers=TABLE_HEADERS, interactive=False)
+    export.click(
+        functools.partial(export_template, state), [name, selector], download, api_name="export_template"
+    )
+    upload.upload(
+        functools.partial(load_template, state, None),
+        upload,
+        [status, networks_version],
+        api_name="import_template",
+    )
+    return TemplatesTab(selector, table)

@@ -1,0 +1,284 @@
+"""The app served in-process on a free localhost port with a tiny random model, every event called by api_name."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_llama
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+LAYERS, INTERMEDIATE = 3, 48
+DISCOVERY = {
+    "source": "Shipped prompt set",
+    "upload": None,
+    "hub_id": "",
+    "components": 5,
+    "rule": "zscore",
+    "threshold": 2.0,
+    "granularity": "intermediate",
+    "max_tokens": 384,
+    "seed": 0,
+    "ica_over": "neurons",
+    "stability_runs": 2,
+    "restarts": 1,
+}
+DECODING = {
+    "max_new_tokens": 6,
+    "temperature": 0,
+    "top_k": 50,
+    "top_p": 0.95,
+    "repetition_penalty": 1.1,
+    "seed": 0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def plot(value: dict) -> dict:
+    """The Plotly figure JSON inside a Plot component's value."""
+    assert value["type"] == "plotly"
+    return json.loads(value["plot"])
+
+
+def values(array) -> np.ndarray:
+    """A Plotly array as numpy, whether a plain list or a typed array ({"dtype", "bdata", "shape"})."""
+    if isinstance(array, dict):
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = array.get("shape")
+        return flat.reshape([int(n) for n in shape.split(",")]) if shape else flat
+    return np.asarray(array)
+
+
+@pytest.fixture(scope="module")
+def app(embedded_tokenizer, tmp_path_factory):
+    """(client, state) of an app serving a tiny Llama that shares the embedded tokenizer."""
+    from fnsft.ui.app import build_app, launch
+    from fnsft.ui.state import AppState
+
+    state = AppState(runs_dir=tmp_path_factory.mktemp("runs"), work_dir=tmp_path_factory.mktemp("work"))
+    model = tiny_llama(layers=LAYERS, intermediate=INTERMEDIATE, hidden=32, vocab=len(embedded_tokenizer))
+    state.set_model(model, embedded_tokenizer, "tiny-llama")
+    demo = build_app(state)
+    port = free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    yield client, state
+    client.close()
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def discovered(app):
+    """The app after one small discovery on the shipped prompt set, its dropdowns updated as the page does."""
+    client, state = app
+    summary = client.predict(*DISCOVERY.values(), api_name="/discover")
+    client.predict(api_name="/network_choices")
+    return client, state, summary
+
+
+def test_every_event_has_an_api_name(app):
+    client, _ = app
+    names = set(client.view_api(return_format="dict")["named_endpoints"])
+    expected = {
+        "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
+        "/load_template", "/explore", "/layer_profile", "/compare", "/next_token", "/measure_effect",
+        "/export_template", "/import_template", "/network_choices", "/shipped_templates",
+    }  # fmt: skip
+    assert expected <= names
+
+
+def test_model_summary_describes_the_model(app):
+    client, _ = app
+    summary = client.predict(api_name="/model_summary")
+    assert "tiny-llama" in summary
+    assert "| Layers | 3 |" in summary
+    assert f"| Neurons per layer | {INTERMEDIATE} |" in summary
+    assert "| Device | cpu |" in summary
+
+
+def test_dtype_choices_follow_the_device(app):
+    client, _ = app
+    update = client.predict("cpu", api_name="/dtype_choices")
+    assert update["value"] == "auto"
+    assert {choice[0] for choice in update["choices"]} == {"auto", "float32", "bfloat16"}
+
+
+def test_loading_a_missing_model_says_so_and_keeps_the_current_one(app):
+    client, _ = app
+    with pytest.raises(AppError, match="does not exist"):
+        client.predict("/no/such/model", "auto", "auto", "none", api_name="/load_model")
+    assert "tiny-llama" in client.predict(api_name="/model_summary")
+
+
+def test_discovery_finds_networks(discovered):
+    _, state, summary = discovered
+    assert summary.startswith("**5 networks**")
+    assert "categories:" in summary
+    assert state.networks.num_components == 5
+
+
+def test_discovery_settings_events(app):
+    client, _ = app
+    assert client.predict("percentile", api_name="/threshold_default") == 98.0
+    upload, hub = client.predict("Upload a file", api_name="/discover_source")
+    assert upload["visible"] is True and hub["visible"] is False
+
+
+def test_discovery_refuses_too_many_components(app):
+    client, _ = app
+    settings = {**DISCOVERY, "components": 40, "max_tokens": 32}
+    with pytest.raises(AppError, match="n_components=40"):
+        client.predict(*settings.values(), api_name="/discover")
+
+
+def test_discovery_needs_an_upload_when_asked_for_one(app):
+    client, _ = app
+    with pytest.raises(AppError, match="Choose a .json"):
+        client.predict(*{**DISCOVERY, "source": "Upload a file"}.values(), api_name="/discover")
+
+
+def test_discovery_on_an_uploaded_file(discovered, tmp_path):
+    client, state, _ = discovered
+    data = tmp_path / "texts.jsonl"
+    lines = [
+        {"text": f"Sentence number {i} about topic {i % 3}.", "category": f"c{i % 2}"} for i in range(60)
+    ]
+    data.write_text("\n".join(json.dumps(line) for line in lines))
+    previous = state.networks
+    try:
+        settings = {**DISCOVERY, "source": "Upload a file", "upload": handle_file(str(data)), "components": 3}
+        summary = client.predict(*settings.values(), api_name="/discover")
+        assert summary.startswith("**3 networks**") and "categories: c0, c1" in summary
+    finally:
+        state.set_networks(previous)
+
+
+def test_explore_returns_every_figure(discovered):
+    client, state, _ = discovered
+    table, layers, categories, overlap, stability, embedding, selector, profile = client.predict(
+        api_name="/explore"
+    )
+    assert len(table["data"]) == 5 and table["headers"][0] == "id"
+    assert values(plot(layers)["data"][0]["z"]).shape == (5, LAYERS)
+    assert plot(categories)["data"][0]["x"] == state.networks.categories
+    assert values(plot(overlap)["data"][0]["z"]).shape == (5, 5)
+    assert len(plot(stability)["data"][0]["x"]) == 5
+    assert plot(embedding)["layout"]["title"]["text"].startswith("UMAP of 5 networks")
+    assert sum(len(values(trace["x"])) for trace in plot(embedding)["data"]) == 5
+    assert len(selector["choices"]) == 5 and selector["value"] == 0
+    assert values(plot(profile)["data"][0]["y"]).shape == (LAYERS,)
+
+
+def test_layer_profile_of_one_network(discovered):
+    client, state, _ = discovered
+    figure = plot(client.predict(2, api_name="/layer_profile"))
+    assert state.networks.label(2) in figure["layout"]["title"]["text"]
+
+
+def test_network_choices_list_the_networks(discovered):
+    client, state, _ = discovered
+    updates = client.predict(api_name="/network_choices")
+    assert all(update["choices"][1] == [state.networks.label(1), 1] for update in updates)
+
+
+def test_compare_streams_both_generations(discovered):
+    client, _, _ = discovered
+    job = client.submit(
+        [0, 1], "lesion", "", "Tell me about rivers.", *DECODING.values(), api_name="/compare"
+    )
+    outputs = list(job)
+    assert len(outputs) >= 2  # streamed step by step
+    baseline, masked, info = job.result()
+    assert baseline and masked
+    assert "**lesion** networks [0, 1]" in info and "neurons silenced" in info
+
+
+def test_compare_without_networks_selected_says_so(discovered):
+    client, _, _ = discovered
+    with pytest.raises(AppError, match="No component selected"):
+        client.predict([], "lesion", "", "Hello", *DECODING.values(), api_name="/compare")
+
+
+def test_compare_rejects_bad_input(discovered):
+    client, _, _ = discovered
+    with pytest.raises(AppError, match="Enter a prompt"):
+        client.predict([0], "preserve", "", "  ", *DECODING.values(), api_name="/compare")
+    with pytest.raises(AppError, match="Cannot read layers"):
+        client.predict([0], "lesion", "one", "Hello", *DECODING.values(), api_name="/compare")
+
+
+def test_compare_before_any_discovery_says_what_to_do(discovered):
+    client, state, _ = discovered
+    previous = state.networks
+    state.set_networks(None)
+    try:
+        with pytest.raises(AppError, match="No networks yet"):
+            client.predict([0], "lesion", "", "Hello", *DECODING.values(), api_name="/compare")
+    finally:
+        state.set_networks(previous)
+
+
+def test_next_token_table_with_kl(discovered):
+    client, _, _ = discovered
+    table, kl = client.predict([0], "preserve", "0-1", "The capital of France is", api_name="/next_token")
+    assert len(table["data"]) == 10 and table["headers"][1] == "unmasked token"
+    assert kl.startswith("KL(unmasked ‖ masked) = **")
+
+
+def test_measure_effect_table_and_chart(discovered):
+    client, _, _ = discovered
+    table, chart, headline = client.predict([0, 1], "lesion", "", 1, 2, api_name="/measure_effect")
+    assert [row[0] for row in table["data"]][0] == "all" and len(table["data"]) == 9
+    assert [trace["name"] for trace in plot(chart)["data"]] == [
+        "unmasked",
+        "network masked",
+        "random masks (mean ± std)",
+    ]
+    assert "as much as with random masks" in headline
+
+
+def test_export_and_import_a_template(discovered):
+    client, state, _ = discovered
+    previous = state.networks
+    path = client.predict("code nets", [1, 3], api_name="/export_template")
+    exported = json.loads(Path(path).read_text())
+    assert exported["name"] == "code-nets" and len(exported["components"]) == 2
+    assert exported["data"]["selected_components"] == [1, 3]
+    try:
+        summary = client.predict(handle_file(path), api_name="/import_template")
+        assert summary.startswith("**2 networks** (code-nets")
+        summary = client.predict(None, handle_file(path), api_name="/load_template")
+        assert state.networks.num_components == 2
+    finally:
+        state.set_networks(previous)
+
+
+def test_importing_a_bad_template_says_why(discovered, tmp_path):
+    client, _, _ = discovered
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    with pytest.raises(AppError, match="not an fnsft template"):
+        client.predict(handle_file(str(bad)), api_name="/import_template")
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("../../etc/passwd", None, api_name="/load_template")
+    with pytest.raises(AppError, match="Choose a shipped template"):
+        client.predict(None, None, api_name="/load_template")
+
+
+def test_shipped_templates_are_listed(app):
+    from fnsft.ui.templates_tab import shipped_template_names
+
+    client, _ = app
+    dropdown, table = client.predict(api_name="/shipped_templates")
+    assert [choice[0] for choice in dropdown["choices"]] == shipped_template_names()
+    assert len(table["data"]) == len(shipped_template_names()) or table["data"] == [["", "", "", "", "", ""]]
