@@ -99,11 +99,9 @@ def convert_to_gguf(
     else:
         model = model_or_path
     base = unwrap_model(model)
+    # fnsft's GGUF-loaded models carry a "gguf" quantization marker but hold plain weights
     method = _quantization_method(base.config)
-    if method not in (
-        None,
-        "gguf",
-    ):  # fnsft's GGUF-loaded models carry a "gguf" marker but hold plain weights
+    if method not in (None, "gguf"):
         raise ExportError(
             f"Cannot export a {method}-quantized model: its weights are packed. Load the base model unquantized "
             "(quantization=None), attach the trained adapter and export that."

@@ -186,6 +186,14 @@ def test_llama_without_tokenizer_source_says_what_is_needed(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_packed_quantized_models_are_refused(tmp_path):
+    model = tiny_llama()
+    model.config.quantization_config = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    with pytest.raises(ExportError, match="bitsandbytes-quantized.*quantization=None"):
+        convert_to_gguf(model, tmp_path / "x.gguf", source_gguf=write_source_gguf(tmp_path / "source.gguf"))
+    assert not (tmp_path / "x.gguf").exists()
+
+
 def test_source_gguf_with_another_vocabulary_is_refused(tmp_path):
     source = write_source_gguf(tmp_path / "source.gguf", vocab=64)
     with pytest.raises(ExportError, match="64 tokens but the model's embedding has 128 rows"):
