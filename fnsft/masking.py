@@ -168,8 +168,11 @@ class _Dispatcher:
         masks = self._masks_for(layer)
         if not masks:
             return None
+        # Without autograd nothing else holds this activation, so scale it in place and save an allocation.
+        in_place = not torch.is_grad_enabled()
         for mask in masks:
-            values = values * mask.vector(layer, values.dtype, values.device)
+            vector = mask.vector(layer, values.dtype, values.device)
+            values = values.mul_(vector) if in_place else values * vector
         return values
 
     def _make_pre_hook(self, layer: int):
