@@ -157,11 +157,11 @@ class ICAMask:
         """
         if texts_or_dataset is None:
             texts_or_dataset, split = DEFAULT_PROMPTS, split or "discovery"
-        texts = interleave_by_category(
-            load_labelled_texts(
+        if not isinstance(texts_or_dataset, LabelledTexts):
+            texts_or_dataset = load_labelled_texts(
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
-        )
+        texts = interleave_by_category(texts_or_dataset)
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         report = progress or (lambda stage, fraction: None)
         captured = capture_activations(
