@@ -1,0 +1,119 @@
+"""The CLIs as a user runs them: files written, tables printed, bad input refused with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import tiny_llama
+
+from fnsft.cli import build_templates_main, eval_main, parse_dataset_spec
+from fnsft.templates import load_templates
+
+
+@pytest.fixture
+def tiny_folder(tmp_path, embedded_tokenizer):
+    folder = tmp_path / "tiny-model"
+    tiny_llama(vocab=len(embedded_tokenizer)).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def texts_file(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    rows = [
+        {"text": f"Sentence number {i} about the {topic} of things.", "category": topic}
+        for i in range(30)
+        for topic in ("cats", "ships")
+    ]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    return path
+
+
+def test_dataset_spec_parsing():
+    assert parse_dataset_spec("data/a.jsonl:200") == ("data/a.jsonl", 200)
+    assert parse_dataset_spec("data/a.jsonl") == ("data/a.jsonl", None)
+    assert parse_dataset_spec("C:/x.json") == ("C:/x.json", None)
+
+
+def test_build_templates_then_eval(tiny_folder, texts_file, tmp_path, capsys):
+    output = tmp_path / "nets.json"
+    code = build_templates_main(
+        [
+            "--model",
+            str(tiny_folder),
+            "--dataset",
+            f"{texts_file}:40",
+            "--components",
+            "3",
+            "--threshold-rule",
+            "topk",
+            "--threshold",
+            "6",
+            "--max-tokens",
+            "400",
+            "--stability-runs",
+            "1",
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {output}: 3 networks over 400 tokens, 18 neuron slots" in printed
+    networks = load_templates(output)
+    assert networks.sizes().tolist() == [6, 6, 6]
+    assert networks.categories == ["cats", "ships"]
+    assert networks.name == "tiny-model-intermediate"
+
+    report = tmp_path / "effect.json"
+    code = eval_main(
+        [
+            "--model",
+            str(tiny_folder),
+            "--templates",
+            str(output),
+            "--components",
+            "0,1",
+            "--eval-data",
+            str(texts_file),
+            "--texts-per-category",
+            "3",
+            "--random-draws",
+            "2",
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "lesion of components [0, 1]: 12 neurons, 2 random draws" in table
+    for category in ("all", "cats", "ships"):
+        assert f"\n{category:<12}" in table
+    data = json.loads(report.read_text())
+    assert len(data["random"]) == 2 and set(data["baseline"]) == {"all", "cats", "ships"}
+
+
+def test_bad_input_exits_2_with_a_message_and_writes_nothing(tiny_folder, texts_file, tmp_path, capsys):
+    output = tmp_path / "nets.json"
+    code = build_templates_main(
+        [
+            "--model",
+            str(tiny_folder),
+            "--dataset",
+            str(texts_file),
+            "--components",
+            "500",
+            "--max-tokens",
+            "100",
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 2
+    assert "n_components=500" in capsys.readouterr().err
+    assert not output.exists()
+    code = eval_main(["--model", str(tiny_folder), "--templates", str(tmp_path / "missing.json")])
+    assert code == 2
+    assert "no such file" in capsys.readouterr().err
