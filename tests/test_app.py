@@ -91,7 +91,7 @@ def test_every_event_has_an_api_name(app):
     names = set(client.view_api(return_format="dict")["named_endpoints"])
     expected = {
         "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
-        "/load_template", "/explore", "/layer_profile", "/compare", "/next_token", "/measure_effect",
+        "/load_template", "/explore", "/network_map", "/layer_profile", "/compare", "/next_token", "/measure_effect",
         "/export_template", "/import_template", "/network_choices", "/shipped_templates",
     }  # fmt: skip
     assert expected <= names
@@ -165,9 +165,8 @@ def test_discovery_on_an_uploaded_file(discovered, tmp_path):
 
 def test_explore_returns_every_figure(discovered):
     client, state, _ = discovered
-    table, layers, categories, overlap, stability, embedding, selector, profile = client.predict(
-        api_name="/explore"
-    )
+    table, layers, categories, overlap, stability, selector, profile = client.predict(api_name="/explore")
+    embedding = client.predict(api_name="/network_map")
     assert len(table["data"]) == 5 and table["headers"][0] == "id"
     assert values(plot(layers)["data"][0]["z"]).shape == (5, LAYERS)
     assert plot(categories)["data"][0]["x"] == state.networks.categories

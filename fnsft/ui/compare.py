@@ -137,7 +137,9 @@ def effect(
 def build(state: AppState) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the current networks)."""
     with gr.Row():
-        selector = gr.Dropdown([], multiselect=True, label="Networks", scale=3)
+        selector = gr.Dropdown(
+            [], multiselect=True, label="Networks to mask", scale=3, elem_id="compare-networks"
+        )
         mode = gr.Radio(list(MODES), value="lesion", label="Mode")
         layers = gr.Textbox(label="Only layers (optional)", placeholder="e.g. 0-9, 20")
     prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2)

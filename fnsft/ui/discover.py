@@ -114,7 +114,7 @@ def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
             shipped = gr.Dropdown(shipped_template_names(), label="Shipped template", value=None)
             template_upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
             load = gr.Button("Load template")
-            result = gr.Markdown("No networks yet.")
+    result = gr.Markdown("No networks yet.", elem_id="networks-summary")
     source.change(on_source_change, source, [upload, hub_id], api_name="discover_source")
     rule.change(threshold_default, rule, threshold, api_name="threshold_default")
     run.click(

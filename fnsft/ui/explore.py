@@ -38,21 +38,28 @@ def table_rows(networks: FunctionalNetworks) -> list[list]:
 
 @user_errors
 def explore(state: AppState) -> tuple:
-    """Every figure of the current networks, the table, and the layer profile of the first network."""
+    """The table and the quick figures of the current networks, with the layer profile of the first network."""
     networks = state.networks
     if networks is None:
         empty = figures.empty_figure(NO_NETWORKS)
-        return [], empty, empty, empty, empty, empty, gr.update(choices=[], value=None), empty
+        return [], empty, empty, empty, empty, gr.update(choices=[], value=None), empty
     return (
         table_rows(networks),
         figures.layer_heatmap(networks),
         figures.category_heatmap(networks),
         figures.overlap_matrix(networks),
         figures.stability_chart(networks),
-        figures.component_map(networks),
         gr.update(choices=network_choices(networks), value=0),
         figures.layer_profile(networks, 0),
     )
+
+
+@user_errors
+def network_map(state: AppState):
+    """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call)."""
+    if state.networks is None:
+        return figures.empty_figure(NO_NETWORKS)
+    return figures.component_map(state.networks)
 
 
 @user_errors
@@ -66,7 +73,7 @@ def profile(state: AppState, component: int | None):
 
 def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
     refresh = gr.Button("Refresh figures")
-    table = gr.Dataframe(headers=TABLE_HEADERS, label="Networks", interactive=False)
+    table = gr.Dataframe(headers=TABLE_HEADERS, label="Network table", interactive=False)
     with gr.Row():
         layers = gr.Plot(label="Neurons per layer")
         with gr.Column():
@@ -83,6 +90,6 @@ def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
         [demo.load, networks_version.change, refresh.click],
         functools.partial(explore, state),
         None,
-        [table, layers, categories, overlap, stability, embedding, component, layer_profile],
+        [table, layers, categories, overlap, stability, component, layer_profile],
         api_name="explore",
-    )
+    ).then(functools.partial(network_map, state), None, embedding, api_name="network_map")

@@ -55,7 +55,7 @@ def summary_markdown(loaded: LoadedModel) -> str:
         "Quantization": loaded.quantization or "none",
     }
     table = "\n".join(f"| {key} | {value} |" for key, value in rows.items())
-    return f"### {model_id(model)}\n\n| | |\n|---|---|\n{table}"
+    return f"### {model_id(model)}\n\n| Property | Value |\n|---|---|\n{table}"
 
 
 @user_errors

@@ -104,7 +104,9 @@ def build(state: AppState, networks_version: gr.State) -> TemplatesTab:
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Export")
-            selector = gr.Dropdown([], multiselect=True, label="Networks to export (none = all)")
+            selector = gr.Dropdown(
+                [], multiselect=True, label="Networks to export (none = all)", elem_id="export-networks"
+            )
             name = gr.Textbox("my-networks", label="Template name")
             export = gr.Button("Export template", variant="primary")
             download = gr.File(label="Template file", interactive=False)

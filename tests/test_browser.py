@@ -1,0 +1,157 @@
+"""A person's session in headless Chromium against the app serving the real embedded model.
+
+Loads the model, runs a small discovery, explores, compares generations with a network lesioned, runs and stops a
+short fine-tune, and exports a template, checking what the page shows at each step and that it requests nothing
+from outside this machine. Screenshots land in assets/screenshots/ (shown in the README).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "assets" / "screenshots"
+LOCAL_PREFIXES = ("http://127.0.0.1", "data:", "blob:")
+SLOW = 240_000  # ms: a shared 2-core machine can be several times slower than usual
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is missing: install Debian's chromium (scripts/setup_browser.sh does it)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app as `fnsft-app` starts it (embedded model loading in the background), on a free local port."""
+    from fnsft.ui.app import build_app, launch
+    from fnsft.ui.state import AppState
+
+    state = AppState(runs_dir=tmp_path_factory.mktemp("runs"), work_dir=tmp_path_factory.mktemp("work"))
+    state.load_in_background(None)
+    demo = build_app(state)
+    port = free_port()
+    launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    """A Chromium page on the app that records every request leaving this machine."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.external_requests = []
+        page.on(
+            "request",
+            lambda request: (
+                None if request.url.startswith(LOCAL_PREFIXES) else page.external_requests.append(request.url)
+            ),
+        )
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def set_number(page, label: str, value: int) -> None:
+    """Type into a number field (the number box of a slider too) and commit it."""
+    field = page.get_by_label(label).or_(page.get_by_label(f"number input for {label}")).first
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def choose(page, elem_id: str, option_index: int = 0) -> str:
+    """Pick an option of a dropdown; returns its text."""
+    page.locator(f"#{elem_id} input").first.click()
+    option = page.get_by_role("option").nth(option_index)
+    text = option.inner_text()
+    option.click()
+    page.keyboard.press("Escape")
+    return text
+
+
+def test_a_session_in_the_browser(page):
+    from playwright.sync_api import expect
+
+    # Model: the embedded model, loaded again with the button.
+    page.get_by_role("button", name="Load model").click()
+    summary = page.get_by_text("MLP neurons in all")
+    expect(summary).to_be_visible(timeout=SLOW)
+    expect(page.get_by_role("cell", name="46,080")).to_be_visible()
+    expect(page.get_by_role("heading", name="SmolLM2-135M-Instruct")).to_be_visible()
+    shot(page, "1_model")
+
+    # Discover: a small run on the shipped prompt set.
+    open_tab(page, "Discover")
+    set_number(page, "Networks (ICA components)", 6)
+    set_number(page, "Token budget", 512)
+    page.get_by_role("button", name="Find networks").click()
+    result = page.locator("#networks-summary")
+    expect(result).to_contain_text("6 networks", timeout=SLOW)
+    expect(result).to_contain_text("categories:")
+    shot(page, "2_discover")
+
+    # Explore: six figures drawn by Plotly, the UMAP map among them.
+    open_tab(page, "Explore")
+    expect(page.locator(".js-plotly-plot")).to_have_count(6, timeout=SLOW)
+    expect(page.get_by_text("UMAP of 6 networks")).to_be_visible(timeout=SLOW)
+    shot(page, "3_explore")
+
+    # Lesion & compare: one network lesioned, both generations streamed side by side.
+    open_tab(page, "Lesion/Preserve & Compare")
+    label = choose(page, "compare-networks")
+    assert label.startswith("N0 · ")
+    page.get_by_text("Decoding").click()
+    set_number(page, "Max new tokens", 16)
+    page.get_by_role("button", name="Generate side by side").click()
+    expect(page.get_by_text("neurons silenced")).to_be_visible(timeout=SLOW)
+    for name in ("Unmasked model", "Masked model"):
+        expect(page.get_by_label(name, exact=True)).not_to_have_value("", timeout=SLOW)
+    page.get_by_role("button", name="Next-token table").click()
+    expect(page.get_by_text("KL(unmasked ‖ masked)")).to_be_visible(timeout=SLOW)
+    set_number(page, "Texts per category", 2)
+    page.get_by_role("button", name="Measure effect").click()
+    expect(page.get_by_text("as much as with random masks")).to_be_visible(timeout=SLOW)
+    expect(page.locator(".js-plotly-plot")).to_have_count(7)  # six in Explore, the effect chart here
+    shot(page, "4_compare")
+
+    # Templates: export the lesioned network as a file to download.
+    open_tab(page, "Templates")
+    choose(page, "export-networks")
+    page.get_by_role("button", name="Export template").click()
+    expect(page.get_by_role("cell", name="my-networks.json")).to_be_visible(timeout=SLOW)
+    shot(page, "6_templates")
+
+    assert page.external_requests == []
