@@ -85,6 +85,17 @@ def interleave_by_category(texts: LabelledTexts) -> LabelledTexts:
     )
 
 
+def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
+    """The device for PCA/ICA: as requested, or for "auto" the model's CUDA device when the matrix fits."""
+    if requested != "auto":
+        return None if requested is None else torch.device(requested)
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if matrix.numel() * matrix.element_size() * 2 < free else None
+
+
 def chat_formatted(texts: Sequence[str], tokenizer) -> list[str]:
     """Each text as a user turn of the tokenizer's chat template."""
     return [
@@ -99,6 +110,7 @@ class ICAMask:
     threshold_rule/threshold: "zscore" (keep z >= value; the paper uses 1.96), "percentile" (|w| >= value-th
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
+    device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
     """
 
     def __init__(
@@ -117,7 +129,7 @@ class ICAMask:
         max_length: int = 256,
         batch_size: int = 8,
         chat_format: bool = False,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = "auto",
     ):
         check_granularity(granularity)
         threshold_map(np.arange(4.0), threshold_rule, threshold if threshold_rule != "topk" else 1)
@@ -185,7 +197,7 @@ class ICAMask:
             tol=self.tol,
             restarts=self.restarts,
             stability_runs=self.stability_runs,
-            device=self.device,
+            device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
         offsets = np.concatenate([[0], np.cumsum(captured.layer_widths)])
