@@ -1,0 +1,106 @@
+"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _lesion(curve: dict, path: Path) -> Path:
+    rows = curve["rows"]
+    x = [100 * r["neuron_fraction"] for r in rows]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(x, [r["network"]["all"] for r in rows], "o-", color="#c0392b", label="networks lesioned")
+    mean = np.array([r["random_mean"]["all"] for r in rows])
+    spread = np.array([r["random_std"]["all"] for r in rows])
+    axis.errorbar(
+        x, mean, yerr=spread, fmt="s--", color="#7f8c8d", capsize=3, label="random, same count per layer"
+    )
+    axis.axhline(curve["baseline"]["all"], color="#2c3e50", lw=1, ls=":", label="unmasked")
+    for r, xi in zip(rows, x, strict=True):
+        axis.annotate(
+            str(r["components"]),
+            (xi, r["network"]["all"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    axis.set(
+        xlabel="neurons lesioned (% of all MLP neurons)",
+        ylabel="held-out loss (nats/token)",
+        title="Lesion: top-n networks vs random neurons",
+    )
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _preserve(curve: dict, path: Path) -> Path:
+    rows = curve["rows"]
+    x = [100 * r["neuron_fraction"] for r in rows]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(
+        x, [100 * r["retained_network"] for r in rows], "o-", color="#27ae60", label="only networks kept"
+    )
+    retained = np.array([r["retained_random"] for r in rows]) * 100
+    axis.errorbar(
+        x,
+        retained.mean(1),
+        yerr=retained.std(1),
+        fmt="s--",
+        color="#7f8c8d",
+        capsize=3,
+        label="only random neurons kept, same count per layer",
+    )
+    axis.set(
+        xlabel="neurons kept (% of all MLP neurons)",
+        ylabel="above-chance performance retained (%)",
+        title="Preservation: keep only the top-n networks",
+    )
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _pareto(forgetting: dict, path: Path) -> Path:
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for method, summary in forgetting["summary"].items():
+        axis.errorbar(
+            summary["forgetting_mean"],
+            summary["learning_mean"],
+            xerr=summary["forgetting_std"],
+            yerr=summary["learning_std"],
+            fmt="o",
+            capsize=3,
+            label=method,
+        )
+    axis.set(
+        xlabel="forgetting: general-text loss increase (nats/token)",
+        ylabel="learning: held-out target loss decrease (nats/token)",
+        title="Learned vs forgotten (mean ± std over seeds)",
+    )
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def render_all(evidence: dict, folder: Path) -> list[Path]:
+    written = []
+    if "lesion_curve" in evidence:
+        written.append(_lesion(evidence["lesion_curve"], folder / "lesion_curve.png"))
+    if "preserve_curve" in evidence:
+        written.append(_preserve(evidence["preserve_curve"], folder / "preservation_curve.png"))
+    if "forgetting" in evidence:
+        written.append(_pareto(evidence["forgetting"], folder / "forgetting_pareto.png"))
+    return written
