@@ -46,22 +46,23 @@ def _preserve(curve: dict, path: Path) -> Path:
     rows = curve["rows"]
     x = [100 * r["neuron_fraction"] for r in rows]
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(
-        x, [100 * r["retained_network"] for r in rows], "o-", color="#27ae60", label="only networks kept"
-    )
-    retained = np.array([r["retained_random"] for r in rows]) * 100
+    axis.plot(x, [r["network"]["all"] for r in rows], "o-", color="#27ae60", label="only networks kept")
+    mean = np.array([r["random_mean"]["all"] for r in rows])
+    spread = np.array([r["random_std"]["all"] for r in rows])
     axis.errorbar(
         x,
-        retained.mean(1),
-        yerr=retained.std(1),
+        mean,
+        yerr=spread,
         fmt="s--",
         color="#7f8c8d",
         capsize=3,
         label="only random neurons kept, same count per layer",
     )
+    axis.axhline(curve["baseline"]["all"], color="#2c3e50", lw=1, ls=":", label="unmasked")
+    axis.axhline(curve["chance_loss"], color="#8e44ad", lw=1, ls="-.", label="uniform guess (ln vocabulary)")
     axis.set(
         xlabel="neurons kept (% of all MLP neurons)",
-        ylabel="above-chance performance retained (%)",
+        ylabel="held-out loss (nats/token)",
         title="Preservation: keep only the top-n networks",
     )
     axis.legend(fontsize=8)
