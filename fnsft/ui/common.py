@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gradio as gr
 import numpy as np
 
-from ..errors import FnsftError
+from ..errors import DatasetFormatError, FnsftError
 from ..functional_networks import FunctionalNetworks
 
 USER_ERRORS = (FnsftError, ValueError)
+UPLOAD, HUB = "Upload a file", "Hub dataset id"
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -88,3 +90,21 @@ def networks_markdown(networks: FunctionalNetworks) -> str:
     if networks.categories:
         parts.append(f"categories: {', '.join(networks.categories)}")
     return " · ".join(parts)
+
+
+def chosen_source(source: str, upload: str | None, hub_id: str, shipped: Any, file_types: Sequence[str]) -> Any:
+    """What a data radio (shipped data / upload / hub id) points at: `shipped`, the uploaded path or the id."""
+    if source == UPLOAD:
+        if not upload:
+            raise DatasetFormatError(f"Choose a {', '.join(file_types)} file to upload first.")
+        return upload
+    if source == HUB:
+        if not hub_id.strip():
+            raise DatasetFormatError("Enter a hub dataset id first (needs internet access).")
+        return hub_id.strip()
+    return shipped
+
+
+def source_fields(source: str) -> tuple[dict, dict]:
+    """Show the upload field or the hub id field that the chosen data source needs."""
+    return gr.update(visible=source == UPLOAD), gr.update(visible=source == HUB)

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import gradio as gr
 
-from ..errors import DatasetFormatError
 from ..networks import ICAMask
-from .common import networks_markdown, show_warnings, user_errors
+from .common import HUB, UPLOAD, chosen_source, networks_markdown, show_warnings, source_fields, user_errors
 from .state import AppState
 from .templates_tab import TEMPLATE_FILE_TYPES, load_template, shipped_template_names
 
-SHIPPED, UPLOAD, HUB = "Shipped prompt set", "Upload a file", "Hub dataset id"
+SHIPPED = "Shipped prompt set"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
 THRESHOLD_DEFAULTS = {"zscore": 3.0, "percentile": 98.0, "topk": 50.0}
 STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
-
-
-def data_source(source: str, upload: str | None, hub_id: str) -> Any:
-    """What compute_global_networks reads: None for the shipped prompt set, a file path or a hub id."""
-    if source == SHIPPED:
-        return None
-    if source == UPLOAD:
-        if not upload:
-            raise DatasetFormatError(f"Choose a {', '.join(DATA_FILE_TYPES)} file to upload first.")
-        return upload
-    if not hub_id.strip():
-        raise DatasetFormatError("Enter a hub dataset id first (needs internet access).")
-    return hub_id.strip()
 
 
 def threshold_default(rule: str) -> float:
@@ -74,17 +59,13 @@ def discover(
     networks = finder.compute_global_networks(
         loaded.model,
         loaded.tokenizer,
-        data_source(source, upload, hub_id),
+        chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES),  # None: the shipped prompt set
         max_tokens=int(max_tokens),
         progress=report,
     )
     state.set_networks(networks)
     show_warnings(networks.decomposition.get("notes", []))
     return networks_markdown(networks), state.networks_version
-
-
-def on_source_change(source: str) -> tuple[dict, dict]:
-    return gr.update(visible=source == UPLOAD), gr.update(visible=source == HUB)
 
 
 def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
@@ -115,7 +96,7 @@ def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
             template_upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
             load = gr.Button("Load template")
     result = gr.Markdown("No networks yet.", elem_id="networks-summary")
-    source.change(on_source_change, source, [upload, hub_id], api_name="discover_source")
+    source.change(source_fields, source, [upload, hub_id], api_name="discover_source")
     rule.change(threshold_default, rule, threshold, api_name="threshold_default")
     run.click(
         functools.partial(discover, state),
