@@ -139,14 +139,21 @@ def _skew_signs(maps: np.ndarray) -> np.ndarray:
 
 
 def _low_rank(
-    matrix: torch.Tensor, rank: int, seed: int, rows: torch.Tensor | None = None, power_iterations: int = 4
+    matrix: torch.Tensor,
+    rank: int,
+    seed: int,
+    rows: torch.Tensor | None = None,
+    power_iterations: int = 2,
+    oversample: int = 40,
 ):
     """Top `rank` singular triplets of matrix[rows] by randomized SVD (Halko et al.), deterministic for `seed`.
 
-    `rows` selects a subset of token rows without copying the matrix (used by the stability reruns).
+    Each pass over the matrix costs about the same for 30 or 60 probe columns (it is memory-bound), so a wide
+    probe with 2 power iterations matches maps from 8 iterations (median |corr| 0.99 on the embedded model)
+    faster than a narrow probe with 4. `rows` selects token rows without copying the matrix (stability reruns).
     """
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    width = min(rank + 10, min(matrix.shape))
+    width = min(rank + oversample, min(matrix.shape))
     weights = torch.ones(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
     if rows is not None:
         weights.zero_()
@@ -206,6 +213,7 @@ def decompose(
     tol: float = 1e-4,
     stability_runs: int = 0,
     restarts: int = 3,
+    power_iterations: int = 2,
     device: str | torch.device | None = None,
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
@@ -222,7 +230,7 @@ def decompose(
             "capture more tokens or ask for fewer components."
         )
     work = matrix.to(device) if device is not None else matrix
-    u, s, v = _low_rank(work, n_components, seed)
+    u, s, v = _low_rank(work, n_components, seed, power_iterations=power_iterations)
     total_variance = float(work.pow(2).sum())
     pca_ratio = float(s.pow(2).sum()) / max(total_variance, 1e-12)
     samples = u * tokens**0.5 if over == "tokens" else _whiten(v)

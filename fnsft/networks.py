@@ -218,7 +218,7 @@ class ICAMask:
             granularity=self.granularity,
             threshold={"rule": self.threshold_rule, "value": self.threshold},
             decomposition={
-                "method": "randomized PCA + symmetric FastICA (logcosh)",
+                "method": "randomized PCA (2 power iterations, 40 extra probes) + symmetric FastICA (logcosh)",
                 "ica_over": self.ica_over,
                 "num_components": self.num_components,
                 "seed": self.seed,
