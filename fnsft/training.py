@@ -71,6 +71,7 @@ class TrainingConfig:
     merge: bool = False
     general_eval: str | None = None
     eval_texts_per_category: int = 3
+    evaluate: bool = True
     device: str = "auto"
 
     def __post_init__(self):
@@ -283,7 +284,7 @@ def _model_card(config: TrainingConfig, networks: dict | None, report: dict, bas
         f"- learning rate {config.learning_rate}, batch size {config.batch_size}, max_steps {config.max_steps}, "
         f"epochs {config.epochs}, seed {config.seed}",
     ]
-    if report:
+    if "target" in report:
         lines += [
             "",
             "## Forgetting report (unmasked model)",
@@ -339,7 +340,8 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     )
     collator = SFTDataCollator.from_tokenizer(tokenizer)
     sets, networks = _network_sets(config, model)
-    before = _measure(model, tokenizer, validation, collator, config)
+    measure = _measure if config.evaluate else (lambda *args: None)
+    before = measure(model, tokenizer, validation, collator, config)
     torch.manual_seed(config.seed)
     if config.method in ("lora", "qlora"):
         model = setup_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
@@ -396,7 +398,7 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     try:
         trainer.train(resume_from_checkpoint=_last_checkpoint(run_dir) if config.resume else None)
     finally:
-        masked_after = _measure(model, tokenizer, validation, collator, config) if handle else None
+        masked_after = measure(model, tokenizer, validation, collator, config) if handle else None
         if handle:
             handle.remove()
         if selective:
@@ -408,9 +410,9 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
         (run_dir / "STOP").unlink(missing_ok=True)
         write_status(run_dir, "stopped", step=trainer.state.global_step, checkpoint=_last_checkpoint(run_dir))
         return TrainingResult(run_dir, "stopped")
-    after = _measure(model, tokenizer, validation, collator, config)
+    after = measure(model, tokenizer, validation, collator, config)
     report = {
-        **forgetting_report(before, after),
+        **(forgetting_report(before, after) if config.evaluate else {}),
         "evaluated": "unmasked model (no forward hooks)",
         "network_mode": config.network_mode,
         "networks": networks,
@@ -418,7 +420,8 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     }
     if masked_after is not None:
         report["with_training_mask"] = masked_after
-    write_json_atomically(report, run_dir / "forgetting_report.json")
+    if config.evaluate:
+        write_json_atomically(report, run_dir / "forgetting_report.json")
     _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
     write_status(run_dir, "completed", step=trainer.state.global_step)
     return TrainingResult(run_dir, "completed", report)

@@ -83,14 +83,13 @@ def make_items(count: int, seed: int) -> list[dict]:
     return items
 
 
-def write_task(folder: Path, train: int = 240, held_out: int = 60, seed: int = 0) -> tuple[Path, Path]:
-    """train.jsonl and held_out.jsonl in `folder`, disjoint."""
+def write_task(folder: Path, train: int = 240, held_out: int = 60, seed: int = 0) -> Path:
+    """task.json in `folder`: {"train": [...], "validation": [...]}, the validation sentences never trained on."""
     items = make_items(train + held_out, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = folder / "train.jsonl", folder / "held_out.jsonl"
-    for path, part in zip(paths, (items[:train], items[train:]), strict=True):
-        path.write_text("\n".join(json.dumps(item) for item in part) + "\n")
-    return paths
+    path = folder / "task.json"
+    path.write_text(json.dumps({"train": items[:train], "validation": items[train:]}, indent=0))
+    return path
 
 
 if __name__ == "__main__":
