@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 _DTYPE_NAMES = {
@@ -15,9 +17,9 @@ _DTYPE_NAMES = {
 
 
 def get_optimal_device() -> torch.device:
-    """CUDA if present, else Apple MPS, else CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
+    """CUDA if present (this process's LOCAL_RANK GPU), else Apple MPS, else CPU."""
+    if torch.cuda.is_available():  # under torchrun / accelerate launch each process takes its own GPU
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 import traceback
@@ -96,7 +97,14 @@ def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
+def is_main_process() -> bool:
+    """Under torchrun / accelerate launch only rank 0 writes the run folder."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def write_status(run_dir: Path, state: str, **extra) -> None:
+    if not is_main_process():
+        return
     write_json_atomically({"state": state, "updated": _now(), **extra}, run_dir / "status.json")
 
 
@@ -240,8 +248,9 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Cal
                 "eta_seconds": elapsed / steps_done * remaining,
                 "time": _now(),
             }
-            with open(run_dir / "progress.jsonl", "a") as stream:
-                stream.write(json.dumps(row) + "\n")
+            if state.is_world_process_zero:
+                with open(run_dir / "progress.jsonl", "a") as stream:
+                    stream.write(json.dumps(row) + "\n")
             if progress is not None:
                 progress(row)
 
@@ -420,9 +429,10 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     }
     if masked_after is not None:
         report["with_training_mask"] = masked_after
-    if config.evaluate:
-        write_json_atomically(report, run_dir / "forgetting_report.json")
-    _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
+    if is_main_process():
+        if config.evaluate:
+            write_json_atomically(report, run_dir / "forgetting_report.json")
+        _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
     write_status(run_dir, "completed", step=trainer.state.global_step)
     return TrainingResult(run_dir, "completed", report)
 
