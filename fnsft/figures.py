@@ -255,16 +255,13 @@ def loss_curve(rows: Sequence[dict]) -> go.Figure:
     if not train and not evaluated:
         return empty_figure("No loss recorded yet.")
     figure = go.Figure()
-    for points, key, name, mode in (
-        (train, "loss", "training loss", "lines"),
-        (evaluated, "eval_loss", "evaluation loss", "lines+markers"),
-    ):
+    for points, key, name in ((train, "loss", "training loss"), (evaluated, "eval_loss", "evaluation loss")):
         if points:
             figure.add_trace(
                 go.Scatter(
                     x=[row["step"] for row in points],
                     y=[row[key] for row in points],
-                    mode=mode,
+                    mode="lines+markers",
                     name=name,
                     hovertemplate=f"step %{{x}}: {name} %{{y:.4f}}<extra></extra>",
                 )

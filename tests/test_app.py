@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +64,18 @@ def values(array) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def app(embedded_tokenizer, tmp_path_factory):
-    """(client, state) of an app serving a tiny Llama that shares the embedded tokenizer."""
+    """(client, state) of an app serving a tiny Llama saved with the embedded tokenizer (training jobs load their
+    own copy from the same folder)."""
     from fnsft.ui.app import build_app, launch
     from fnsft.ui.state import AppState
 
+    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
+    tiny_llama(
+        layers=LAYERS, intermediate=INTERMEDIATE, hidden=32, vocab=len(embedded_tokenizer)
+    ).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
     state = AppState(runs_dir=tmp_path_factory.mktemp("runs"), work_dir=tmp_path_factory.mktemp("work"))
-    model = tiny_llama(layers=LAYERS, intermediate=INTERMEDIATE, hidden=32, vocab=len(embedded_tokenizer))
-    state.set_model(model, embedded_tokenizer, "tiny-llama")
+    state.load(str(folder))
     demo = build_app(state)
     port = free_port()
     launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
@@ -92,7 +100,8 @@ def test_every_event_has_an_api_name(app):
     expected = {
         "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
         "/load_template", "/explore", "/network_map", "/layer_profile", "/compare", "/next_token", "/measure_effect",
-        "/export_template", "/import_template", "/network_choices", "/shipped_templates",
+        "/export_template", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
+        "/preview_data", "/training_status", "/start_training", "/stop_training",
     }  # fmt: skip
     assert expected <= names
 
@@ -281,3 +290,95 @@ def test_shipped_templates_are_listed(app):
     dropdown, table = client.predict(api_name="/shipped_templates")
     assert [choice[0] for choice in dropdown["choices"]] == shipped_template_names()
     assert len(table["data"]) == len(shipped_template_names()) or table["data"] == [["", "", "", "", "", ""]]
+
+
+def training_settings(**changes) -> list:
+    settings = {
+        "source": "Shipped sample (sample_sft.jsonl)",
+        "upload": None,
+        "hub_id": "",
+        "ids": [0],
+        "mode": "freeze",
+        "random_control": False,
+        "method": "lora",
+        "max_steps": 2,
+        "epochs": 1.0,
+        "learning_rate": 1e-3,
+        "batch_size": 4,
+        "max_length": 64,
+        "lora_r": 4,
+    }
+    return list({**settings, **changes}.values())
+
+
+def wait_for_training(client: Client, done: Callable[[tuple], bool], timeout: float = 240) -> tuple:
+    """Poll the progress panel as the page's timer does, until `done(panel)`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        panel = client.predict(api_name="/training_status")
+        if done(panel):
+            return panel
+        time.sleep(0.5)
+    raise AssertionError(f"training did not get there in {timeout} s; last panel: {panel[0]} {panel[2]}")
+
+
+def state_is(*states: str) -> Callable[[tuple], bool]:
+    return lambda panel: any(f'data-state="{state}"' in panel[0] for state in states)
+
+
+def test_data_preview_detects_the_format(app):
+    client, _ = app
+    summary, examples = client.predict(
+        "Shipped sample (sample_sft.jsonl)", None, "", api_name="/preview_data"
+    )
+    assert "Detected format **alpaca**" in summary and "Veltra" in examples
+    upload, hub = client.predict("Hub dataset id", api_name="/finetune_source")
+    assert upload["visible"] is False and hub["visible"] is True
+
+
+def test_data_preview_of_an_unknown_format_says_what_fits(app, tmp_path):
+    client, _ = app
+    data = tmp_path / "odd.csv"
+    data.write_text("foo,bar\n1,2\n")
+    with pytest.raises(AppError, match="fits no supported format"):
+        client.predict("Upload a file", handle_file(str(data)), "", api_name="/preview_data")
+
+
+def test_training_with_networks_needs_networks(discovered):
+    client, _, _ = discovered
+    with pytest.raises(AppError, match="needs networks"):
+        client.predict(*training_settings(ids=[]), api_name="/start_training")
+
+
+def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovered):
+    client, _, _ = discovered
+    client.predict(*training_settings(), api_name="/start_training")
+    with pytest.raises(AppError, match="already running"):
+        client.predict(*training_settings(), api_name="/start_training")
+    progress, loss, log, report, adapter, timer = wait_for_training(client, state_is("completed", "failed"))
+    assert 'data-state="completed"' in progress and "step 2/2" in progress, log
+    assert len(plot(loss)["data"]) >= 1 and log.startswith("step 1/2")
+    assert {"learned", "forgotten", "general"} <= set(json.loads(report))
+    with zipfile.ZipFile(adapter) as archive:
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= set(archive.namelist())
+    assert timer["active"] is False  # polling stops with the job
+
+
+def test_a_training_job_can_be_stopped(discovered):
+    client, state, _ = discovered
+    client.predict(*training_settings(mode="none", ids=[], max_steps=500), api_name="/start_training")
+    wait_for_training(client, lambda panel: panel[2].startswith("step "))
+    client.predict(api_name="/stop_training")
+    progress, *_ = wait_for_training(client, state_is("stopped", "failed", "completed"))
+    assert 'data-state="stopped"' in progress
+    assert state.jobs.latest().status.get("checkpoint")  # stopping saves a checkpoint to resume from
+
+
+def test_command_line_defaults_serve_this_machine_only(monkeypatch):
+    from fnsft.ui.app import parse_args
+
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    args = parse_args([])
+    assert (args.host, args.port, args.share, args.model) == ("127.0.0.1", 7860, False, None)
+    assert parse_args(["--host", "0.0.0.0", "--share", "--model", "x.gguf"]).share is True

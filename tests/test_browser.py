@@ -7,6 +7,7 @@ from outside this machine. Screenshots land in assets/screenshots/ (shown in the
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -92,10 +93,11 @@ def set_number(page, label: str, value: int) -> None:
     field.press("Enter")
 
 
-def choose(page, elem_id: str, option_index: int = 0) -> str:
-    """Pick an option of a dropdown; returns its text."""
+def choose(page, elem_id: str, name: str | None = None) -> str:
+    """Pick an option of a dropdown (the first, or the one called `name`); returns its text."""
     page.locator(f"#{elem_id} input").first.click()
-    option = page.get_by_role("option").nth(option_index)
+    options = page.get_by_role("option")
+    option = options.first if name is None else options.filter(has_text=name).first
     text = option.inner_text()
     option.click()
     page.keyboard.press("Escape")
@@ -146,6 +148,22 @@ def test_a_session_in_the_browser(page):
     expect(page.get_by_text("as much as with random masks")).to_be_visible(timeout=SLOW)
     expect(page.locator(".js-plotly-plot")).to_have_count(7)  # six in Explore, the effect chart here
     shot(page, "4_compare")
+
+    # Fine-tune: a LoRA run with the network's neurons frozen, started, followed, then stopped.
+    open_tab(page, "Fine-tune")
+    expect(page.get_by_text("Detected format alpaca")).to_be_visible(timeout=SLOW)
+    choose(page, "finetune-networks")
+    choose(page, "network-mode", "freeze")
+    set_number(page, "Max steps (-1 = epochs)", 200)
+    set_number(page, "Max length (tokens)", 128)
+    page.get_by_role("button", name="Start training").click()
+    panel = page.locator("#training-progress")
+    expect(panel).to_have_attribute("data-state", "running", timeout=SLOW)
+    expect(page.get_by_label("Log")).to_have_value(re.compile(r"step 3/200"), timeout=SLOW)
+    expect(page.locator("#loss-plot .js-plotly-plot")).to_be_visible()
+    shot(page, "5_finetune")
+    page.get_by_role("button", name="Stop").click()
+    expect(panel).to_have_attribute("data-state", "stopped", timeout=SLOW)
 
     # Templates: export the lesioned network as a file to download.
     open_tab(page, "Templates")

@@ -11,7 +11,7 @@ import os
 
 import gradio as gr
 
-from . import compare, discover, explore, model_tab, templates_tab
+from . import compare, discover, explore, finetune, model_tab, templates_tab
 from .common import network_selector_update
 from .state import AppState
 
@@ -50,9 +50,11 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
                 explore.build(state, demo, networks_version)
             with gr.Tab("Lesion/Preserve & Compare"):
                 compare_selector = compare.build(state)
+            with gr.Tab("Fine-tune"):
+                finetune_selector = finetune.build(state, demo)
             with gr.Tab("Templates"):
                 templates = templates_tab.build(state, networks_version)
-        selectors = [compare_selector, templates.selector]
+        selectors = [compare_selector, finetune_selector, templates.selector]
         gr.on(
             [demo.load, networks_version.change],
             functools.partial(refresh_selectors, state, len(selectors)),

@@ -92,7 +92,9 @@ def networks_markdown(networks: FunctionalNetworks) -> str:
     return " · ".join(parts)
 
 
-def chosen_source(source: str, upload: str | None, hub_id: str, shipped: Any, file_types: Sequence[str]) -> Any:
+def chosen_source(
+    source: str, upload: str | None, hub_id: str, shipped: Any, file_types: Sequence[str]
+) -> Any:
     """What a data radio (shipped data / upload / hub id) points at: `shipped`, the uploaded path or the id."""
     if source == UPLOAD:
         if not upload:

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import FnsftError
@@ -19,7 +20,8 @@ PROGRESS_FILE = "progress.jsonl"
 STATUS_FILE = "status.json"
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
-FINISHED_STATES = ("completed", "stopped", "failed")
+FINISHED_STATES = ("completed", "stopped", "failed", "interrupted")
+LIVE_STATES = ("running", "stopping")
 
 
 @dataclass
@@ -65,7 +67,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def read_progress(path: Path) -> list[dict]:
-    """The complete lines of progress.jsonl (a line still being written is skipped)."""
+    """The complete lines of progress.jsonl. Unlike fnsft.training.read_progress it skips a line the trainer is
+    still writing, since the page polls while the run goes on."""
     if not path.is_file():
         return []
     rows = []
@@ -84,6 +87,8 @@ def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
     state = status.get("state") or ("running" if job is not None and job.alive else "unknown")
     if job is not None and not job.alive and state not in FINISHED_STATES:
         state = "failed" if error else "stopped"
+    if job is None and state in LIVE_STATES:  # its app ended before it did
+        state = "interrupted"
     adapter = run_dir / ADAPTER_DIR
     return JobSnapshot(
         run_dir=run_dir,
@@ -123,6 +128,12 @@ class TrainingJobs:
             job = self._job = TrainingJob(run_dir, thread, stop_event)
             thread.start()
             return job
+
+    def new_run_dir(self) -> Path:
+        """A fresh, timestamped run folder name under runs_dir (not created yet)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        candidates = (self.runs_dir / (stamp if n == 0 else f"{stamp}-{n}") for n in range(1000))
+        return next(path for path in candidates if not path.exists())
 
     def stop(self) -> bool:
         """Ask the running job to stop at its next step; False when none runs."""

@@ -26,11 +26,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model with its tokenizer and the options it was loaded with."""
+    """A model with its tokenizer and what it was loaded from (None: the embedded model), so that a training job
+    can load its own copy."""
 
     model: nn.Module
     tokenizer: Any
-    name: str
+    source: str | None
+    device: str = "auto"
     quantization: str | None = None
 
 
@@ -58,7 +60,7 @@ class AppState:
             except FnsftError as error:
                 self._load_error = str(error)
                 raise
-            self._loaded = LoadedModel(model, tokenizer, name or "embedded", quantization)
+            self._loaded = LoadedModel(model, tokenizer, name or None, device, quantization)
             self._load_error = None
             return self._loaded, self._drop_unfit_networks(model)
 
@@ -74,14 +76,6 @@ class AppState:
         thread = threading.Thread(target=run, name="fnsft-model-load", daemon=True)
         thread.start()
         return thread
-
-    def set_model(self, model: nn.Module, tokenizer: Any, name: str) -> LoadedModel:
-        """Use an already loaded model (tests, notebooks)."""
-        model.config.fnsft_model_id = name
-        with self._lock:
-            self._loaded = LoadedModel(model.eval(), tokenizer, name)
-            self._drop_unfit_networks(model)
-            return self._loaded
 
     def require_model(self) -> LoadedModel:
         """The loaded model, waiting for a load in progress; a clear error when there is none."""
