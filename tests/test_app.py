@@ -344,6 +344,28 @@ def test_data_preview_of_an_unknown_format_says_what_fits(app, tmp_path):
         client.predict("Upload a file", handle_file(str(data)), "", api_name="/preview_data")
 
 
+@pytest.mark.parametrize(
+    ("hub_id", "message"),
+    [
+        ("someone/data", "offline mode"),
+        ("/etc/passwd", "not a hub dataset id"),
+        ("assets", "not a hub dataset id"),
+    ],
+)
+def test_hub_ids_are_hub_ids(app, hub_id, message):
+    client, _ = app
+    with pytest.raises(AppError, match=message):
+        client.predict("Hub dataset id", None, hub_id, api_name="/preview_data")
+
+
+def test_uploads_of_the_wrong_type_are_refused(app, tmp_path):
+    client, _ = app
+    script = tmp_path / "evil.py"
+    script.write_text("print('hi')")
+    with pytest.raises(AppError, match="Invalid file type"):
+        client.predict(handle_file(str(script)), api_name="/import_template")
+
+
 def test_training_with_networks_needs_networks(discovered):
     client, _, _ = discovered
     with pytest.raises(AppError, match="needs networks"):
@@ -364,14 +386,20 @@ def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovere
     assert timer["active"] is False  # polling stops with the job
 
 
-def test_a_training_job_can_be_stopped(discovered):
+def test_a_training_job_can_be_stopped_and_every_page_sees_it(discovered):
+    from fnsft.ui.jobs import TrainingJobs
+
     client, state, _ = discovered
     client.predict(*training_settings(mode="none", ids=[], max_steps=500), api_name="/start_training")
     wait_for_training(client, lambda panel: panel[2].startswith("step "))
+    other_page = Client(client.src, verbose=False)  # a reload or a second tab: a new session
+    progress, *_, timer = other_page.predict(api_name="/training_status")
+    assert 'data-state="running"' in progress and timer["active"] is True
     client.predict(api_name="/stop_training")
     progress, *_ = wait_for_training(client, state_is("stopped", "failed", "completed"))
     assert 'data-state="stopped"' in progress
     assert state.jobs.latest().status.get("checkpoint")  # stopping saves a checkpoint to resume from
+    assert TrainingJobs(state.jobs.runs_dir).latest().state == "stopped"  # from the run folder alone
 
 
 def test_command_line_defaults_serve_this_machine_only(monkeypatch):

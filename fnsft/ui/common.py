@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,6 +17,7 @@ from ..functional_networks import FunctionalNetworks
 
 USER_ERRORS = (FnsftError, ValueError)
 UPLOAD, HUB = "Upload a file", "Hub dataset id"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -101,9 +104,11 @@ def chosen_source(
             raise DatasetFormatError(f"Choose a {', '.join(file_types)} file to upload first.")
         return upload
     if source == HUB:
-        if not hub_id.strip():
-            raise DatasetFormatError("Enter a hub dataset id first (needs internet access).")
-        return hub_id.strip()
+        name = hub_id.strip()
+        # The data loaders also read local paths; a page must not reach the server's files through this field.
+        if not HUB_ID.fullmatch(name) or Path(name).exists():
+            raise DatasetFormatError(f"{name!r} is not a hub dataset id (owner/name, needs internet access).")
+        return name
     return shipped
 
 
