@@ -47,7 +47,7 @@ def forgetting_experiment(
                 templates=str(template) if mode != "none" else None,
                 learning_rate=2e-4 if method == "lora" else 5e-5,
                 max_steps=steps,
-                batch_size=8,
+                batch_size=4,
                 max_length=96,
                 seed=seed,
                 save_steps=10_000,
