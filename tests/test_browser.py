@@ -109,8 +109,8 @@ def test_a_session_in_the_browser(page):
 
     # Model: the embedded model, loaded again with the button.
     page.get_by_role("button", name="Load model").click()
-    summary = page.get_by_text("MLP neurons in all")
-    expect(summary).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text(re.compile(r"^processing"))).to_have_count(0, timeout=SLOW)
+    expect(page.get_by_text("MLP neurons in all")).to_be_visible()
     expect(page.get_by_role("cell", name="46,080")).to_be_visible()
     expect(page.get_by_role("heading", name="SmolLM2-135M-Instruct")).to_be_visible()
     shot(page, "1_model")

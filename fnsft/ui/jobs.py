@@ -121,7 +121,7 @@ class TrainingJobs:
             def run() -> None:
                 try:
                     target(stop_event)
-                except Exception as error:  # noqa: BLE001 - the page shows it; the thread must not die silently
+                except Exception as error:  # the page shows it; the thread must not die silently
                     job.error = f"{type(error).__name__}: {error}"
 
             thread = threading.Thread(target=run, name="fnsft-training", daemon=True)

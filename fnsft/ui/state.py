@@ -57,7 +57,7 @@ class AppState:
                 model, tokenizer = load_model(
                     name or None, device=device, dtype=dtype, quantization=quantization
                 )
-            except FnsftError as error:
+            except Exception as error:  # remembered, so the page can say why there is no model
                 self._load_error = str(error)
                 raise
             self._loaded = LoadedModel(model, tokenizer, name or None, device, quantization)
@@ -70,7 +70,7 @@ class AppState:
         def run() -> None:
             try:
                 self.load(name)
-            except FnsftError as error:
+            except Exception as error:  # a background thread: log it, the page shows it
                 logger.error("Could not load %s: %s", name or "the embedded model", error)
 
         thread = threading.Thread(target=run, name="fnsft-model-load", daemon=True)
