@@ -164,8 +164,9 @@ def eval_parser() -> argparse.ArgumentParser:
 
 def shipped_template(model) -> Path:
     from .models import model_id
+    from .templates import SHIPPED_TEMPLATES_DIR
 
-    path = Path(__file__).resolve().parent.parent / "ica_templates" / f"{model_id(model)}.json"
+    path = SHIPPED_TEMPLATES_DIR / f"{model_id(model)}.json"
     if not path.is_file():
         raise FnsftError(f"No shipped template for {model_id(model)}; pass --templates or build one first.")
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -123,3 +124,20 @@ class FunctionalNetworks:
         text = f"N{component} · {int(self.sizes()[component])} neurons"
         top = self.top_categories(component)
         return f"{text} · {', '.join(top)}" if top else text
+
+    def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
+        """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""
+        ids = self.check_components(component_ids)
+
+        def rows(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else np.asarray(values)[ids]
+
+        return dataclasses.replace(
+            self,
+            neurons=[self.neurons[c] for c in ids],
+            explained_variance=rows(self.explained_variance),
+            stability=rows(self.stability),
+            category_response=rows(self.category_response),
+            maps=rows(self.maps),
+            data={**self.data, "selected_components": ids},
+        )

@@ -22,6 +22,7 @@ from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 
 FORMAT_NAME = "fnsft-templates"
+SHIPPED_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "ica_templates"
 SCHEMA_VERSION = 1
 
 

@@ -114,10 +114,17 @@ def read_status(run_dir: Path) -> dict:
 
 
 def read_progress(run_dir: Path) -> list[dict]:
+    """The complete lines of progress.jsonl (a line still being written is skipped: readers poll live runs)."""
     path = Path(run_dir) / "progress.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def _network_sets(config: TrainingConfig, model: nn.Module):

@@ -166,3 +166,13 @@ def test_functional_networks_sft_templates_are_imported(tmp_path):
     path.write_text(json.dumps(foreign))
     with pytest.raises(TemplateError, match="outside 0..31"):
         load_templates(path)
+
+
+def test_select_keeps_the_chosen_networks_and_their_measures():
+    _, _, networks = fit(threshold_rule="topk", threshold=5)
+    chosen = networks.select([3, 1])
+    assert chosen.num_components == 2
+    assert chosen.mask_dict() == {0: networks.mask_dict()[1], 1: networks.mask_dict()[3]}
+    assert np.array_equal(chosen.stability, networks.stability[[1, 3]])
+    assert chosen.category_response.shape == (2, 2)
+    assert chosen.data["selected_components"] == [1, 3]

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import FnsftError
+from ..training import read_progress
 
-PROGRESS_FILE = "progress.jsonl"
 STATUS_FILE = "status.json"
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
@@ -66,20 +66,6 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def read_progress(path: Path) -> list[dict]:
-    """The complete lines of progress.jsonl. Unlike fnsft.training.read_progress it skips a line the trainer is
-    still writing, since the page polls while the run goes on."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
 def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
     """The state of the run in `run_dir`; `job`, when it is that run's live thread, fills in what files lack."""
     status = _read_json(run_dir / STATUS_FILE) or {}
@@ -93,7 +79,7 @@ def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
     return JobSnapshot(
         run_dir=run_dir,
         state=state,
-        rows=read_progress(run_dir / PROGRESS_FILE),
+        rows=read_progress(run_dir),
         status=status,
         report=_read_json(run_dir / REPORT_FILE),
         adapter_dir=adapter if adapter.is_dir() else None,

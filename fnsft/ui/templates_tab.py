@@ -8,21 +8,18 @@ import re
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from ..errors import TemplateError
-from ..functional_networks import FunctionalNetworks
-from ..templates import load_templates, save_templates
+from ..templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
 from .common import networks_markdown, user_errors
 from .state import AppState
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "ica_templates"
 TEMPLATE_FILE_TYPES = [".json"]
 TABLE_HEADERS = ["file", "name", "model", "networks", "neurons", "granularity"]
 
 
 def shipped_template_names() -> list[str]:
-    return sorted(path.name for path in SHIPPED_DIR.glob("*.json"))
+    return sorted(path.name for path in SHIPPED_TEMPLATES_DIR.glob("*.json"))
 
 
 def shipped_table() -> list[list]:
@@ -30,7 +27,7 @@ def shipped_table() -> list[list]:
     rows = []
     for name in shipped_template_names():
         try:
-            networks = load_templates(SHIPPED_DIR / name)
+            networks = load_templates(SHIPPED_TEMPLATES_DIR / name)
         except TemplateError as error:
             rows.append([name, f"unreadable: {error}", "", 0, 0, ""])
             continue
@@ -53,7 +50,7 @@ def load_template(state: AppState, shipped: str | None, upload: str | None) -> t
     if upload:
         path = Path(upload)
     elif shipped in shipped_template_names():  # only names listed here: no path from the page is trusted
-        path = SHIPPED_DIR / shipped
+        path = SHIPPED_TEMPLATES_DIR / shipped
     else:
         raise TemplateError("Choose a shipped template or upload a template file (.json) first.")
     networks = load_templates(path, state.require_model().model)
@@ -61,29 +58,11 @@ def load_template(state: AppState, shipped: str | None, upload: str | None) -> t
     return networks_markdown(networks), state.networks_version
 
 
-def select_networks(networks: FunctionalNetworks, ids: list[int]) -> FunctionalNetworks:
-    """The chosen networks alone, renumbered from 0; the original ids are kept in the template's data."""
-    ids = networks.check_components(ids)
-
-    def rows(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else np.asarray(values)[ids]
-
-    return dataclasses.replace(
-        networks,
-        neurons=[networks.neurons[c] for c in ids],
-        explained_variance=rows(networks.explained_variance),
-        stability=rows(networks.stability),
-        category_response=rows(networks.category_response),
-        maps=rows(networks.maps),
-        data={**networks.data, "selected_components": ids},
-    )
-
-
 @user_errors
 def export_template(state: AppState, name: str, ids: list[int] | None) -> str:
     """Write the chosen networks (all when none is chosen) as a template file to download."""
     networks = state.require_networks()
-    chosen = select_networks(networks, ids) if ids else networks
+    chosen = networks.select(ids) if ids else networks
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.") or "networks"
     chosen = dataclasses.replace(chosen, name=clean)
     return str(save_templates(chosen, state.work_dir / f"{clean}.json"))
