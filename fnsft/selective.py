@@ -1,13 +1,13 @@
 """Selective updates: train only the networks' neurons, or freeze exactly them and train everything else.
 
-A neuron owns its rows of the up/gate projections (and their bias entries) and its column of the
-down-projection (`architectures.neuron_rows`). Frozen entries get their gradient zeroed by a hook, and the
-optimizer must not decay them (see `no_decay_parameter_names`): Adam/AdamW with gradients that are always zero
-move nothing, so frozen entries stay bit-identical. Wholly frozen tensors get requires_grad=False.
+A neuron owns its rows of the up/gate projections (both halves of a fused gate_up, and their bias entries) and
+its column of the down-projection (`architectures.neuron_rows`). Frozen entries get their gradient zeroed by a
+hook, and the optimizer must not decay them (see `no_decay_parameter_names`): Adam/AdamW with gradients that are
+always zero move nothing, so frozen entries stay bit-identical. Wholly frozen tensors get requires_grad=False.
 
-With LoRA, the update of a neuron is its rows of B for up/gate projections (B starts at zero, so frozen rows
-stay zero) and its columns of A for the down-projection (zeroed at the start and kept at zero), so the merged
-update of a frozen neuron is exactly zero.
+With LoRA, a neuron's update is its rows of B for the up/gate projections and its columns of A for the
+down-projection. Frozen entries of both factors are set to zero at the start and kept there, so the merged update
+of a frozen neuron is exactly zero, whatever the shared factors (A of up/gate, B of down) learn.
 """
 
 from __future__ import annotations
@@ -52,8 +52,36 @@ def _owned_slices(
     return slices
 
 
+def _shared_lora_factors(block: MLPBlock) -> list[nn.Parameter]:
+    """The LoRA factors every neuron of the block shares: A of the up/gate projections, B of the down one."""
+    factors = [_lora_factor(up, "lora_A") for up in block.up_projections]
+    factors.append(_lora_factor(block.down_proj, "lora_B"))
+    return [factor for factor in factors if factor is not None]
+
+
+def _layer_ids(neuron_sets: NeuronSets, blocks: list[MLPBlock]) -> dict[int, torch.Tensor]:
+    """Neuron ids per layer as tensors, refusing layers or ids the model does not have."""
+    widths = {block.layer: block.intermediate_size for block in blocks}
+    result = {}
+    for layer, ids in neuron_sets.items():
+        if int(layer) not in widths:
+            raise MaskSelectionError(f"Layer {layer} is not in the model (layers 0..{len(blocks) - 1}).")
+        array = np.asarray(ids, dtype=np.int64)
+        bad = array[(array < 0) | (array >= widths[int(layer)])]
+        if bad.size:
+            raise MaskSelectionError(
+                f"Layer {layer} has neurons 0..{widths[int(layer)] - 1}; the networks name {bad[:5].tolist()}."
+            )
+        result[int(layer)] = torch.as_tensor(array)
+    return result
+
+
 class SelectiveUpdate:
-    """Restrict training to (mode="train_only") or away from (mode="freeze") the neurons in `neuron_sets`."""
+    """Restrict training to (mode="train_only") or away from (mode="freeze") the neurons in `neuron_sets`.
+
+    Construct it after LoRA is attached and before the optimizer is built; build the optimizer with
+    `optimizer_groups(model, weight_decay, update.no_decay_parameter_names())`.
+    """
 
     def __init__(self, model: nn.Module, neuron_sets: NeuronSets, mode: str = "train_only"):
         if mode not in SELECTIVE_MODES:
@@ -65,54 +93,72 @@ class SelectiveUpdate:
         self.mode = mode
         self.model = model
         self._handles = []
-        self.partially_frozen: dict[str, torch.Tensor] = {}  # parameter name -> keep mask (1 = trainable)
-        lora = any("lora_" in name for name, _ in model.named_parameters())
-        names = {id(p): n for n, p in model.named_parameters()}
-        keep: dict[int, torch.Tensor] = {}
-        params: dict[int, nn.Parameter] = {}
-        for block in mlp_blocks(model):
-            ids = torch.as_tensor(np.asarray(neuron_sets.get(block.layer, []), dtype=np.int64))
-            for param, dim, index in _owned_slices(block, ids, lora):
-                params[id(param)] = param
-                mask = keep.setdefault(id(param), torch.full_like(param, mode == "freeze", dtype=torch.bool))
-                mask.index_fill_(dim, index.to(mask.device), mode == "train_only")
-            if lora:  # the factor shared by all neurons (A of up/gate, B of down) trains in both modes
-                shared = [_lora_factor(up, "lora_A") for up in block.up_projections]
-                for param in [*shared, _lora_factor(block.down_proj, "lora_B")]:
-                    if param is not None:
-                        params[id(param)] = param
-                        keep[id(param)] = torch.ones_like(param, dtype=torch.bool)
-        owned_ids = set(params)
+        self.partially_frozen: dict[str, torch.Tensor] = {}  # parameter name -> keep mask (True = trainable)
+        self.lora = any("lora_" in name for name, _ in model.named_parameters())
+        keep = self._keep_masks(neuron_sets)
         if mode == "train_only":
-            for param in model.parameters():
-                if id(param) not in owned_ids:
+            for name, param in model.named_parameters():
+                if name not in keep:
                     param.requires_grad_(False)
-        for key, mask in keep.items():
-            param = params[key]
-            if mask.all():
-                param.requires_grad_(True)
-                continue
-            if not mask.any():
-                param.requires_grad_(False)
-                continue
-            param.requires_grad_(True)
-            if lora and names[key].find("lora_A") >= 0:
-                with torch.no_grad():
-                    param.mul_(mask.to(param.dtype))  # frozen down-proj columns of A start (and stay) at zero
-            scale = mask.to(param.dtype)
-            self._handles.append(param.register_hook(lambda grad, scale=scale: grad * scale.to(grad.device)))
-            self.partially_frozen[names[key]] = mask
+        named = dict(model.named_parameters())
+        for name, mask in keep.items():
+            self._restrict(name, named[name], mask)
+        if not any(param.requires_grad for param in model.parameters()):
+            raise MaskSelectionError(
+                "Nothing is left to train: the LoRA adapter does not cover the MLP projections of the networks' "
+                "layers; target them (e.g. gate_proj, up_proj, down_proj)."
+            )
+
+    def _keep_masks(self, neuron_sets: NeuronSets) -> dict[str, torch.Tensor]:
+        """Parameter name -> boolean mask of its trainable entries, for every tensor the MLP neurons own."""
+        names = {id(param): name for name, param in self.model.named_parameters()}
+        blocks = mlp_blocks(self.model)
+        layer_ids = _layer_ids(neuron_sets, blocks)
+        train_only = self.mode == "train_only"
+        keep: dict[str, torch.Tensor] = {}
+        for block in blocks:
+            ids = layer_ids.get(block.layer, torch.zeros(0, dtype=torch.int64))
+            for param, dim, index in _owned_slices(block, ids, self.lora):
+                mask = keep.setdefault(
+                    names[id(param)], torch.full_like(param, not train_only, dtype=torch.bool)
+                )
+                mask.index_fill_(dim, index.to(mask.device), train_only)
+            layer_trains = len(ids) > 0 if train_only else len(ids) < block.intermediate_size
+            for param in _shared_lora_factors(block) if self.lora else []:
+                keep[names[id(param)]] = torch.full_like(param, layer_trains, dtype=torch.bool)
+        return keep
+
+    def _restrict(self, name: str, param: nn.Parameter, keep: torch.Tensor) -> None:
+        """Freeze the entries of `param` outside `keep`: zero LoRA factors there, and mask their gradients."""
+        if self.lora and "lora_" in name:
+            with torch.no_grad():
+                param.masked_fill_(~keep, 0)  # a frozen neuron's LoRA delta is exactly zero from the start
+        param.requires_grad_(bool(keep.any()))
+        if keep.all() or not keep.any():
+            return
+        frozen = ~keep
+        self._handles.append(param.register_hook(lambda grad, frozen=frozen: grad.masked_fill(frozen, 0)))
+        self.partially_frozen[name] = keep
 
     def no_decay_parameter_names(self) -> set[str]:
         """Parameters the optimizer must not weight-decay (decay would move their frozen entries)."""
         return set(self.partially_frozen)
 
+    def trainable_entries(self) -> int:
+        """How many weights training may change (the partially frozen tensors counted entry by entry)."""
+        return sum(
+            int(self.partially_frozen[name].sum()) if name in self.partially_frozen else param.numel()
+            for name, param in self.model.named_parameters()
+            if param.requires_grad
+        )
+
     def frozen_snapshot(self) -> dict[str, torch.Tensor]:
-        """Copies of the frozen entries, to prove after training that they did not move."""
+        """Copies of the frozen entries of partially frozen tensors, to prove after training they did not move."""
         named = dict(self.model.named_parameters())
         return {name: named[name].detach()[~mask].clone() for name, mask in self.partially_frozen.items()}
 
     def remove(self) -> None:
+        """Drop the gradient hooks (the frozen tensors keep requires_grad=False)."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
