@@ -37,3 +37,7 @@ class DecompositionError(FnsftError):
 
 class ExportError(FnsftError):
     """A model cannot be written as GGUF with what was given (tokenizer source, converter, architecture)."""
+
+
+class TrainingConfigError(FnsftError, ValueError):
+    """A training setting is unknown, out of range, or contradicts another (e.g. resume with no checkpoint)."""

@@ -10,7 +10,8 @@ Network modes (`network_mode`), and what the saved model contains:
 `random_control=True` swaps the networks for random neurons with the same count per layer.
 
 A run folder holds config.json, status.json, progress.jsonl (one line per log/eval), checkpoints/,
-forgetting_report.json, and final/ (PEFT adapter or full model, tokenizer, README.md model card).
+forgetting_report.json, final/ (PEFT adapter or full model, tokenizer, README.md model card, fnsft_training.json)
+and, with merge=True, merged/ (the adapter merged into its base model).
 """
 
 from __future__ import annotations
@@ -30,16 +31,28 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import FnsftError
+from .data import LOSS_ON, SAMPLE_DATA
+from .errors import MaskSelectionError, QuantizationUnavailableError, TemplateError, TrainingConfigError
 from .templates import write_json_atomically
 
 NETWORK_MODES = ("none", "lesion", "preserve", "train_only", "freeze")
+FORWARD_MASK_MODES = ("lesion", "preserve")
 METHODS = ("lora", "full", "qlora")
+CHECKPOINTING = ("auto", "on", "off")
+EVALUATED = "unmasked model (no forward hooks), as saved in final/"
 
 
 @dataclass
 class TrainingConfig:
-    """Every setting of a run; the keys are the fnsft-train flags (dashes for underscores)."""
+    """Every setting of a run; the keys are the fnsft-train flags (dashes for underscores).
+
+    model: None for the embedded model. dataset: None for assets/sample_sft.jsonl. templates: None for the
+    shipped template of the model. components: "all", a list of network ids or
+    comma-separated ids. warmup_ratio: a fraction of the
+    steps below 1, else a step count. general_eval: None for the eval split of the shipped prompt set.
+    gradient_checkpointing: "auto" turns it on for QLoRA on CUDA only. resume: continue from the last
+    checkpoint in output_dir. evaluate: measure the forgetting report before and after training.
+    """
 
     model: str | None = None
     dataset: str | None = None
@@ -52,7 +65,7 @@ class TrainingConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     templates: str | None = None
-    components: str = "all"
+    components: str | list[int] = "all"
     network_mode: str = "none"
     random_control: bool = False
     learning_rate: float = 2e-4
@@ -76,21 +89,55 @@ class TrainingConfig:
     device: str = "auto"
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not supported; use one of {METHODS}.")
-        if self.network_mode not in NETWORK_MODES:
-            raise ValueError(
-                f"network_mode={self.network_mode!r} is not supported; use one of {NETWORK_MODES}."
-            )
+        self._check_choice("method", METHODS)
+        self._check_choice("network_mode", NETWORK_MODES)
+        self._check_choice("loss_on", LOSS_ON)
+        self._check_choice("gradient_checkpointing", CHECKPOINTING)
         if self.random_control and self.network_mode == "none":
-            raise ValueError("random_control needs a network_mode other than 'none'.")
+            raise TrainingConfigError("random_control needs a network_mode other than 'none'.")
+        if self.merge and self.method == "full":
+            raise TrainingConfigError(
+                "merge applies to LoRA/QLoRA adapters; a full fine-tune is already whole."
+            )
+        if not 0 <= self.validation_fraction < 1:
+            raise TrainingConfigError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction}."
+            )
+        for name in ("batch_size", "gradient_accumulation", "logging_steps", "save_steps", "max_length"):
+            if getattr(self, name) < 1:
+                raise TrainingConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise TrainingConfigError("Set max_steps or epochs above zero: this run would train nothing.")
+
+    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise TrainingConfigError(
+                f"{name}={getattr(self, name)!r} is not supported; use one of {choices}."
+            )
+
+    def component_ids(self) -> list[int] | None:
+        """The chosen network ids, or None for all of them."""
+        if str(self.components).strip() == "all":
+            return None
+        parts = (
+            self.components if isinstance(self.components, list | tuple) else str(self.components).split(",")
+        )
+        try:
+            return [int(part) for part in parts if str(part).strip()]
+        except ValueError:
+            raise MaskSelectionError(
+                f"components={self.components!r}: write 'all' or comma-separated network ids, e.g. '0,3'."
+            ) from None
 
 
 @dataclass
 class TrainingResult:
+    """Where the run went, how it ended, its forgetting report and (in this process) the trained model."""
+
     run_dir: Path
     state: str
     report: dict = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)
 
 
 def _now() -> str:
@@ -127,6 +174,14 @@ def read_progress(run_dir: Path) -> list[dict]:
     return rows
 
 
+def _trim_progress(run_dir: Path, step: int) -> None:
+    """Drop progress lines past the checkpoint a resumed run restarts from, so they are not written twice."""
+    path = run_dir / "progress.jsonl"
+    if path.is_file():
+        kept = [json.dumps(row) + "\n" for row in read_progress(run_dir) if row["step"] <= step]
+        path.write_text("".join(kept))
+
+
 def _network_sets(config: TrainingConfig, model: nn.Module):
     """(neuron sets, description) for the configured networks, or (None, None)."""
     if config.network_mode == "none":
@@ -137,15 +192,11 @@ def _network_sets(config: TrainingConfig, model: nn.Module):
 
     networks = load_templates(config.templates or shipped_template(model), model)
     if networks.granularity != "intermediate":
-        raise FnsftError(
-            "Training with networks needs intermediate-neuron templates (granularity='intermediate')."
+        raise TemplateError(
+            f"{networks.name}: training with networks needs intermediate-neuron templates "
+            f"(granularity 'intermediate', not {networks.granularity!r})."
         )
-    ids = (
-        range(networks.num_components)
-        if config.components == "all"
-        else [int(c) for c in str(config.components).split(",")]
-    )
-    ids = networks.check_components(ids)
+    ids = networks.check_components(config.component_ids() or range(networks.num_components))
     sets = networks.union(ids)
     if config.random_control:
         sets = random_neuron_sets(sets, networks.layer_widths, config.seed)
@@ -231,28 +282,34 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Cal
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
-        """One JSON line per log/eval in progress.jsonl; stops cleanly on request, saving a checkpoint."""
+        """One JSON line per log/eval in progress.jsonl; stops cleanly on request, saving a checkpoint.
+
+        elapsed, tokens_per_second and eta_seconds count from the start of this session (a resumed run restarts
+        them); tokens are the non-padding input tokens.
+        """
+
+        stop_requested = False
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
             self.start_step = state.global_step
-            self.start_tokens = getattr(state, "num_input_tokens_seen", 0) or 0
+            self.start_tokens = state.num_input_tokens_seen or 0
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
             elapsed = time.perf_counter() - self.started
             steps_done = max(state.global_step - self.start_step, 1)
-            tokens = (getattr(state, "num_input_tokens_seen", 0) or 0) - self.start_tokens
-            remaining = max(state.max_steps - state.global_step, 0)
+            tokens = (state.num_input_tokens_seen or 0) - self.start_tokens
             row = {
                 "step": state.global_step,
                 "max_steps": state.max_steps,
                 "epoch": state.epoch,
-                "loss": (logs or {}).get("loss"),
-                "learning_rate": (logs or {}).get("learning_rate"),
-                "eval_loss": (logs or {}).get("eval_loss"),
+                "loss": logs.get("loss"),
+                "learning_rate": logs.get("learning_rate"),
+                "eval_loss": logs.get("eval_loss"),
                 "tokens_per_second": tokens / elapsed if elapsed > 0 else None,
                 "elapsed": elapsed,
-                "eta_seconds": elapsed / steps_done * remaining,
+                "eta_seconds": elapsed / steps_done * max(state.max_steps - state.global_step, 0),
                 "time": _now(),
             }
             if state.is_world_process_zero:
@@ -260,10 +317,17 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Cal
                     stream.write(json.dumps(row) + "\n")
             if progress is not None:
                 progress(row)
+            return self._check_stop(state, control)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if stop_event.is_set() or (run_dir / "STOP").exists():
-                write_status(run_dir, "stopping", step=state.global_step)
+            return self._check_stop(state, control)
+
+        def _check_stop(self, state, control):
+            """Checked after each step and each log (so a request made from `progress` ends this very step)."""
+            if state.global_step < state.max_steps and (stop_event.is_set() or (run_dir / "STOP").exists()):
+                if not self.stop_requested:
+                    write_status(run_dir, "stopping", step=state.global_step)
+                self.stop_requested = True
                 control.should_save = True
                 control.should_training_stop = True
             return control
@@ -288,29 +352,76 @@ def _last_checkpoint(run_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
+def _resume_point(config: TrainingConfig, run_dir: Path) -> str | None:
+    """The checkpoint a resumed run continues from (progress past it is dropped), or None for a fresh run."""
+    if not config.resume:
+        return None
+    checkpoint = _last_checkpoint(run_dir)
+    if checkpoint is None:
+        raise TrainingConfigError(
+            f"resume=True but {run_dir / 'checkpoints'} holds no checkpoint; point output_dir at the stopped run."
+        )
+    _trim_progress(run_dir, int(Path(checkpoint).name.split("-")[1]))
+    return checkpoint
+
+
+def _format_loss(value: float) -> str:
+    return f"{value:.4f}"
+
+
 def _model_card(config: TrainingConfig, networks: dict | None, report: dict, base_id: str) -> str:
+    """README.md of final/: what was trained from what, how, and what it learned and forgot."""
+    network_text = "none"
+    if networks:
+        network_text = (
+            f"template {networks['template']}, components {networks['components']}, {networks['neurons']} neurons"
+            + (
+                " (random control: random neurons of the same count per layer)"
+                if networks["random_control"]
+                else ""
+            )
+        )
     lines = [
-        f"# Fine-tuned {base_id} with fnsft",
+        f"# {base_id} fine-tuned with fnsft",
         "",
         f"- base model: {base_id}",
-        f"- method: {config.method}",
+        f"- method: {config.method}"
+        + (
+            f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout})"
+            if config.method != "full"
+            else ""
+        ),
         f"- network mode: {config.network_mode}",
-        f"- networks: {json.dumps(networks) if networks else 'none'}",
-        f"- dataset: {config.dataset or 'assets/sample_sft.jsonl'}",
-        f"- learning rate {config.learning_rate}, batch size {config.batch_size}, max_steps {config.max_steps}, "
-        f"epochs {config.epochs}, seed {config.seed}",
+        f"- networks: {network_text}",
+        f"- dataset: {config.dataset or SAMPLE_DATA.name} (loss on {config.loss_on}, max length {config.max_length})",
+        f"- learning rate {config.learning_rate}, batch size {config.batch_size} x {config.gradient_accumulation} "
+        f"accumulation, {report.get('steps')} steps (max_steps {config.max_steps}, epochs {config.epochs}), "
+        f"warmup {config.warmup_ratio}, weight decay {config.weight_decay}, seed {config.seed}",
+        f"- trainable parameters: {report.get('trainable_parameters')}",
     ]
+    if config.network_mode in FORWARD_MASK_MODES:
+        lines += ["", "Trained with the networks masked by forward hooks; the weights carry no mask."]
     if "target" in report:
+        lines += ["", f"## Forgetting report ({EVALUATED})", "", *_report_table(report)]
+    if "with_training_mask" in report:
         lines += [
             "",
-            "## Forgetting report (unmasked model)",
-            f"- target held-out loss: {report['target']['before']:.4f} -> {report['target']['after']:.4f}",
-            f"- general-text loss: {report['general']['all']['before']:.4f} -> "
-            f"{report['general']['all']['after']:.4f}",
+            "## The same, with the training mask applied",
+            "",
+            *_report_table(report["with_training_mask"]),
         ]
-    if config.network_mode in ("lesion", "preserve"):
-        lines += ["", "Trained with the networks masked by forward hooks; the weights carry no mask."]
+    lines += ["", "Load it with `fnsft.load_model('<this folder>')`."]
     return "\n".join(lines) + "\n"
+
+
+def _report_table(report: dict) -> list[str]:
+    rows = [("target (held-out)", report["target"]["before"], report["target"]["after"])]
+    rows += [(f"general: {name}", v["before"], v["after"]) for name, v in report["general"].items()]
+    return [
+        "| loss | before | after | change |",
+        "| --- | ---: | ---: | ---: |",
+        *(f"| {name} | {_format_loss(b)} | {_format_loss(a)} | {a - b:+.4f} |" for name, b, a in rows),
+    ]
 
 
 def train(
@@ -318,34 +429,47 @@ def train(
     stop_event: threading.Event | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> TrainingResult:
-    """Run one fine-tuning job into config.output_dir (runs/<timestamp> by default)."""
+    """Run one fine-tuning job into config.output_dir (runs/<timestamp> by default).
+
+    Setting `stop_event` (or creating <run>/STOP) saves a checkpoint and ends the run as "stopped"; `progress`
+    receives each progress row. Any error leaves status.json "failed" with its traceback, and is re-raised.
+    """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
     config.output_dir = str(run_dir)
-    write_json_atomically(asdict(config), run_dir / "config.json")
+    (run_dir / "STOP").unlink(missing_ok=True)  # a stale request must not stop this run
+    if is_main_process():
+        write_json_atomically(asdict(config), run_dir / "config.json")
     write_status(run_dir, "running")
-    stop_event = stop_event or threading.Event()
     try:
-        result = _train(config, run_dir, stop_event, progress)
+        return _train(config, run_dir, stop_event or threading.Event(), progress)
     except BaseException as error:
         write_status(
             run_dir, "failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()
         )
         raise
-    return result
 
 
-def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, progress) -> TrainingResult:
-    from transformers import Trainer, TrainingArguments
+def _load(config: TrainingConfig):
+    """The model and tokenizer to train: fp32 weights for a full fine-tune (mixed precision runs on top)."""
+    from .devices import resolve_device
+    from .models import load_model
 
-    from .data import SAMPLE_DATA, SFTDataCollator, build_tokenized_dataset, load_train_validation
-    from .masking import apply_mask, build_mask
-    from .models import load_model, model_id, setup_lora
-    from .selective import SelectiveUpdate, optimizer_groups
-
+    device = resolve_device(config.device)
+    if config.method == "qlora" and device.type != "cuda":
+        raise QuantizationUnavailableError(
+            f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
+            f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
+        )
     quantization = "4bit" if config.method == "qlora" else None
-    model, tokenizer = load_model(config.model, device=config.device, quantization=quantization)
-    base_id = model_id(model)
+    dtype = "float32" if config.method == "full" else "auto"
+    return load_model(config.model, device=device, dtype=dtype, quantization=quantization)
+
+
+def _datasets(config: TrainingConfig, tokenizer):
+    """(train set, held-out validation set or None, collator)."""
+    from .data import SFTDataCollator, build_tokenized_dataset, load_train_validation
+
     train_records, validation_records = load_train_validation(
         config.dataset or SAMPLE_DATA, config.validation_fraction, config.seed
     )
@@ -354,28 +478,20 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     validation = (
         build_tokenized_dataset(validation_records, tokenizer, **options) if validation_records else None
     )
-    collator = SFTDataCollator.from_tokenizer(tokenizer)
-    sets, networks = _network_sets(config, model)
-    measure = _measure if config.evaluate else (lambda *args: None)
-    before = measure(model, tokenizer, validation, collator, config)
-    torch.manual_seed(config.seed)
-    if config.method in ("lora", "qlora"):
-        model = setup_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
-    else:
-        model.requires_grad_(True)
-    handle, selective = None, None
-    if config.network_mode in ("lesion", "preserve"):
-        from .architectures import model_shape
+    return train_set, validation, SFTDataCollator.from_tokenizer(tokenizer)
 
-        widths = model_shape(model).intermediate_sizes
-        handle = apply_mask(model, build_mask(sets, widths, config.network_mode))
-    elif config.network_mode in ("train_only", "freeze"):
-        selective = SelectiveUpdate(model, sets, config.network_mode)
-    device = next(model.parameters()).device
+
+def _training_arguments(
+    config: TrainingConfig, run_dir: Path, device: torch.device, has_validation: bool, quiet: bool
+):
+    from transformers import TrainingArguments
+
+    cuda = device.type == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
     checkpointing = config.gradient_checkpointing == "on" or (
-        config.gradient_checkpointing == "auto" and device.type == "cuda" and config.method == "qlora"
+        config.gradient_checkpointing == "auto" and cuda and config.method == "qlora"
     )
-    arguments = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -385,7 +501,7 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
         max_steps=config.max_steps,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps
         logging_steps=config.logging_steps,
-        eval_strategy="steps" if config.eval_steps and validation is not None else "no",
+        eval_strategy="steps" if config.eval_steps and has_validation else "no",
         eval_steps=config.eval_steps or None,
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -393,65 +509,117 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        dataloader_pin_memory=cuda,
         **{_checkpointing_argument(): checkpointing},
-        bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
-        include_num_input_tokens_seen=True,
-        disable_tqdm=progress is not None,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=quiet,
     )
+
+
+def _trainable_parameters(model: nn.Module, selective) -> int:
+    if selective is not None:
+        return selective.trainable_entries()
+    return sum(param.numel() for param in model.parameters() if param.requires_grad)
+
+
+def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, progress) -> TrainingResult:
+    from transformers import Trainer
+
+    from .architectures import model_shape
+    from .masking import apply_mask, build_mask
+    from .models import model_id, setup_lora
+    from .selective import SelectiveUpdate, optimizer_groups
+
+    checkpoint = _resume_point(config, run_dir)
+    model, tokenizer = _load(config)
+    base_id = model_id(model)
+    train_set, validation, collator = _datasets(config, tokenizer)
+    sets, networks = _network_sets(config, model)
+    measure = (lambda m: _measure(m, tokenizer, validation, collator, config)) if config.evaluate else None
+    before = measure(model) if measure else None
+    torch.manual_seed(config.seed)
+    if config.method in ("lora", "qlora"):
+        model = setup_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    else:
+        model.requires_grad_(True)
+    handle = selective = masked_before = None
+    if config.network_mode in FORWARD_MASK_MODES:
+        handle = apply_mask(
+            model, build_mask(sets, model_shape(model).intermediate_sizes, config.network_mode)
+        )
+        masked_before = measure(model) if measure else None  # LoRA starts as a no-op: this is the base model
+    elif config.network_mode != "none":
+        selective = SelectiveUpdate(model, sets, config.network_mode)
+    device = next(model.parameters()).device
     no_decay = selective.no_decay_parameter_names() if selective else ()
-    optimizer = torch.optim.AdamW(
-        optimizer_groups(model, config.weight_decay, no_decay), lr=config.learning_rate
-    )
+    callback = _progress_callback(run_dir, stop_event, progress)
     trainer = Trainer(
         model=model,
-        args=arguments,
+        args=_training_arguments(config, run_dir, device, validation is not None, quiet=progress is not None),
         train_dataset=train_set,
         eval_dataset=validation,
         data_collator=collator,
-        callbacks=[_progress_callback(run_dir, stop_event, progress)],
-        optimizers=(optimizer, None),
+        callbacks=[callback],
+        optimizers=(
+            torch.optim.AdamW(
+                optimizer_groups(model, config.weight_decay, no_decay), lr=config.learning_rate
+            ),
+            None,
+        ),
     )
     try:
-        trainer.train(resume_from_checkpoint=_last_checkpoint(run_dir) if config.resume else None)
+        trainer.train(resume_from_checkpoint=checkpoint)
+        masked_after = measure(model) if handle and measure and not callback.stop_requested else None
     finally:
-        masked_after = measure(model, tokenizer, validation, collator, config) if handle else None
         if handle:
             handle.remove()
         if selective:
             selective.remove()
-    stopped = trainer.state.global_step < trainer.state.max_steps and (
-        stop_event.is_set() or (run_dir / "STOP").exists()
-    )
-    if stopped:
+    step = trainer.state.global_step
+    if callback.stop_requested:
         (run_dir / "STOP").unlink(missing_ok=True)
-        write_status(run_dir, "stopped", step=trainer.state.global_step, checkpoint=_last_checkpoint(run_dir))
-        return TrainingResult(run_dir, "stopped")
-    after = measure(model, tokenizer, validation, collator, config)
+        write_status(run_dir, "stopped", step=step, checkpoint=_last_checkpoint(run_dir))
+        return TrainingResult(run_dir, "stopped", model=model)
     report = {
-        **(forgetting_report(before, after) if config.evaluate else {}),
-        "evaluated": "unmasked model (no forward hooks)",
+        "evaluated": EVALUATED,
+        "method": config.method,
         "network_mode": config.network_mode,
         "networks": networks,
-        "steps": trainer.state.global_step,
+        "steps": step,
+        "trainable_parameters": _trainable_parameters(model, selective),
     }
+    if measure:
+        report.update(forgetting_report(before, measure(model)))
+        report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
+        report["target_records"] = len(validation) if validation is not None else 0
     if masked_after is not None:
-        report["with_training_mask"] = masked_after
+        report["with_training_mask"] = {
+            "evaluated": f"with the {config.network_mode} mask of training applied",
+            **forgetting_report(masked_before, masked_after),
+        }
     if is_main_process():
-        if config.evaluate:
+        if measure:
             write_json_atomically(report, run_dir / "forgetting_report.json")
         _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
-    write_status(run_dir, "completed", step=trainer.state.global_step)
-    return TrainingResult(run_dir, "completed", report)
+    write_status(run_dir, "completed", step=step)
+    return TrainingResult(run_dir, "completed", report, model)
 
 
 def _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir: Path) -> None:
+    """final/: adapter or full model, tokenizer, model card and config; merged/ when asked."""
     final = run_dir / "final"
     model.save_pretrained(final)
     tokenizer.save_pretrained(final)
     (final / "README.md").write_text(_model_card(config, networks, report, base_id))
     write_json_atomically(asdict(config), final / "fnsft_training.json")
-    if config.merge and hasattr(model, "merge_and_unload"):
-        merged = model.merge_and_unload()
+    if config.merge:
+        from .models import load_model
+
+        # reload unquantized, so a QLoRA adapter merges into full-precision weights
+        merged, _ = load_model(final, device=config.device)
+        merged = merged.merge_and_unload()
         merged.save_pretrained(run_dir / "merged")
         tokenizer.save_pretrained(run_dir / "merged")
 
@@ -480,15 +648,22 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
     values: dict[str, Any] = _read_config(config_file) if config_file else {}
     unknown = set(values) - {item.name for item in fields(TrainingConfig)}
     if unknown:
-        raise ValueError(f"{config_file}: unknown keys {sorted(unknown)}; use the fnsft-train flag names.")
+        raise TrainingConfigError(
+            f"{config_file}: unknown keys {sorted(unknown)}; use the fnsft-train flag names."
+        )
     values.update({k: v for k, v in args.items() if v is not None})
-    return TrainingConfig(**{k.replace("-", "_"): v for k, v in values.items()})
+    return TrainingConfig(**values)
 
 
 def _read_config(path: str) -> dict:
-    text = Path(path).read_text()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
+    """The keys of a YAML/JSON config file, dashes turned into underscores."""
+    import yaml
 
-        return {k.replace("-", "_"): v for k, v in (yaml.safe_load(text) or {}).items()}
-    return {k.replace("-", "_"): v for k, v in json.loads(text).items()}
+    try:
+        text = Path(path).read_text()
+        values = (yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)) or {}
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise TrainingConfigError(f"Cannot read the config file {path}: {error}") from None
+    if not isinstance(values, dict):
+        raise TrainingConfigError(f"{path} must hold a mapping of flag names to values.")
+    return {str(k).replace("-", "_"): v for k, v in values.items()}

@@ -1,15 +1,29 @@
-"""Training runs end to end on a tiny model: progress lines, report, adapter, stop/resume, failures, config."""
+"""Training runs end to end on a tiny model (real tokenizer, hidden size 32): progress lines, forgetting report,
+saved adapter / full model, forward masking, selective updates, stop/resume, failures, config files; and one
+integration run on the embedded model with the shipped networks lesioned."""
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.errors import DatasetFormatError
+from fnsft.architectures import mlp_blocks, model_shape
+from fnsft.errors import (
+    DatasetFormatError,
+    MaskSelectionError,
+    QuantizationUnavailableError,
+    TrainingConfigError,
+)
+from fnsft.functional_networks import FunctionalNetworks
+from fnsft.masking import apply_mask, build_mask, random_neuron_sets
+from fnsft.models import load_model
+from fnsft.templates import save_templates
 from fnsft.training import TrainingConfig, config_from_args, read_progress, read_status, train
 
 PROGRESS_FIELDS = {
@@ -20,8 +34,11 @@ PROGRESS_FIELDS = {
     "learning_rate",
     "eval_loss",
     "tokens_per_second",
+    "elapsed",
     "eta_seconds",
 }
+NETWORK = {0: np.arange(8)}  # component 0 of the tiny template; component 1 is {2: 0..3}
+PROBE = torch.tensor([[5, 6, 7, 8, 9, 10]])
 
 
 @pytest.fixture(scope="module")
@@ -40,73 +57,172 @@ def general_file(tmp_path_factory):
     return path
 
 
-def config(tmp_path, tiny_folder, general_file, **overrides) -> TrainingConfig:
-    values = dict(
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    networks = FunctionalNetworks(
+        [NETWORK, {2: np.arange(4)}],
+        model_shape(tiny_llama()),
+        "tiny",
+        "intermediate",
+        {"rule": "topk", "value": 8},
+        name="tiny-nets",
+    )
+    return save_templates(networks, tmp_path_factory.mktemp("nets") / "nets.json")
+
+
+@pytest.fixture
+def make_config(tmp_path, tiny_folder, general_file):
+    def make(**overrides) -> TrainingConfig:
+        values = dict(
+            model=str(tiny_folder),
+            output_dir=str(tmp_path / "run"),
+            max_steps=4,
+            batch_size=2,
+            learning_rate=1e-2,
+            general_eval=str(general_file),
+            eval_texts_per_category=2,
+            save_steps=2,
+            eval_steps=2,
+            max_length=64,
+        )
+        values.update(overrides)
+        return TrainingConfig(**values)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, tiny_folder, general_file):
+    """One plain LoRA run (merged too), shared by the tests that read its outputs."""
+    config = TrainingConfig(
         model=str(tiny_folder),
-        output_dir=str(tmp_path / "run"),
+        output_dir=str(tmp_path_factory.mktemp("lora") / "run"),
         max_steps=4,
         batch_size=2,
         learning_rate=1e-2,
         general_eval=str(general_file),
         eval_texts_per_category=2,
         save_steps=2,
+        eval_steps=2,
         max_length=64,
+        merge=True,
     )
-    values.update(overrides)
-    return TrainingConfig(**values)
+    return train(config)
 
 
-def test_lora_run_writes_progress_report_and_a_loadable_adapter(tmp_path, tiny_folder, general_file):
-    result = train(config(tmp_path, tiny_folder, general_file))
-    assert result.state == "completed"
-    assert read_status(result.run_dir)["state"] == "completed"
-    rows = read_progress(result.run_dir)
-    assert [r["step"] for r in rows if r["loss"] is not None] == [1, 2, 3, 4]
-    assert set(rows[0]) >= PROGRESS_FIELDS
-    report = json.loads((result.run_dir / "forgetting_report.json").read_text())
+def losses(run_dir) -> list[float]:
+    return [row["loss"] for row in read_progress(run_dir) if row["loss"] is not None]
+
+
+def logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(input_ids=PROBE).logits
+
+
+def test_progress_lines_have_every_field(lora_run):
+    assert lora_run.state == "completed" and read_status(lora_run.run_dir)["state"] == "completed"
+    rows = read_progress(lora_run.run_dir)
+    assert all(set(row) >= PROGRESS_FIELDS for row in rows)
+    training = [row for row in rows if row["loss"] is not None]
+    assert [row["step"] for row in training] == [1, 2, 3, 4]
+    assert all(row["max_steps"] == 4 and row["tokens_per_second"] > 0 for row in training)
+    assert training[-1]["eta_seconds"] == 0 and training[1]["learning_rate"] == pytest.approx(1e-2)
+    assert [row["step"] for row in rows if row["eval_loss"] is not None] == [2, 4]
+
+
+def test_forgetting_report(lora_run):
+    report = json.loads((lora_run.run_dir / "forgetting_report.json").read_text())
+    assert report == json.loads(json.dumps(lora_run.report))
+    assert report["evaluated"].startswith("unmasked model")
     assert set(report["general"]) == {"all", "a", "b"}
-    assert report["learned"] == pytest.approx(report["target"]["before"] - report["target"]["after"])
+    for numbers in report["general"].values():
+        assert numbers["increase"] == pytest.approx(numbers["after"] - numbers["before"])
+    assert report["target"]["gain"] == pytest.approx(report["target"]["before"] - report["target"]["after"])
     assert report["target"]["gain"] > 0  # lr 1e-2 on a tiny model learns the sample set
-    final = result.run_dir / "final"
-    assert (final / "adapter_config.json").is_file() and (final / "README.md").is_file()
-    assert "network mode: none" in (final / "README.md").read_text()
+    assert report["learned"] == report["target"]["gain"]
+    assert report["forgotten"] == report["general"]["all"]["increase"]
+    assert (report["network_mode"], report["networks"], report["steps"]) == ("none", None, 4)
+    assert "with_training_mask" not in report
 
-    from fnsft.models import load_model
 
-    reloaded, tokenizer = load_model(final)
+def test_saved_adapter_and_merged_model_reproduce_the_trained_logits(lora_run, tiny_folder):
+    final = lora_run.run_dir / "final"
+    assert (final / "adapter_config.json").is_file() and (final / "adapter_model.safetensors").is_file()
+    assert json.loads((final / "fnsft_training.json").read_text())["max_steps"] == 4
+    card = (final / "README.md").read_text()
+    assert "network mode: none" in card and "| target (held-out) |" in card
+    trained = logits(lora_run.model)
+    reloaded, _ = load_model(final)
+    merged, _ = load_model(lora_run.run_dir / "merged")
     base, _ = load_model(tiny_folder)
-    ids = torch.tensor([[5, 6, 7, 8]])
-    assert not torch.allclose(reloaded(input_ids=ids).logits, base(input_ids=ids).logits)
+    torch.testing.assert_close(logits(reloaded), trained)
+    torch.testing.assert_close(logits(merged), trained, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(logits(base), trained)
 
 
-def test_forward_masked_run_records_both_views(tmp_path, tiny_folder, general_file):
-    import numpy as np
+def test_stop_saves_a_checkpoint_and_resume_reproduces_the_uninterrupted_run(make_config, lora_run):
+    stop = threading.Event()
 
-    from fnsft.architectures import model_shape
-    from fnsft.functional_networks import FunctionalNetworks
-    from fnsft.templates import save_templates
+    def stop_at_step_two(row):
+        if row["step"] >= 2:
+            stop.set()
 
-    shape = model_shape(tiny_llama())
-    networks = FunctionalNetworks(
-        [{0: np.arange(8)}, {2: np.arange(4)}],
-        shape,
-        "tiny",
-        "intermediate",
-        {"rule": "topk", "value": 8},
-        name="tiny-nets",
-    )
-    template = save_templates(networks, tmp_path / "nets.json")
+    first = train(make_config(), stop_event=stop, progress=stop_at_step_two)
+    assert first.state == "stopped"
+    status = read_status(first.run_dir)
+    assert status["state"] == "stopped" and status["step"] == 2
+    assert status["checkpoint"].endswith("checkpoint-2")
+    assert not (first.run_dir / "final").exists()
+    resumed = train(make_config(resume=True))
+    assert resumed.state == "completed"
+    steps = [row["step"] for row in read_progress(resumed.run_dir) if row["loss"] is not None]
+    assert steps == [1, 2, 3, 4]
+    assert losses(resumed.run_dir) == pytest.approx(losses(lora_run.run_dir), rel=1e-5)
+    torch.testing.assert_close(logits(resumed.model), logits(lora_run.model))
+
+
+def test_a_stop_file_stops_the_run(make_config):
+    config = make_config(eval_steps=0, evaluate=False)
+    stop_file = Path(config.output_dir) / "STOP"
+    result = train(config, progress=lambda row: stop_file.touch())
+    assert result.state == "stopped" and read_status(result.run_dir)["step"] == 1
+    assert not stop_file.exists()  # removed, so a resumed run is not stopped again
+
+
+def test_resume_without_a_checkpoint_is_refused(make_config):
+    with pytest.raises(TrainingConfigError, match="holds no checkpoint"):
+        train(make_config(resume=True))
+
+
+def test_forward_mask_silences_the_neurons_gradients(tiny_model):
+    batch = torch.randint(3, 120, (2, 10), generator=torch.Generator().manual_seed(1))
+    plain = tiny_model(input_ids=batch, labels=batch).loss
+    handle = apply_mask(tiny_model, build_mask(NETWORK, model_shape(tiny_model).intermediate_sizes, "lesion"))
+    masked = tiny_model(input_ids=batch, labels=batch).loss
+    masked.backward()
+    handle.remove()
+    assert not torch.isclose(plain, masked)
+    block = mlp_blocks(tiny_model)[0]
+    ids = NETWORK[0]
+    assert torch.count_nonzero(block.down_proj.weight.grad[:, ids]) == 0
+    assert all(torch.count_nonzero(up.weight.grad[ids]) == 0 for up in block.up_projections)
+    assert torch.count_nonzero(block.down_proj.weight.grad[:, 8:]) > 0
+
+
+def test_full_fine_tune_with_lesioned_networks(make_config, template, tiny_folder):
     result = train(
-        config(
-            tmp_path,
-            tiny_folder,
-            general_file,
-            network_mode="lesion",
-            templates=str(template),
-            components="0",
+        make_config(
+            method="full", network_mode="lesion", templates=str(template), components="0", eval_steps=0
         )
     )
-    report = json.loads((result.run_dir / "forgetting_report.json").read_text())
+    base, _ = load_model(tiny_folder)
+    ids, others = NETWORK[0], np.arange(8, 48)
+    trained, original = mlp_blocks(result.model)[0], mlp_blocks(base)[0]
+    for new, old in zip(trained.up_projections, original.up_projections, strict=True):
+        assert torch.equal(new.weight[ids], old.weight[ids])  # masked all along: zero gradient, no decay
+        assert not torch.equal(new.weight[others], old.weight[others])
+    assert torch.equal(trained.down_proj.weight[:, ids], original.down_proj.weight[:, ids])
+    report = result.report
     assert report["networks"] == {
         "template": "tiny-nets",
         "components": [0],
@@ -114,51 +230,127 @@ def test_forward_masked_run_records_both_views(tmp_path, tiny_folder, general_fi
         "random_control": False,
     }
     assert report["evaluated"].startswith("unmasked")
-    assert "with_training_mask" in report
+    masked = report["with_training_mask"]
+    assert masked["evaluated"].startswith("with the lesion mask")
+    assert set(masked["general"]) == set(report["general"]) and "gain" in masked["target"]
+    assert masked["target"]["before"] != report["target"]["before"]
+    final = result.run_dir / "final"
+    assert (final / "model.safetensors").is_file() and not (final / "adapter_config.json").exists()
+    assert "template tiny-nets, components [0], 8 neurons" in (final / "README.md").read_text()
+    reloaded, _ = load_model(final)
+    torch.testing.assert_close(logits(reloaded), logits(result.model))
 
 
-def test_stop_saves_a_checkpoint_and_resume_finishes(tmp_path, tiny_folder, general_file):
-    stop = threading.Event()
-
-    def stop_after_first_step(row):
-        if row["step"] >= 1:
-            stop.set()
-
-    first = train(
-        config(tmp_path, tiny_folder, general_file, max_steps=6),
-        stop_event=stop,
-        progress=stop_after_first_step,
+def test_lora_train_only_random_control(make_config, template):
+    result = train(
+        make_config(
+            network_mode="train_only",
+            random_control=True,
+            templates=str(template),
+            components=[0],
+            evaluate=False,
+            eval_steps=0,
+            lora_r=4,
+        )
     )
-    assert first.state == "stopped"
-    status = read_status(first.run_dir)
-    assert status["state"] == "stopped" and 1 <= status["step"] < 6
-    assert status["checkpoint"].endswith(f"checkpoint-{status['step']}")
-    resumed = train(config(tmp_path, tiny_folder, general_file, max_steps=6, resume=True))
-    assert resumed.state == "completed"
-    steps = [r["step"] for r in read_progress(resumed.run_dir) if r["loss"] is not None]
-    assert steps == [1, 2, 3, 4, 5, 6]
+    assert not (result.run_dir / "forgetting_report.json").exists()
+    assert result.report["networks"]["random_control"] and result.report["networks"]["neurons"] == 8
+    control = random_neuron_sets(NETWORK, (48,) * 3, seed=0)[0]
+    # per layer-0 neuron: r entries of B in gate and up, r of A in down; shared: A of gate/up, B of down
+    assert result.report["trainable_parameters"] == 8 * 4 * 3 + 3 * 4 * 32
+    block = mlp_blocks(result.model)[0]
+    down = block.down_proj
+    delta = (down.lora_B["default"].weight @ down.lora_A["default"].weight).detach()
+    assert torch.nonzero(delta.any(dim=0)).flatten().tolist() == control.tolist()
 
 
-def test_a_crash_leaves_a_readable_failed_status(tmp_path, tiny_folder, general_file):
+def test_a_crash_leaves_a_readable_failed_status(make_config, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"colour": "red"}) + "\n")
     with pytest.raises(DatasetFormatError):
-        train(config(tmp_path, tiny_folder, general_file, dataset=str(bad)))
+        train(make_config(dataset=str(bad)))
     status = read_status(tmp_path / "run")
     assert status["state"] == "failed"
     assert "DatasetFormatError" in status["error"] and "colour" in status["error"]
     assert "Traceback" in status["traceback"]
 
 
+def test_qlora_needs_cuda(make_config, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(QuantizationUnavailableError, match="Use method='lora'"):
+        train(make_config(method="qlora"))
+    assert read_status(tmp_path / "run")["state"] == "failed"
+
+
 def test_config_file_and_flags(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("max-steps: 7\nnetwork_mode: freeze\nlearning_rate: 0.001\n")
-    loaded = config_from_args(["--config", str(path), "--max-steps", "9"])
+    path.write_text("max-steps: 7\nnetwork_mode: freeze\nlearning_rate: 0.001\ncomponents: [0, 3]\n")
+    loaded = config_from_args(["--config", str(path), "--max-steps", "9", "--merge", "true"])
     assert (loaded.max_steps, loaded.network_mode, loaded.learning_rate) == (9, "freeze", 0.001)
+    assert loaded.merge is True and loaded.component_ids() == [0, 3]
+    assert config_from_args(["--components", "1,2"]).component_ids() == [1, 2]
     path.write_text("max_stepz: 3\n")
-    with pytest.raises(ValueError, match=r"unknown keys \['max_stepz'\]"):
+    with pytest.raises(TrainingConfigError, match=r"unknown keys \['max_stepz'\]"):
         config_from_args(["--config", str(path)])
-    with pytest.raises(ValueError, match="network_mode='sideways'"):
-        TrainingConfig(network_mode="sideways")
-    with pytest.raises(ValueError, match="random_control needs"):
-        TrainingConfig(random_control=True)
+    path.write_text("max_steps: [3\n")
+    with pytest.raises(TrainingConfigError, match="Cannot read the config file"):
+        config_from_args(["--config", str(path)])
+    json_path = tmp_path / "run.json"
+    json_path.write_text(json.dumps({"method": "full", "seed": 3}))
+    assert (config_from_args(["--config", str(json_path)]).method, 3) == ("full", 3)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"network_mode": "sideways"}, "network_mode='sideways'"),
+        ({"random_control": True}, "random_control needs"),
+        ({"method": "full", "merge": True}, "merge applies to LoRA"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"loss_on": "prompt"}, "loss_on='prompt'"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(TrainingConfigError, match=message):
+        TrainingConfig(**settings)
+
+
+def test_unreadable_components_are_refused():
+    with pytest.raises(MaskSelectionError, match="comma-separated network ids"):
+        TrainingConfig(components="zero,one").component_ids()
+
+
+@pytest.mark.integration
+def test_embedded_model_with_the_shipped_networks_lesioned(tmp_path, embedded):
+    """A few LoRA steps on the real model with its shipped networks switched off (small settings: CPU budget)."""
+    general = tmp_path / "general.jsonl"
+    rows = [
+        {"text": "def add(a, b):\n    return a + b\n\nprint(add(2, 3))", "category": "code"},
+        {"text": "Once upon a time a fox lived at the edge of a quiet forest.", "category": "stories"},
+    ]
+    general.write_text("\n".join(json.dumps(row) for row in rows))
+    config = config_from_args(
+        ["--network-mode", "lesion", "--max-steps", "3", "--batch-size", "2", "--max-length", "96"]
+        + [
+            "--validation-fraction",
+            "0.03",
+            "--general-eval",
+            str(general),
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    result = train(config)
+    assert result.state == "completed"
+    assert [row["step"] for row in read_progress(result.run_dir) if row["loss"] is not None] == [1, 2, 3]
+    report = json.loads((result.run_dir / "forgetting_report.json").read_text())
+    assert report["networks"]["template"] == "SmolLM2-135M-Instruct-intermediate"
+    assert report["networks"]["neurons"] == 5807
+    # the networks matter: with them lesioned the model is far worse, and the report says so
+    assert report["with_training_mask"]["general"]["all"]["after"] > report["general"]["all"]["after"] + 2
+    model, tokenizer = load_model(result.run_dir / "final")
+    torch.testing.assert_close(logits(model), logits(result.model))
+    base_model, _ = embedded
+    assert not torch.allclose(logits(model), logits(base_model))
