@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -35,10 +37,13 @@ from .data import LOSS_ON, SAMPLE_DATA
 from .errors import MaskSelectionError, QuantizationUnavailableError, TemplateError, TrainingConfigError
 from .templates import write_json_atomically
 
+logger = logging.getLogger(__name__)
+
 NETWORK_MODES = ("none", "lesion", "preserve", "train_only", "freeze")
 FORWARD_MASK_MODES = ("lesion", "preserve")
 METHODS = ("lora", "full", "qlora")
 CHECKPOINTING = ("auto", "on", "off")
+RUN_OUTPUTS = ("progress.jsonl", "forgetting_report.json", "checkpoints", "final", "merged")
 EVALUATED = "unmasked model (no forward hooks), as saved in final/"
 
 
@@ -438,6 +443,8 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     config.output_dir = str(run_dir)
     (run_dir / "STOP").unlink(missing_ok=True)  # a stale request must not stop this run
+    if not config.resume and is_main_process():
+        _clear_previous_run(run_dir)
     if is_main_process():
         write_json_atomically(asdict(config), run_dir / "config.json")
     write_status(run_dir, "running")
@@ -448,6 +455,18 @@ def train(
             run_dir, "failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()
         )
         raise
+
+
+def _clear_previous_run(run_dir: Path) -> None:
+    """A fresh run in a used folder starts clean: old progress lines and checkpoints would mix with its own."""
+    stale = [run_dir / name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if stale:
+        logger.warning("%s held an earlier run; removing its %s", run_dir, ", ".join(p.name for p in stale))
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _load(config: TrainingConfig):
@@ -571,6 +590,8 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     )
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
+        # accelerate leaves a mixed-precision autocast wrapper on forward: evaluate and return the model as saved
+        model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
         masked_after = measure(model) if handle and measure and not callback.stop_requested else None
     finally:
         if handle:

@@ -181,12 +181,19 @@ def test_stop_saves_a_checkpoint_and_resume_reproduces_the_uninterrupted_run(mak
     torch.testing.assert_close(logits(resumed.model), logits(lora_run.model))
 
 
-def test_a_stop_file_stops_the_run(make_config):
+def test_a_stop_file_stops_the_run_and_a_fresh_run_in_its_folder_starts_clean(make_config):
     config = make_config(eval_steps=0, evaluate=False)
     stop_file = Path(config.output_dir) / "STOP"
     result = train(config, progress=lambda row: stop_file.touch())
     assert result.state == "stopped" and read_status(result.run_dir)["step"] == 1
     assert not stop_file.exists()  # removed, so a resumed run is not stopped again
+    fresh = train(make_config(eval_steps=0, evaluate=False, max_steps=2, save_steps=5))
+    assert [row["step"] for row in read_progress(fresh.run_dir)] == [
+        1,
+        2,
+        2,
+    ]  # the earlier run's lines are gone
+    assert not (fresh.run_dir / "checkpoints" / "checkpoint-1").exists()
 
 
 def test_resume_without_a_checkpoint_is_refused(make_config):
