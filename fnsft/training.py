@@ -370,34 +370,29 @@ def _resume_point(config: TrainingConfig, run_dir: Path) -> str | None:
     return checkpoint
 
 
-def _format_loss(value: float) -> str:
-    return f"{value:.4f}"
+def _networks_line(networks: dict | None) -> str:
+    if not networks:
+        return "none"
+    text = (
+        f"template {networks['template']}, components {networks['components']}, {networks['neurons']} neurons"
+    )
+    if networks["random_control"]:
+        text += " (random control: random neurons of the same count per layer)"
+    return text
 
 
 def _model_card(config: TrainingConfig, networks: dict | None, report: dict, base_id: str) -> str:
     """README.md of final/: what was trained from what, how, and what it learned and forgot."""
-    network_text = "none"
-    if networks:
-        network_text = (
-            f"template {networks['template']}, components {networks['components']}, {networks['neurons']} neurons"
-            + (
-                " (random control: random neurons of the same count per layer)"
-                if networks["random_control"]
-                else ""
-            )
-        )
+    method = config.method
+    if method != "full":
+        method += f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout})"
     lines = [
         f"# {base_id} fine-tuned with fnsft",
         "",
         f"- base model: {base_id}",
-        f"- method: {config.method}"
-        + (
-            f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout})"
-            if config.method != "full"
-            else ""
-        ),
+        f"- method: {method}",
         f"- network mode: {config.network_mode}",
-        f"- networks: {network_text}",
+        f"- networks: {_networks_line(networks)}",
         f"- dataset: {config.dataset or SAMPLE_DATA.name} (loss on {config.loss_on}, max length {config.max_length})",
         f"- learning rate {config.learning_rate}, batch size {config.batch_size} x {config.gradient_accumulation} "
         f"accumulation, {report.get('steps')} steps (max_steps {config.max_steps}, epochs {config.epochs}), "
@@ -425,7 +420,7 @@ def _report_table(report: dict) -> list[str]:
     return [
         "| loss | before | after | change |",
         "| --- | ---: | ---: | ---: |",
-        *(f"| {name} | {_format_loss(b)} | {_format_loss(a)} | {a - b:+.4f} |" for name, b, a in rows),
+        *(f"| {name} | {b:.4f} | {a:.4f} | {a - b:+.4f} |" for name, b, a in rows),
     ]
 
 
