@@ -41,3 +41,7 @@ class ExportError(FnsftError):
 
 class TrainingConfigError(FnsftError, ValueError):
     """A training setting is unknown, out of range, or contradicts another (e.g. resume with no checkpoint)."""
+
+
+class EvidenceError(FnsftError):
+    """A saved evidence file is missing, unreadable, or holds none of the known results."""

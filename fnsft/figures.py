@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .evidence import CurveSeries
 from .functional_networks import FunctionalNetworks
 
 MIN_UMAP_POINTS = 5
@@ -267,3 +268,82 @@ def loss_curve(rows: Sequence[dict]) -> go.Figure:
                 )
             )
     return _layout(figure, "Loss", "step", "loss")
+
+
+CURVE_TEXT = {
+    "lesion": (
+        "networks lesioned",
+        "neurons lesioned (% of all MLP neurons)",
+        "Lesion: top-n networks vs random",
+    ),
+    "preserve": (
+        "only networks kept",
+        "neurons kept (% of all MLP neurons)",
+        "Preservation: keep only top-n networks",
+    ),
+}
+
+
+def masking_curve_figure(series: CurveSeries) -> go.Figure:
+    """Held-out loss as more networks are lesioned or kept, against random neurons of equal count per layer."""
+    label, x_title, title = CURVE_TEXT[series.mode]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=series.percent,
+            y=series.network,
+            customdata=series.components,
+            mode="lines+markers",
+            name=label,
+            marker_color=SERIES_COLORS["network"],
+            hovertemplate="top %{customdata} networks, %{x:.2f}% of neurons: loss %{y:.3f}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=series.percent,
+            y=series.random_mean,
+            error_y={"type": "data", "array": series.random_std},
+            mode="lines+markers",
+            line_dash="dash",
+            name="random neurons, same count per layer (mean ± std)",
+            marker_color=SERIES_COLORS["random"],
+            hovertemplate="%{x:.2f}% of neurons: random loss %{y:.3f}<extra></extra>",
+        )
+    )
+    figure.add_hline(
+        y=series.baseline, line_dash="dot", line_color=SERIES_COLORS["baseline"], annotation_text="unmasked"
+    )
+    if series.mode == "preserve":
+        figure.add_hline(y=series.chance, line_dash="dashdot", annotation_text="uniform guess")
+    return _layout(figure, title, x_title, "held-out loss (nats/token)")
+
+
+def forgetting_figure(rows: Sequence[dict]) -> go.Figure:
+    """Learned vs forgotten per fine-tuning method (mean ± std over seeds); random controls drawn hollow.
+
+    rows: `evidence.forgetting_rows`.
+    """
+    figure = go.Figure()
+    for row in rows:
+        figure.add_trace(
+            go.Scatter(
+                x=[row["forgotten"]],
+                y=[row["learned"]],
+                error_x={"type": "data", "array": [row["forgotten_std"]]},
+                error_y={"type": "data", "array": [row["learned_std"]]},
+                mode="markers",
+                marker={"size": 11, "symbol": "circle-open" if row["random_control"] else "circle"},
+                name=row["method"],
+                hovertemplate=(
+                    f"{row['method']}<br>forgotten %{{x:.3f}} ± {row['forgotten_std']:.3f}"
+                    f"<br>learned %{{y:.3f}} ± {row['learned_std']:.3f} ({row['seeds']} seeds)<extra></extra>"
+                ),
+            )
+        )
+    return _layout(
+        figure,
+        "Learned vs forgotten, per fine-tuning method",
+        "forgetting: general-text loss increase (nats/token)",
+        "learning: held-out target loss decrease (nats/token)",
+    )

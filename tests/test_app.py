@@ -101,7 +101,7 @@ def test_every_event_has_an_api_name(app):
         "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
         "/load_template", "/explore", "/network_map", "/layer_profile", "/compare", "/next_token", "/measure_effect",
         "/export_template", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
-        "/preview_data", "/training_status", "/start_training", "/stop_training",
+        "/preview_data", "/training_status", "/start_training", "/stop_training", "/evidence", "/evidence_upload",
     }  # fmt: skip
     assert expected <= names
 
@@ -290,6 +290,38 @@ def test_shipped_templates_are_listed(app):
     dropdown, table = client.predict(api_name="/shipped_templates")
     assert [choice[0] for choice in dropdown["choices"]] == shipped_template_names()
     assert len(table["data"]) == len(shipped_template_names()) or table["data"] == [["", "", "", "", "", ""]]
+
+
+def test_evidence_tab_draws_the_saved_json(app):
+    from fnsft.evidence import curve_series, forgetting_rows, load_evidence
+
+    client, _ = app
+    saved = load_evidence()
+    caption, lesion, preserve, pareto, table = client.predict(api_name="/evidence")
+    assert caption.startswith("**Saved evidence:** " + saved["setup"]["model"])
+    for figure, key in ((lesion, "lesion_curve"), (preserve, "preserve_curve")):
+        network = plot(figure)["data"][0]
+        assert values(network["y"]).tolist() == pytest.approx(curve_series(saved[key]).network)
+    methods = [row["method"] for row in forgetting_rows(saved["forgetting"])]
+    assert [trace["name"] for trace in plot(pareto)["data"]] == methods
+    assert [row[0] for row in table["data"]] == methods
+
+
+def test_evidence_tab_draws_an_uploaded_run_and_refuses_other_files(app, tmp_path):
+    from fnsft.evidence import load_evidence
+
+    client, _ = app
+    mine = load_evidence()
+    mine["setup"]["model"] = "my-own-model"
+    del mine["forgetting"]
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps(mine))
+    caption, _, _, pareto, table = client.predict(handle_file(str(path)), api_name="/evidence_upload")
+    assert caption.startswith("**Uploaded evidence:** my-own-model")
+    assert plot(pareto)["layout"]["annotations"][0]["text"] == "This file has no forgetting experiment."
+    path.write_text('{"hello": 1}')
+    with pytest.raises(AppError, match="not an evidence file"):
+        client.predict(handle_file(str(path)), api_name="/evidence_upload")
 
 
 def training_settings(**changes) -> list:

@@ -1,4 +1,7 @@
-"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed)."""
+"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed).
+
+They draw the same series as the app's Plotly figures (`fnsft.evidence`), so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+from fnsft.evidence import CurveSeries, curve_series, forgetting_rows  # noqa: E402
+
+NETWORK_STYLE = {
+    "lesion": ("networks lesioned", "#c0392b", "neurons lesioned (% of all MLP neurons)", "Lesion"),
+    "preserve": ("only networks kept", "#27ae60", "neurons kept (% of all MLP neurons)", "Preservation"),
+}
 
 
 def _save(figure, axis, path: Path) -> Path:
@@ -19,66 +28,53 @@ def _save(figure, axis, path: Path) -> Path:
     return path
 
 
-def _curve(curve: dict, network_label: str, network_color: str, random_label: str):
-    """The shared part of both curves: networks vs random masks (mean ± std) and the unmasked loss."""
-    rows = curve["rows"]
-    x = [100 * r["neuron_fraction"] for r in rows]
+def _curve(series: CurveSeries, path: Path) -> Path:
+    """Networks vs random masks of equal count per layer (mean ± std), the unmasked loss, and for preservation
+    the loss of a uniform guess; lesion points are labelled with their number of networks."""
+    label, color, x_label, title = NETWORK_STYLE[series.mode]
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(x, [r["network"]["all"] for r in rows], "o-", color=network_color, label=network_label)
-    mean = np.array([r["random_mean"]["all"] for r in rows])
-    spread = np.array([r["random_std"]["all"] for r in rows])
-    axis.errorbar(x, mean, yerr=spread, fmt="s--", color="#7f8c8d", capsize=3, label=random_label)
-    axis.axhline(curve["baseline"]["all"], color="#2c3e50", lw=1, ls=":", label="unmasked")
-    return figure, axis, x
-
-
-def _lesion(curve: dict, path: Path) -> Path:
-    figure, axis, x = _curve(curve, "networks lesioned", "#c0392b", "random, same count per layer")
-    for row, xi in zip(curve["rows"], x, strict=True):
-        axis.annotate(
-            str(row["components"]),
-            (xi, row["network"]["all"]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
-        )
-    axis.set(
-        xlabel="neurons lesioned (% of all MLP neurons)",
-        ylabel="held-out loss (nats/token)",
-        title="Lesion: top-n networks vs random neurons",
+    axis.plot(series.percent, series.network, "o-", color=color, label=label)
+    axis.errorbar(
+        series.percent,
+        series.random_mean,
+        yerr=series.random_std,
+        fmt="s--",
+        color="#7f8c8d",
+        capsize=3,
+        label="random neurons, same count per layer",
     )
-    return _save(figure, axis, path)
-
-
-def _preserve(curve: dict, path: Path) -> Path:
-    figure, axis, _ = _curve(
-        curve, "only networks kept", "#27ae60", "only random neurons kept, same count per layer"
-    )
-    axis.axhline(curve["chance_loss"], color="#8e44ad", lw=1, ls="-.", label="uniform guess (ln vocabulary)")
-    axis.set(
-        xlabel="neurons kept (% of all MLP neurons)",
-        ylabel="held-out loss (nats/token)",
-        title="Preservation: keep only the top-n networks",
-    )
+    axis.axhline(series.baseline, color="#2c3e50", lw=1, ls=":", label="unmasked")
+    if series.mode == "preserve":
+        axis.axhline(series.chance, color="#8e44ad", lw=1, ls="-.", label="uniform guess (ln vocabulary)")
+    else:
+        for n, x, y in zip(series.components, series.percent, series.network, strict=True):
+            axis.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axis.set(xlabel=x_label, ylabel="held-out loss (nats/token)", title=f"{title}: top-n networks vs random")
     return _save(figure, axis, path)
 
 
 def _pareto(forgetting: dict, path: Path) -> Path:
-    figure, axis = plt.subplots(figsize=(6, 4.5))
-    for method, summary in forgetting["summary"].items():
+    """Learned vs forgotten per method, mean ± std over seeds; random-neuron controls drawn hollow."""
+    figure, axis = plt.subplots(figsize=(7, 4.8))
+    colors = plt.get_cmap("tab10").colors
+    for index, row in enumerate(forgetting_rows(forgetting)):
+        color = colors[index % len(colors)]
         axis.errorbar(
-            summary["forgetting_mean"],
-            summary["learning_mean"],
-            xerr=summary["forgetting_std"],
-            yerr=summary["learning_std"],
+            row["forgotten"],
+            row["learned"],
+            xerr=row["forgotten_std"],
+            yerr=row["learned_std"],
             fmt="o",
+            ms=7,
             capsize=3,
-            label=method,
+            color=color,
+            markerfacecolor="white" if row["random_control"] else color,
+            label=row["method"],
         )
     axis.set(
         xlabel="forgetting: general-text loss increase (nats/token)",
         ylabel="learning: held-out target loss decrease (nats/token)",
-        title="Learned vs forgotten (mean ± std over seeds)",
+        title=f"Learned vs forgotten, {forgetting['steps']} steps (mean ± std over seeds)",
     )
     return _save(figure, axis, path)
 
@@ -86,9 +82,9 @@ def _pareto(forgetting: dict, path: Path) -> Path:
 def render_all(evidence: dict, folder: Path) -> list[Path]:
     written = []
     if "lesion_curve" in evidence:
-        written.append(_lesion(evidence["lesion_curve"], folder / "lesion_curve.png"))
+        written.append(_curve(curve_series(evidence["lesion_curve"]), folder / "lesion_curve.png"))
     if "preserve_curve" in evidence:
-        written.append(_preserve(evidence["preserve_curve"], folder / "preservation_curve.png"))
+        written.append(_curve(curve_series(evidence["preserve_curve"]), folder / "preservation_curve.png"))
     if "forgetting" in evidence:
         written.append(_pareto(evidence["forgetting"], folder / "forgetting_pareto.png"))
     return written

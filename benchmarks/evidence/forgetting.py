@@ -1,9 +1,15 @@
 """Forgetting experiment: fine-tune on the narrow target task under each method with equal steps, and measure
-what was learned (held-out target loss decrease) and forgotten (general-text loss increase)."""
+what was learned (held-out target loss decrease) and forgotten (general-text loss increase).
+
+The learning rates are deliberately high (full 2e-4, LoRA 1e-3) so that plain fine-tuning forgets measurably
+within the step budget: at 5e-5 and 30 steps no method moved the general-text loss by more than 0.01 nats, which
+leaves nothing to protect.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,21 +21,83 @@ from target_task import write_task  # noqa: E402
 
 from fnsft.training import TrainingConfig, train  # noqa: E402
 
-# (label, method, network_mode, random_control)
-METHODS = [
-    ("full fine-tuning", "full", "none", False),
-    ("LoRA", "lora", "none", False),
-    ("LoRA, networks lesioned", "lora", "lesion", False),
-    ("LoRA, only networks kept", "lora", "preserve", False),
-    ("full, train only networks", "full", "train_only", False),
-    ("full, networks frozen", "full", "freeze", False),
-    ("full, train only random neurons", "full", "train_only", True),
-]
+# key (for --methods): (label, training method, network_mode, random_control)
+METHODS = {
+    "full": ("full fine-tuning", "full", "none", False),
+    "lora": ("LoRA", "lora", "none", False),
+    "lora-lesion": ("LoRA, networks lesioned", "lora", "lesion", False),
+    "lora-preserve": ("LoRA, only networks kept", "lora", "preserve", False),
+    "full-train-only": ("full, train only networks", "full", "train_only", False),
+    "full-train-only-random": ("full, train only random neurons", "full", "train_only", True),
+    "full-freeze": ("full, networks frozen", "full", "freeze", False),
+    "full-freeze-random": ("full, random neurons frozen", "full", "freeze", True),
+}
+LEARNING_RATES = {"full": 2e-4, "lora": 1e-3}
+SETTINGS = {"batch_size": 4, "max_length": 96, "eval_texts_per_category": 4}
+
+
+def chosen_methods(text: str | None) -> list[str]:
+    """METHODS keys from a comma-separated --methods value (all of them when empty), refusing unknown ones."""
+    keys = [key.strip() for key in text.split(",") if key.strip()] if text else list(METHODS)
+    unknown = sorted(set(keys) - METHODS.keys())
+    if unknown:
+        raise SystemExit(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+    return keys
+
+
+def _row(label: str, seed: int, report: dict) -> dict:
+    row = {"method": label, "seed": seed, "learned": report["learned"], "forgotten": report["forgotten"]}
+    row["target"] = report["target"]
+    row["general"] = {name: value["increase"] for name, value in report["general"].items()}
+    if "with_training_mask" in report:
+        masked = report["with_training_mask"]
+        row["with_training_mask"] = {"learned": masked["learned"], "forgotten": masked["forgotten"]}
+    return row
+
+
+def _spread(values: list[float]) -> dict:
+    array = np.array(values)
+    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0}
+
+
+def summarise(results: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds, per method (and with the training mask, where one was on)."""
+    summary = {}
+    for label, method, mode, random_control in METHODS.values():
+        rows = [r for r in results if r["method"] == label]
+        if not rows:
+            continue
+        learned, forgotten = _spread([r["learned"] for r in rows]), _spread([r["forgotten"] for r in rows])
+        entry = {
+            "training": method,
+            "network_mode": mode,
+            "random_control": random_control,
+            "learning_mean": learned["mean"],
+            "learning_std": learned["std"],
+            "forgetting_mean": forgotten["mean"],
+            "forgetting_std": forgotten["std"],
+            "seeds": len(rows),
+        }
+        if all("with_training_mask" in r for r in rows):
+            entry["with_training_mask"] = {
+                "learning": _spread([r["with_training_mask"]["learned"] for r in rows]),
+                "forgetting": _spread([r["with_training_mask"]["forgotten"] for r in rows]),
+            }
+        summary[label] = entry
+    return summary
 
 
 def forgetting_experiment(
-    model: str | None, networks, runs: Path, *, seeds: int, steps: int, device: str
+    model: str | None,
+    networks,
+    runs: Path,
+    *,
+    seeds: int,
+    steps: int,
+    device: str,
+    methods: list[str] | None = None,
 ) -> dict:
+    """Train under each method (all when `methods` is None, else these METHODS keys) for each seed."""
     task = write_task(runs / "task")
     results = []
     template = runs / "networks.json"
@@ -37,7 +105,9 @@ def forgetting_experiment(
 
     save_templates(networks, template)
     for seed in range(seeds):
-        for label, method, mode, random_control in METHODS:
+        for key in methods or METHODS:
+            label, method, mode, random_control = METHODS[key]
+            run_dir = runs / f"{label.replace(' ', '_').replace(',', '')}-seed{seed}"
             config = TrainingConfig(
                 model=model,
                 dataset=str(task),
@@ -45,46 +115,30 @@ def forgetting_experiment(
                 network_mode=mode,
                 random_control=random_control,
                 templates=str(template) if mode != "none" else None,
-                learning_rate=2e-4 if method == "lora" else 5e-5,
+                learning_rate=LEARNING_RATES[method],
                 max_steps=steps,
-                batch_size=4,
-                max_length=96,
                 seed=seed,
                 save_steps=10_000,
-                eval_texts_per_category=2,
-                output_dir=str(runs / f"{label.replace(' ', '_').replace(',', '')}-seed{seed}"),
+                output_dir=str(run_dir),
                 device=device,
+                **SETTINGS,
             )
-            report = train(config).report
-            results.append(
-                {
-                    "method": label,
-                    "seed": seed,
-                    "learned": report["learned"],
-                    "forgotten": report["forgotten"],
-                    "target": report["target"],
-                }
-            )
+            row = _row(label, seed, train(config).report)
+            shutil.rmtree(
+                run_dir / "final", ignore_errors=True
+            )  # the report is kept; the weights are not needed
+            results.append(row)
             print(
-                f"{label:<34} seed {seed}: learned {report['learned']:+.3f}, forgotten {report['forgotten']:+.3f}",
+                f"{label:<34} seed {seed}: learned {row['learned']:+.3f}, forgotten {row['forgotten']:+.3f}",
                 flush=True,
             )
             (runs / "partial.json").write_text(json.dumps(results, indent=1))
-    summary = {}
-    for label, *_ in METHODS:
-        rows = [r for r in results if r["method"] == label]
-        learned = np.array([r["learned"] for r in rows])
-        forgotten = np.array([r["forgotten"] for r in rows])
-        summary[label] = {
-            "learning_mean": float(learned.mean()),
-            "learning_std": float(learned.std()),
-            "forgetting_mean": float(forgotten.mean()),
-            "forgetting_std": float(forgotten.std()),
-            "seeds": len(rows),
-        }
     return {
         "task": "reverse the word order (240 train / 60 held-out sentences)",
         "steps": steps,
+        "learning_rates": LEARNING_RATES,
+        "settings": SETTINGS,
+        "general_eval": "shipped prompt set, eval split, 4 texts per category (32 texts)",
         "runs": results,
-        "summary": summary,
+        "summary": summarise(results),
     }

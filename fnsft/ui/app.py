@@ -11,7 +11,7 @@ import os
 
 import gradio as gr
 
-from . import compare, discover, explore, finetune, model_tab, templates_tab
+from . import compare, discover, evidence_tab, explore, finetune, model_tab, templates_tab
 from .common import network_selector_update
 from .state import AppState
 
@@ -21,7 +21,8 @@ MAX_UPLOAD = "50mb"
 HEADER = (
     "# fnsft: functional networks of LLM neurons\n"
     "Load a model, **discover** networks of MLP neurons with PCA + ICA, **explore** them, **lesion or preserve** "
-    "them and compare generations live, **fine-tune** with them, and share them as **templates**."
+    "them and compare generations live, **fine-tune** with them, share them as **templates**, and see the saved "
+    "**evidence** of what they do."
 )
 
 
@@ -54,6 +55,8 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
                 finetune_selector = finetune.build(state, demo)
             with gr.Tab("Templates"):
                 templates = templates_tab.build(state, networks_version)
+            with gr.Tab("Evidence"):
+                evidence_tab.build(demo)
         selectors = [compare_selector, finetune_selector, templates.selector]
         gr.on(
             [demo.load, networks_version.change],
