@@ -206,3 +206,20 @@ def test_the_evidence_command_runs_on_another_model_given_by_flag(embedded_token
     assert not list((out / "runs").glob("*/final"))  # weights of the sweep are not kept
     with pytest.raises(SystemExit, match="unknown lora-typo; choose from full, lora"):
         command.main(["--model", str(folder), "--skip-curves", "--methods", "lora-typo", "--out", str(out)])
+
+
+def test_compare_flags_numbers_outside_the_stated_spread():
+    from compare import compare
+
+    reference = evidence()
+    same = evidence()
+    same["lesion_curve"]["rows"][0]["network"]["all"] += 0.005  # inside the 0.01 floor
+    assert compare(reference, same) == ([], [], 12)
+    drifted = evidence()
+    drifted["forgetting"]["summary"]["full fine-tuning"]["forgetting_mean"] = 0.21  # 0.06 > 2 x 0.02 + 0.01
+    drifted["preserve_curve"]["rows"][1]["random_mean"]["all"] = 3.2 + 0.049  # 2 x 0.02 + 0.01 = 0.05: inside
+    del drifted["forgetting"]["summary"]["full, random neurons frozen"]
+    misses, missing, compared = compare(reference, drifted)
+    assert misses == ["full fine-tuning: forgotten: 0.2100 vs 0.1500 ± 0.0200 (+0.0600)"]
+    assert missing == ["full, random neurons frozen: forgotten", "full, random neurons frozen: learned"]
+    assert compared == 10
