@@ -54,8 +54,10 @@ def layer_widths(model: nn.Module, granularity: str) -> tuple[int, ...]:
     return tuple(output_width(block.down_proj) for block in blocks)
 
 
-def _tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, add_special_tokens=True)
+def _tokenize(tokenizer, texts: Sequence[str], max_length: int, add_special_tokens: bool) -> list[list[int]]:
+    encoded = tokenizer(
+        list(texts), truncation=True, max_length=max_length, add_special_tokens=add_special_tokens
+    )
     return [list(ids) for ids in encoded["input_ids"]]
 
 
@@ -86,15 +88,17 @@ def capture_activations(
     max_length: int = 256,
     batch_size: int = 8,
     dtype: torch.dtype = torch.float32,
+    add_special_tokens: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> CapturedActivations:
     """Run `texts` through `model` and record every neuron of every layer at every real token.
 
     Texts are taken in the given order until `max_tokens` is reached, then batched by length to keep padding low.
+    add_special_tokens=False for texts that already carry them (a chat template's BOS), so none is doubled.
     `progress(done_tokens, total_tokens)` is called after each batch.
     """
     widths = layer_widths(model, granularity)
-    chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length), max_tokens)
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, add_special_tokens), max_tokens)
     total = sum(len(ids) for _, ids in chosen)
     if total == 0:
         raise DecompositionError("The texts produced no tokens; give non-empty texts.")
@@ -110,7 +114,8 @@ def capture_activations(
         columns = slice(int(offsets[layer]), int(offsets[layer + 1]))
 
         def record(values: torch.Tensor) -> None:
-            flat = values[state["valid"]].to("cpu", dtype)
+            # OPT hands its MLP [batch * time, width]; every other family [batch, time, width]
+            flat = values.reshape(*state["valid"].shape, -1)[state["valid"]].to("cpu", dtype)
             matrix[state["rows"], columns] = flat
             if last:
                 raise _StopForward

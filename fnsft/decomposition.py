@@ -218,8 +218,9 @@ def decompose(
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
 
-    stability_runs > 0 re-runs ICA that many times, each with a new seed on a bootstrap resample of the samples,
-    and scores each component by the median |correlation| of its best one-to-one match (ICASSO's idea).
+    stability_runs > 0 re-runs PCA + ICA that many times, each with a new seed on a random 80% of the tokens
+    (drawn without replacement), and scores each component by the median |correlation| of its best one-to-one
+    match (ICASSO's idea).
     """
     if over not in ICA_ORIENTATIONS:
         raise ValueError(f"over={over!r} is not supported; use one of {ICA_ORIENTATIONS}.")
@@ -261,19 +262,25 @@ def decompose(
         notes=notes,
     )
     if stability_runs > 0:
-        result.stability = _stability(work, over, result.maps, seed, stability_runs, max_iter, tol, restarts)
+        result.stability = _stability(
+            work, over, result.maps, seed, stability_runs, max_iter, tol, restarts, power_iterations
+        )
         result.stability_runs = stability_runs
     return result
 
 
-def _stability(work, over, reference, seed, runs, max_iter, tol, restarts, fraction=0.8) -> np.ndarray:
+def _stability(
+    work, over, reference, seed, runs, max_iter, tol, restarts, power_iterations, fraction=0.8
+) -> np.ndarray:
     """Median best-match |corr| of each reference map over reruns on random 80% subsets of the tokens."""
     scores = []
     tokens = work.shape[0]
     for run in range(1, runs + 1):
         generator = torch.Generator().manual_seed(seed + 10_007 * run)
         rows = torch.randperm(tokens, generator=generator)[: int(tokens * fraction)].sort().values
-        u, s, v = _low_rank(work, reference.shape[0], seed + run, rows=rows.to(work.device))
+        u, s, v = _low_rank(
+            work, reference.shape[0], seed + run, rows=rows.to(work.device), power_iterations=power_iterations
+        )
         samples = u * len(rows) ** 0.5 if over == "tokens" else _whiten(v)
         unmixing, _, _ = best_fastica(samples, seed=seed + run, restarts=restarts, max_iter=max_iter, tol=tol)
         maps = _neuron_maps(u, s, v, unmixing, over, len(rows))

@@ -90,7 +90,8 @@ class EffectReport:
         rows = []
         random_mean = self.random_mean
         for category in self.baseline:
-            spread = float(np.std([draw[category] for draw in self.random])) if self.random else 0.0
+            draws = [draw[category] for draw in self.random]
+            spread = float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0  # sample std, as everywhere
             rows.append(
                 {
                     "category": category,

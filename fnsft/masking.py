@@ -52,7 +52,9 @@ class NeuronMask:
         key = (layer, dtype, device)
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self.keep[layer].to(device=device, dtype=dtype)
+            # a normal tensor even when first asked for under inference_mode, so later training can use it
+            with torch.inference_mode(False):
+                cached = self._cache[key] = self.keep[layer].to(device=device, dtype=dtype)
         return cached
 
     def masked_counts(self) -> dict[int, int]:

@@ -184,6 +184,7 @@ class ICAMask:
             max_tokens=max_tokens,
             max_length=self.max_length,
             batch_size=self.batch_size,
+            add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
             progress=lambda done, total: report("capture", done / total),
         )
         report("decompose", 0.0)

@@ -552,18 +552,20 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     train_set, validation, collator = _datasets(config, tokenizer)
     sets, networks = _network_sets(config, model)
     measure = (lambda m: _measure(m, tokenizer, validation, collator, config)) if config.evaluate else None
-    before = measure(model) if measure else None
     torch.manual_seed(config.seed)
     if config.method in ("lora", "qlora"):
         model = setup_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
     else:
         model.requires_grad_(True)
+    # after setup_lora, which starts as a no-op but for QLoRA casts the non-quantized weights to float32:
+    # "before" must differ from "after" by the training alone
+    before = measure(model) if measure else None
     handle = selective = masked_before = None
     if config.network_mode in FORWARD_MASK_MODES:
         handle = apply_mask(
             model, build_mask(sets, model_shape(model).intermediate_sizes, config.network_mode)
         )
-        masked_before = measure(model) if measure else None  # LoRA starts as a no-op: this is the base model
+        masked_before = measure(model) if measure else None
     elif config.network_mode != "none":
         selective = SelectiveUpdate(model, sets, config.network_mode)
     device = next(model.parameters()).device

@@ -384,3 +384,54 @@ def test_unwrap_model_through_peft_and_wrappers() -> None:
     assert unwrap_model(peft_model) is model
     assert unwrap_model(peft_model.base_model) is model  # PEFT's inner tuner (LoraModel) too
     assert model_shape(peft_model.base_model) == model_shape(model)
+
+
+class WordTokenizer:
+    """Just enough tokenizer for capture: one id per word after a BOS (id 1), right padding with id 0."""
+
+    pad_token_id = 0
+
+    def __call__(self, texts, truncation=True, max_length=256, add_special_tokens=True):
+        bos = [1] if add_special_tokens else []
+        return {"input_ids": [bos + [3 + sum(map(ord, w)) % (VOCAB - 3) for w in t.split()] for t in texts]}
+
+
+def test_capture_adds_no_second_bos_to_texts_that_carry_one() -> None:
+    from fnsft.activations import capture_activations
+
+    model = build("llama")
+    texts = ["one two three", "four five"]
+    assert len(capture_activations(model, WordTokenizer(), texts).text_index) == 7
+    assert len(capture_activations(model, WordTokenizer(), texts, add_special_tokens=False).text_index) == 5
+
+
+@family_params
+def test_capture_records_each_texts_own_neurons_in_a_padded_batch(family: str) -> None:
+    """Every family (OPT flattens batch and time inside its MLP): the captured rows of each text equal the
+    down-proj input of that text run alone, whatever the padding of the batch it was captured in."""
+    from fnsft.activations import capture_activations
+
+    model = build(family)
+    texts = ["one two three four five six", "seven eight", "nine ten eleven twelve"]
+    captured = capture_activations(model, WordTokenizer(), texts, max_tokens=None)
+    tokenizer = WordTokenizer()
+    offsets = captured.layer_offsets
+    blocks = mlp_blocks(model)
+    for index, text in enumerate(texts):
+        ids = torch.tensor(tokenizer([text])["input_ids"])
+        seen: dict[int, torch.Tensor] = {}
+        handles = [
+            block.down_proj.register_forward_pre_hook(
+                lambda module, args, layer=block.layer, seen=seen: seen.update({layer: args[0]})
+            )
+            for block in blocks
+        ]
+        with torch.no_grad():
+            model(ids)
+        for handle in handles:
+            handle.remove()
+        rows = torch.from_numpy(captured.text_index == index)
+        for block in blocks:
+            columns = slice(int(offsets[block.layer]), int(offsets[block.layer + 1]))
+            alone = seen[block.layer].reshape(ids.shape[1], -1)
+            torch.testing.assert_close(captured.matrix[rows, columns], alone, atol=1e-5, rtol=1e-4)

@@ -243,3 +243,16 @@ def test_a_template_for_another_model_is_refused(tiny_model):
     wide = build_mask({0: [1]}, (64, 64, 64), "lesion")
     with pytest.raises(MaskSelectionError, match="64 intermediate neurons for layer 0, the model 48"):
         apply_mask(tiny_model, wide)
+
+
+def test_a_mask_first_used_for_evaluation_can_then_be_trained_through(tiny_model):
+    """Evaluation runs under inference_mode; the mask's cached vectors must still serve a backward pass later
+    (a bf16 model makes the cache a converted copy, the case that once held an inference tensor)."""
+    model = tiny_model.to(torch.bfloat16)
+    mask = build_mask({0: [1, 2], 1: [0]}, widths(model), "lesion")
+    with apply_mask(model, mask):
+        with torch.inference_mode():
+            model(input_ids=INPUT)
+        loss = model(input_ids=INPUT, labels=INPUT).loss
+        loss.backward()
+    assert model.model.layers[0].mlp.up_proj.weight.grad is not None

@@ -19,6 +19,11 @@ from fnsft.masking import build_mask, random_neuron_sets
 from fnsft.networks import LabelledTexts
 
 
+def sample_std(values: list[float]) -> float:
+    """Standard deviation with ddof=1 (the spread reported everywhere), 0 for a single value."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def _loss(model, tokenizer, texts: LabelledTexts, mask) -> dict[str, float]:
     return loss_by_category(token_losses(model, tokenizer, texts.texts, mask=mask), texts.categories)
 
@@ -35,17 +40,20 @@ def masking_curve(
     log=print,
 ) -> dict:
     """Losses for the top-n networks and for `draws` random equal-size masks, at each n in `points`."""
-    widths = networks.layer_widths
+    widths, site = networks.layer_widths, networks.granularity
     baseline = _loss(model, tokenizer, texts, None)
     chance = math.log(len(tokenizer))
     rows = []
     for n in points:
         union = networks.union(range(n))
-        fraction = sum(len(ids) for ids in union.values()) / networks.shape.total_neurons
-        network_loss = _loss(model, tokenizer, texts, build_mask(union, widths, mode))
+        fraction = sum(len(ids) for ids in union.values()) / sum(widths)
+        network_loss = _loss(model, tokenizer, texts, build_mask(union, widths, mode, site=site))
         random_losses = [
             _loss(
-                model, tokenizer, texts, build_mask(random_neuron_sets(union, widths, seed + d), widths, mode)
+                model,
+                tokenizer,
+                texts,
+                build_mask(random_neuron_sets(union, widths, seed + d), widths, mode, site=site),
             )
             for d in range(draws)
         ]
@@ -55,7 +63,7 @@ def masking_curve(
             "network": network_loss,
             "random": random_losses,
             "random_mean": {k: float(np.mean([r[k] for r in random_losses])) for k in baseline},
-            "random_std": {k: float(np.std([r[k] for r in random_losses])) for k in baseline},
+            "random_std": {k: sample_std([r[k] for r in random_losses]) for k in baseline},
         }
         if mode == "preserve":
             row["retained_network"] = (chance - network_loss["all"]) / (chance - baseline["all"])
