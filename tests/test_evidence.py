@@ -223,3 +223,22 @@ def test_compare_flags_numbers_outside_the_stated_spread():
     assert misses == ["full fine-tuning: forgotten: 0.2100 vs 0.1500 ± 0.0200 (+0.0600)"]
     assert missing == ["full, random neurons frozen: forgotten", "full, random neurons frozen: learned"]
     assert compared == 10
+
+
+def test_report_prints_the_readme_tables():
+    from report import curve_table, forgetting_table, masked_table
+
+    lesion = curve_table(curve("lesion")).splitlines()
+    assert lesion[0].startswith("| top networks | neurons | networks lesioned |")
+    assert lesion[2] == "| 1 | 1.0% | 3.50 | 3.10 ± 0.01 | 5.0 |"  # (3.5 - 3) / (3.1 - 3)
+    assert curve_table(curve("preserve")).splitlines()[3] == "| 2 | 2.5% | 4.50 | 3.20 ± 0.02 | -1.30 |"
+    assert (
+        forgetting_table(forgetting()).splitlines()[2]
+        == "| full fine-tuning | 7.00 ± 0.10 | +0.150 ± 0.020 |"
+    )
+    summary = forgetting()
+    summary["summary"]["full fine-tuning"]["with_training_mask"] = {
+        "learning": {"mean": 2.0, "std": 0.5},
+        "forgetting": {"mean": 0.4, "std": 0.05},
+    }
+    assert masked_table(summary).splitlines()[2:] == ["| full fine-tuning | 2.00 ± 0.50 | +0.400 ± 0.050 |"]

@@ -1,0 +1,82 @@
+"""The README's evidence tables, printed as Markdown from an evidence JSON (so no number is copied by hand).
+
+.venv/bin/python benchmarks/evidence/report.py [benchmarks/results/evidence/evidence.json]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fnsft.evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence  # noqa: E402
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def curve_table(curve: dict) -> str:
+    """Per point: networks, % of neurons, network loss, random loss (mean ± std), and the network's edge."""
+    series = curve_series(curve)
+    above = "increase ratio" if series.mode == "lesion" else "networks better by"
+    rows = []
+    for index, n in enumerate(series.components):
+        network, random, std = series.network[index], series.random_mean[index], series.random_std[index]
+        if series.mode == "lesion":
+            increase = random - series.baseline
+            edge = f"{(network - series.baseline) / increase:.1f}" if increase > 0 else "n/a"
+        else:
+            edge = f"{random - network:+.2f}"
+        rows.append(
+            [str(n), f"{series.percent[index]:.1f}%", f"{network:.2f}", f"{random:.2f} ± {std:.2f}", edge]
+        )
+    masked = "networks lesioned" if series.mode == "lesion" else "only networks kept"
+    header = ["top networks", "neurons", masked, "random neurons instead (mean ± std)", above]
+    return _table(header, rows)
+
+
+def forgetting_table(forgetting: dict) -> str:
+    """Per method: learned and forgotten, mean ± std over seeds (nats/token)."""
+    rows = [
+        [
+            row["method"],
+            f"{row['learned']:.2f} ± {row['learned_std']:.2f}",
+            f"{row['forgotten']:+.3f} ± {row['forgotten_std']:.3f}",
+        ]
+        for row in forgetting_rows(forgetting)
+    ]
+    return _table(["method", "learned (target loss decrease)", "forgotten (general loss increase)"], rows)
+
+
+def masked_table(forgetting: dict) -> str:
+    """Forward-masked methods measured with their training mask still on."""
+    rows = [
+        [
+            method,
+            f"{entry['with_training_mask']['learning']['mean']:.2f} ± {entry['with_training_mask']['learning']['std']:.2f}",
+            f"{entry['with_training_mask']['forgetting']['mean']:+.3f} ± "
+            f"{entry['with_training_mask']['forgetting']['std']:.3f}",
+        ]
+        for method, entry in forgetting["summary"].items()
+        if "with_training_mask" in entry
+    ]
+    return _table(["method, mask kept on", "learned", "forgotten"], rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    evidence = load_evidence(argv[0] if argv else EVIDENCE_JSON)
+    for key in ("lesion_curve", "preserve_curve"):
+        if key in evidence:
+            print(f"{key}\n\n{curve_table(evidence[key])}\n")
+    if "forgetting" in evidence:
+        print(
+            f"forgetting\n\n{forgetting_table(evidence['forgetting'])}\n\n{masked_table(evidence['forgetting'])}"
+        )
+
+
+if __name__ == "__main__":
+    main()
