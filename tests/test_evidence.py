@@ -242,3 +242,18 @@ def test_report_prints_the_readme_tables():
         "forgetting": {"mean": 0.4, "std": 0.05},
     }
     assert masked_table(summary).splitlines()[2:] == ["| full fine-tuning | 2.00 ± 0.50 | +0.400 ± 0.050 |"]
+
+
+def test_paired_table_differences_within_each_seed():
+    from report import paired_table
+
+    runs = [
+        {"method": "full, networks frozen", "seed": 0, "learned": 7.0, "forgotten": 0.08},
+        {"method": "full, networks frozen", "seed": 1, "learned": 7.2, "forgotten": 0.10},
+        {"method": "full fine-tuning", "seed": 0, "learned": 7.1, "forgotten": 0.10},
+        {"method": "full fine-tuning", "seed": 1, "learned": 7.1, "forgotten": 0.14},
+    ]
+    lines = paired_table({"runs": runs}).splitlines()
+    assert lines[2:] == [
+        "| full, networks frozen − full fine-tuning | +0.000 ± 0.141 (1/2 < 0) | -0.030 ± 0.014 (2/2 < 0) |"
+    ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fnsft.evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence  # noqa: E402
@@ -64,6 +66,34 @@ def masked_table(forgetting: dict) -> str:
         if "with_training_mask" in entry
     ]
     return _table(["method, mask kept on", "learned", "forgotten"], rows)
+
+
+PAIRS = [
+    ("full, networks frozen", "full, random neurons frozen"),
+    ("full, networks frozen", "full fine-tuning"),
+    ("full, train only networks", "full, train only random neurons"),
+    ("full, train only networks", "full fine-tuning"),
+    ("LoRA, networks lesioned", "LoRA"),
+]
+
+
+def paired_table(forgetting: dict) -> str:
+    """Method A minus method B within each seed (same data order), mean ± std over the seeds both ran."""
+    runs = {(run["method"], run["seed"]): run for run in forgetting["runs"]}
+    rows = []
+    for first, second in PAIRS:
+        seeds = sorted(seed for method, seed in runs if method == first and (second, seed) in runs)
+        if not seeds:
+            continue
+        cells = [f"{first} − {second}"]
+        for key in ("learned", "forgotten"):
+            differences = np.array([runs[first, seed][key] - runs[second, seed][key] for seed in seeds])
+            spread = differences.std(ddof=1) if len(seeds) > 1 else 0.0
+            cells.append(
+                f"{differences.mean():+.3f} ± {spread:.3f} ({int((differences < 0).sum())}/{len(seeds)} < 0)"
+            )
+        rows.append(cells)
+    return _table(["paired, per seed", "learned difference", "forgotten difference"], rows)
 
 
 def main(argv: list[str] | None = None) -> None:
