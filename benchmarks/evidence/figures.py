@@ -1,4 +1,5 @@
-"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed).
+"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed). Redraw them with
+`python benchmarks/evidence/figures.py [evidence.json]`.
 
 They draw the same series as the app's Plotly figures (`fnsft.evidence`), so the two cannot disagree.
 """
@@ -88,3 +89,13 @@ def render_all(evidence: dict, folder: Path) -> list[Path]:
     if "forgetting" in evidence:
         written.append(_pareto(evidence["forgetting"], folder / "forgetting_pareto.png"))
     return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    from fnsft.evidence import EVIDENCE_JSON, load_evidence
+
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else EVIDENCE_JSON
+    for figure in render_all(load_evidence(source), source.parent):
+        print(f"wrote {figure}")
