@@ -175,7 +175,7 @@ def test_a_session_in_the_browser(page):
     # Evidence: the saved curves and the learned-vs-forgotten figure, drawn from the committed JSON.
     open_tab(page, "Evidence")
     expect(page.get_by_text("Saved evidence:")).to_be_visible(timeout=SLOW)
-    expect(page.locator(".js-plotly-plot")).to_have_count(10, timeout=SLOW)  # 7 before, 3 here
+    expect(page.locator("#evidence-tab .js-plotly-plot")).to_have_count(3, timeout=SLOW)
     expect(page.get_by_role("cell", name="full, networks frozen", exact=True)).to_be_visible()
     shot(page, "7_evidence")
 

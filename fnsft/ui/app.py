@@ -55,7 +55,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
                 finetune_selector = finetune.build(state, demo)
             with gr.Tab("Templates"):
                 templates = templates_tab.build(state, networks_version)
-            with gr.Tab("Evidence"):
+            with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo)
         selectors = [compare_selector, finetune_selector, templates.selector]
         gr.on(
