@@ -176,7 +176,7 @@ def test_a_session_in_the_browser(page):
     open_tab(page, "Evidence")
     expect(page.get_by_text("Saved evidence:")).to_be_visible(timeout=SLOW)
     expect(page.locator("#evidence-tab .js-plotly-plot")).to_have_count(3, timeout=SLOW)
-    expect(page.get_by_role("cell", name="full, networks frozen", exact=True)).to_be_visible()
+    expect(page.get_by_role("gridcell", name="full, networks frozen", exact=True)).to_be_visible()
     shot(page, "7_evidence")
 
     assert page.external_requests == []
