@@ -316,7 +316,14 @@ def masking_curve_figure(series: CurveSeries) -> go.Figure:
     )
     if series.mode == "preserve":
         figure.add_hline(y=series.chance, line_dash="dashdot", annotation_text="uniform guess")
-    return _layout(figure, title, x_title, "held-out loss (nats/token)")
+    # the legend under the axis: beside a half-width plot it takes half the width
+    return _layout(
+        figure,
+        title,
+        x_title,
+        "held-out loss (nats/token)",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
+    )
 
 
 def forgetting_figure(rows: Sequence[dict]) -> go.Figure:
