@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         if key in evidence:
             print(f"{key}\n\n{curve_table(evidence[key])}\n")
     if "forgetting" in evidence:
-        print(
-            f"forgetting\n\n{forgetting_table(evidence['forgetting'])}\n\n{masked_table(evidence['forgetting'])}"
-        )
+        forgetting = evidence["forgetting"]
+        for table in (forgetting_table, masked_table, paired_table):
+            print(f"{table(forgetting)}\n")
 
 
 if __name__ == "__main__":
