@@ -22,7 +22,7 @@ FLOOR = 0.01
 SPREADS = 2
 
 
-def figures(evidence: dict) -> dict[str, tuple[float, float]]:
+def reported_numbers(evidence: dict) -> dict[str, tuple[float, float]]:
     """name -> (mean, std) of every number the README and the app report."""
     found = {}
     for key in ("lesion_curve", "preserve_curve"):
@@ -42,7 +42,7 @@ def figures(evidence: dict) -> dict[str, tuple[float, float]]:
 
 def compare(reference: dict, new: dict) -> tuple[list[str], list[str], int]:
     """(misses, names missing from the new run, numbers compared)."""
-    expected, got = figures(reference), figures(new)
+    expected, got = reported_numbers(reference), reported_numbers(new)
     misses, missing = [], sorted(set(expected) - set(got))
     for name, (mean, std) in expected.items():
         if name in got:
