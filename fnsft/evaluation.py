@@ -15,6 +15,12 @@ from .masking import NeuronMask, build_mask, mask_from_networks, masked, random_
 from .networks import LabelledTexts
 
 
+def sample_std(values: Iterable[float]) -> float:
+    """Standard deviation with ddof=1, the spread fnsft reports everywhere; 0 for fewer than two values."""
+    values = list(values)
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 @torch.inference_mode()
 def token_losses(
     model: nn.Module,
@@ -90,8 +96,7 @@ class EffectReport:
         rows = []
         random_mean = self.random_mean
         for category in self.baseline:
-            draws = [draw[category] for draw in self.random]
-            spread = float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0  # sample std, as everywhere
+            spread = sample_std([draw[category] for draw in self.random])
             rows.append(
                 {
                     "category": category,

@@ -14,6 +14,19 @@ EVIDENCE_JSON = (
 )
 SECTIONS = ("lesion_curve", "preserve_curve", "forgetting")
 RUN_COMMAND = "python benchmarks/evidence/run.py"
+# mode -> (network series label, x-axis title, figure title), shared by the app's and the README's figures
+CURVE_TEXT = {
+    "lesion": (
+        "networks lesioned",
+        "neurons lesioned (% of all MLP neurons)",
+        "Lesion: top-n networks vs random",
+    ),
+    "preserve": (
+        "only networks kept",
+        "neurons kept (% of all MLP neurons)",
+        "Preservation: keep only top-n networks",
+    ),
+}
 
 
 def load_evidence(path: str | Path | None = None) -> dict:

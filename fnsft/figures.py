@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .evidence import CurveSeries
+from .evidence import CURVE_TEXT, CurveSeries
 from .functional_networks import FunctionalNetworks
 
 MIN_UMAP_POINTS = 5
@@ -268,20 +268,6 @@ def loss_curve(rows: Sequence[dict]) -> go.Figure:
                 )
             )
     return _layout(figure, "Loss", "step", "loss")
-
-
-CURVE_TEXT = {
-    "lesion": (
-        "networks lesioned",
-        "neurons lesioned (% of all MLP neurons)",
-        "Lesion: top-n networks vs random",
-    ),
-    "preserve": (
-        "only networks kept",
-        "neurons kept (% of all MLP neurons)",
-        "Preservation: keep only top-n networks",
-    ),
-}
 
 
 def masking_curve_figure(series: CurveSeries) -> go.Figure:

@@ -13,15 +13,10 @@ import math
 
 import numpy as np
 
-from fnsft.evaluation import loss_by_category, token_losses
+from fnsft.evaluation import loss_by_category, sample_std, token_losses
 from fnsft.functional_networks import FunctionalNetworks
 from fnsft.masking import build_mask, random_neuron_sets
 from fnsft.networks import LabelledTexts
-
-
-def sample_std(values: list[float]) -> float:
-    """Standard deviation with ddof=1 (the spread reported everywhere), 0 for a single value."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _loss(model, tokenizer, texts: LabelledTexts, mask) -> dict[str, float]:

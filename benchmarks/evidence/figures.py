@@ -13,12 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fnsft.evidence import CurveSeries, curve_series, forgetting_rows  # noqa: E402
+from fnsft.evidence import CURVE_TEXT, CurveSeries, curve_series, forgetting_rows  # noqa: E402
 
-NETWORK_STYLE = {
-    "lesion": ("networks lesioned", "#c0392b", "neurons lesioned (% of all MLP neurons)", "Lesion"),
-    "preserve": ("only networks kept", "#27ae60", "neurons kept (% of all MLP neurons)", "Preservation"),
-}
+NETWORK_COLOR = {"lesion": "#c0392b", "preserve": "#27ae60"}
 
 
 def _save(figure, axis, path: Path) -> Path:
@@ -32,7 +29,8 @@ def _save(figure, axis, path: Path) -> Path:
 def _curve(series: CurveSeries, path: Path) -> Path:
     """Networks vs random masks of equal count per layer (mean ± std), the unmasked loss, and for preservation
     the loss of a uniform guess; lesion points are labelled with their number of networks."""
-    label, color, x_label, title = NETWORK_STYLE[series.mode]
+    label, x_label, title = CURVE_TEXT[series.mode]
+    color = NETWORK_COLOR[series.mode]
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot(series.percent, series.network, "o-", color=color, label=label)
     axis.errorbar(
@@ -50,7 +48,7 @@ def _curve(series: CurveSeries, path: Path) -> Path:
     else:
         for n, x, y in zip(series.components, series.percent, series.network, strict=True):
             axis.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    axis.set(xlabel=x_label, ylabel="held-out loss (nats/token)", title=f"{title}: top-n networks vs random")
+    axis.set(xlabel=x_label, ylabel="held-out loss (nats/token)", title=title)
     return _save(figure, axis, path)
 
 

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from target_task import write_task  # noqa: E402
 
+from fnsft.evaluation import sample_std  # noqa: E402
 from fnsft.training import TrainingConfig, train  # noqa: E402
 
 # key (for --methods): (label, training method, network_mode, random_control)
@@ -56,8 +57,7 @@ def _row(label: str, seed: int, report: dict) -> dict:
 
 
 def _spread(values: list[float]) -> dict:
-    array = np.array(values)
-    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0}
+    return {"mean": float(np.mean(values)), "std": sample_std(values)}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -124,9 +124,8 @@ def forgetting_experiment(
                 **SETTINGS,
             )
             row = _row(label, seed, train(config).report)
-            shutil.rmtree(
-                run_dir / "final", ignore_errors=True
-            )  # the report is kept; the weights are not needed
+            # the report is kept; the weights of a sweep run are not needed
+            shutil.rmtree(run_dir / "final", ignore_errors=True)
             results.append(row)
             print(
                 f"{label:<34} seed {seed}: learned {row['learned']:+.3f}, forgotten {row['forgotten']:+.3f}",

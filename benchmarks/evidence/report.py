@@ -12,6 +12,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from fnsft.evaluation import sample_std  # noqa: E402
 from fnsft.evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def paired_table(forgetting: dict) -> str:
         cells = [f"{first} − {second}"]
         for key in ("learned", "forgotten"):
             differences = np.array([runs[first, seed][key] - runs[second, seed][key] for seed in seeds])
-            spread = differences.std(ddof=1) if len(seeds) > 1 else 0.0
+            spread = sample_std(differences)
             cells.append(
                 f"{differences.mean():+.3f} ± {spread:.3f} ({int((differences < 0).sum())}/{len(seeds)} < 0)"
             )

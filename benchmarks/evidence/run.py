@@ -1,6 +1,6 @@
 """Evidence: lesion and preservation curves, and forgetting under each fine-tuning method, in one command.
 
-    .venv/bin/python benchmarks/evidence/run.py                 # embedded model, CPU, about 40 minutes
+    .venv/bin/python benchmarks/evidence/run.py                 # embedded model, 2-core CPU, about 45 minutes
     .venv/bin/python benchmarks/evidence/run.py --model Qwen/Qwen2.5-1.5B-Instruct --device cuda \
         --out benchmarks/results/evidence-qwen1.5b                  # at scale, discovering its networks first
     .venv/bin/python benchmarks/evidence/run.py --skip-curves --methods full,full-freeze,full-freeze-random
