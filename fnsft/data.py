@@ -28,6 +28,7 @@ import torch
 
 from .errors import DatasetFormatError
 from .models import cache_dir
+from .resources import SAMPLE_DATA as SAMPLE_DATA  # re-exported: its users import it from here
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -41,7 +42,6 @@ TEMPLATES = ("auto", "chat", "chatml", "alpaca")
 LOSS_ON = ("response", "all")
 FILE_TYPES = (".json", ".jsonl", ".csv", ".parquet")
 VALIDATION_SPLITS = ("validation", "test")
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "assets" / "sample_sft.jsonl"
 _CACHE_VERSION = 1  # bump when tokenisation changes, so old caches are not reused
 _INFO_FILE = "fnsft_info.json"
 

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EvidenceError
+from .resources import EVIDENCE_JSON
 
-EVIDENCE_JSON = (
-    Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "evidence" / "evidence.json"
-)
 SECTIONS = ("lesion_curve", "preserve_curve", "forgetting")
 RUN_COMMAND = "python benchmarks/evidence/run.py"
 # mode -> (network series label, x-axis title, figure title), shared by the app's and the README's figures

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,8 +16,7 @@ from .architectures import model_shape
 from .decomposition import category_response, decompose, standardize_, threshold_map
 from .functional_networks import FunctionalNetworks
 from .models import model_id
-
-DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "assets" / "prompts" / "multidomain.jsonl"
+from .resources import DEFAULT_PROMPTS, portable_name
 
 
 @dataclass
@@ -64,7 +62,7 @@ def load_labelled_texts(
     records = records[:per_source_limit]
     texts = [str(r[field_name]) for r in records]
     categories = [str(r[category_field]) for r in records] if category_field in records[0] else None
-    label = str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
+    label = portable_name(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
     return LabelledTexts(texts, categories, {"source": label, "split": split, "num_texts": len(texts)})
 
 

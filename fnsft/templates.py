@@ -20,9 +20,9 @@ from torch import nn
 from .architectures import ModelShape, model_shape
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
+from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
 
 FORMAT_NAME = "fnsft-templates"
-SHIPPED_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "ica_templates"
 SCHEMA_VERSION = 1
 
 
