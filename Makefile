@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup app test lint format templates benchmarks
+.PHONY: setup app test wheel-smoke lint format templates benchmarks
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ test: setup
 	$(VENV)/bin/ruff check fnsft tests benchmarks app.py
 	$(VENV)/bin/ruff format --check fnsft tests benchmarks app.py
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	@bash scripts/wheel_smoke.sh
+
+wheel-smoke:
+	@bash scripts/wheel_smoke.sh
 
 lint: setup
 	$(VENV)/bin/ruff check --fix fnsft tests benchmarks app.py

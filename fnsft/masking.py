@@ -1,8 +1,11 @@
-"""Neuron masks as forward hooks: lesion (switch off) or preserve (keep only) sets of MLP neurons.
+"""Neuron masks as forward hooks: lesion (switch off), preserve (keep only), scale (a gain dial) or mean-ablate
+sets of MLP neurons.
 
-Hooks sit on each block's down-projection: a pre-hook scales its input ("intermediate" neurons) or a forward
-hook scales its output ("mlp_output" channels). One dispatcher hook per block serves every mask on a model,
-so two kinds of mask can be live at once and never see each other's state:
+A mask is a per-neuron affine map `value * scale + offset` at one hook site of each block's down-projection: a
+pre-hook transforms its input ("intermediate" neurons) or a forward hook its output ("mlp_output" channels).
+Zero-ablation is scale 0; mean-ablation is scale 0 plus the neuron's mean activation as offset; a gain dial is
+scale g. One dispatcher hook per block serves every mask on a model, so two kinds of mask can be live at once
+and never see each other's state:
 - `apply_mask` installs a *global* mask, applied to every forward pass until its handle is removed (scripts,
   training);
 - `masked` installs a *context-local* mask, applied only to forward passes run in the current thread or
@@ -27,43 +30,79 @@ from .architectures import mlp_blocks, output_width, unwrap_model
 from .errors import MaskSelectionError
 from .functional_networks import FunctionalNetworks, NeuronSets
 
-MODES = ("lesion", "preserve")
+MODES = ("lesion", "preserve", "scale", "mean")
+FILLS = (
+    "zero",
+    "mean",
+)  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
 _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.ContextVar(
     "fnsft_masks", default=()
 )
 _REGISTRY_LOCK = threading.Lock()
+NeuronMeans = dict[int, np.ndarray]  # layer -> mean activation of each of its neurons at the mask's site
 
 
 @dataclass(eq=False)
 class NeuronMask:
-    """Per-layer keep vectors (1 keeps a neuron, 0 silences it) at one hook site.
+    """Per-layer scale vectors (1 keeps a neuron, 0 silences it, g scales it) and optional offsets (added after
+    scaling: the mean a mean-ablated neuron is set to) at one hook site.
 
-    Layers absent from `keep` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
+    Layers absent from `scale` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
     is fully silenced).
     """
 
     site: str
-    keep: dict[int, torch.Tensor]
+    scale: dict[int, torch.Tensor]
+    offset: dict[int, torch.Tensor] = field(default_factory=dict)
     description: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def vector(self, layer: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def vectors(
+        self, layer: int, dtype: torch.dtype, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The layer's scale and offset (None: no offset) on the activation's dtype and device, cached."""
         key = (layer, dtype, device)
         cached = self._cache.get(key)
         if cached is None:
-            # a normal tensor even when first asked for under inference_mode, so later training can use it
+            # normal tensors even when first asked for under inference_mode, so later training can use them
             with torch.inference_mode(False):
-                cached = self._cache[key] = self.keep[layer].to(device=device, dtype=dtype)
+                offset = self.offset.get(layer)
+                cached = self._cache[key] = (
+                    self.scale[layer].to(device=device, dtype=dtype),
+                    None if offset is None else offset.to(device=device, dtype=dtype),
+                )
         return cached
 
     def masked_counts(self) -> dict[int, int]:
-        """Silenced neurons per layer."""
-        return {layer: int((vector == 0).sum()) for layer, vector in self.keep.items()}
+        """Neurons changed per layer (silenced, scaled or set to their mean)."""
+        return {layer: int((vector != 1).sum()) for layer, vector in self.scale.items()}
 
     @property
     def total_masked(self) -> int:
         return sum(self.masked_counts().values())
+
+
+def _check_dial(mode: str, gain: float | None, fill: str, means: NeuronMeans | None) -> tuple[str, str]:
+    """The (mode, fill) a request means, refused with a clear message when it cannot be built."""
+    if mode not in MODES:
+        raise MaskSelectionError(f"mode={mode!r} is not supported; use one of {', '.join(MODES)}.")
+    if fill not in FILLS:
+        raise MaskSelectionError(f"fill={fill!r} is not supported; use 'zero' or 'mean'.")
+    if mode == "mean":
+        mode, fill = "lesion", "mean"
+    if mode == "scale" and (gain is None or not np.isfinite(gain)):
+        raise MaskSelectionError(
+            f"mode='scale' needs a finite gain (0 = lesion, 1 = unchanged); got {gain!r}."
+        )
+    if mode != "scale" and gain is not None:
+        raise MaskSelectionError(f"gain={gain!r} only applies to mode='scale'; mode is {mode!r}.")
+    if fill == "mean" and means is None:
+        raise MaskSelectionError(
+            "Mean-ablation needs the neurons' mean activations: use networks from a discovery, a template "
+            "that records them, or compute them with fnsft.neuron_means(model, texts)."
+        )
+    return mode, fill
 
 
 def build_mask(
@@ -73,41 +112,61 @@ def build_mask(
     *,
     site: str = "intermediate",
     layers: Iterable[int] | None = None,
+    gain: float | None = None,
+    fill: str = "zero",
+    means: NeuronMeans | None = None,
     description: dict | None = None,
 ) -> NeuronMask:
-    """Lesion: zero `neuron_sets`. Preserve: zero everything else (in `layers`, default all layers)."""
-    if mode not in MODES:
-        raise MaskSelectionError(f"mode={mode!r} is not supported; use 'lesion' or 'preserve'.")
+    """Lesion: silence `neuron_sets`. Preserve: silence everything else (in `layers`, default all layers).
+    Scale: multiply `neuron_sets` by `gain`. Mean: lesion with `fill="mean"`.
+
+    A silenced neuron is set to 0 (`fill="zero"`) or to its mean activation in `means` (`fill="mean"`).
+    """
+    mode, fill = _check_dial(mode, gain, fill, means)
     scope = sorted(range(len(widths)) if layers is None else {int(layer) for layer in layers})
     bad = [layer for layer in scope if not 0 <= layer < len(widths)]
     if bad or not scope:
         raise MaskSelectionError(
             f"Layers {bad or 'none'} are not valid; the model has layers 0..{len(widths) - 1}."
         )
-    keep: dict[int, torch.Tensor] = {}
+    scale: dict[int, torch.Tensor] = {}
+    offset: dict[int, torch.Tensor] = {}
     notes = []
     for layer in scope:
         ids = torch.as_tensor(np.asarray(neuron_sets.get(layer, []), dtype=np.int64))
-        if mode == "lesion":
-            if len(ids) == 0:
-                continue
+        if mode in ("lesion", "scale"):
+            if len(ids) == 0 or (mode == "scale" and gain == 1):
+                continue  # untouched layers get no vector, so they cost nothing and stay bit for bit
             vector = torch.ones(widths[layer])
-            vector[ids] = 0.0
+            vector[ids] = 0.0 if mode == "lesion" else float(gain)
         else:
             vector = torch.zeros(widths[layer])
             vector[ids] = 1.0
-        if not vector.any():
+        if mode != "scale" and not vector.any():
             notes.append(f"layer {layer}: every one of its {widths[layer]} neurons is silenced")
-        keep[layer] = vector
-    mask = NeuronMask(site, keep, dict(description or {}, mode=mode))
+        scale[layer] = vector
+        if fill == "mean":
+            offset[layer] = _mean_offset(means, layer, widths[layer], vector)
+    mask = NeuronMask(site, scale, offset, dict(description or {}, mode=mode, fill=fill, gain=gain))
     if notes:
         message = "Mask silences whole MLP layers: " + "; ".join(notes)
         mask.warnings.append(message)
         warnings.warn(message, stacklevel=3)
-    if mode == "lesion" and not keep:
+    if mode == "lesion" and not scale:
         mask.warnings.append("The selection has no neurons in the chosen layers: the lesion changes nothing.")
         warnings.warn(mask.warnings[-1], stacklevel=3)
     return mask
+
+
+def _mean_offset(means: NeuronMeans, layer: int, width: int, scale: torch.Tensor) -> torch.Tensor:
+    """The offset that sets each silenced neuron of `layer` to its mean (0 for the neurons left as they are)."""
+    layer_means = np.asarray(means.get(layer, ()), dtype=np.float32)
+    if layer_means.shape != (width,):
+        raise MaskSelectionError(
+            f"The neuron means for layer {layer} have shape {layer_means.shape}, the layer has {width} neurons: "
+            "they were computed for another model or site."
+        )
+    return torch.from_numpy(layer_means) * (scale == 0)
 
 
 def mask_from_networks(
@@ -117,8 +176,12 @@ def mask_from_networks(
     *,
     model: nn.Module | None = None,
     layers: Iterable[int] | None = None,
+    gain: float | None = None,
+    fill: str = "zero",
+    means: NeuronMeans | None = None,
 ) -> NeuronMask:
-    """The mask lesioning or preserving the union of `component_ids` (checked against `model` when given)."""
+    """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` (checked against
+    `model` when given)."""
     if model is not None:
         from .templates import check_compatible
 
@@ -130,6 +193,9 @@ def mask_from_networks(
         mode,
         site=networks.granularity,
         layers=layers,
+        gain=gain,
+        fill=fill,
+        means=means,
         description={"components": ids, "networks": networks.name},
     )
 
@@ -164,7 +230,7 @@ class _Dispatcher:
 
     def _masks_for(self, layer: int) -> list[NeuronMask]:
         active = [*self.global_masks, *_CONTEXT_MASKS.get()]
-        return [m for m in active if m.site == self.site and layer in m.keep]
+        return [m for m in active if m.site == self.site and layer in m.scale]
 
     def _apply(self, layer: int, values: torch.Tensor) -> torch.Tensor | None:
         masks = self._masks_for(layer)
@@ -173,8 +239,10 @@ class _Dispatcher:
         # Without autograd nothing else holds this activation, so scale it in place and save an allocation.
         in_place = not torch.is_grad_enabled()
         for mask in masks:
-            vector = mask.vector(layer, values.dtype, values.device)
-            values = values.mul_(vector) if in_place else values * vector
+            scale, offset = mask.vectors(layer, values.dtype, values.device)
+            values = values.mul_(scale) if in_place else values * scale
+            if offset is not None:
+                values = values.add_(offset) if in_place else values + offset
         return values
 
     def _make_pre_hook(self, layer: int):
@@ -202,7 +270,7 @@ def _registry(model: nn.Module) -> dict[str, _Dispatcher]:
 
 def _check_fits(model: nn.Module, mask: NeuronMask) -> None:
     blocks = mlp_blocks(model)
-    for layer, vector in mask.keep.items():
+    for layer, vector in mask.scale.items():
         if layer >= len(blocks):
             raise MaskSelectionError(f"The mask names layer {layer}, but the model has {len(blocks)} layers.")
         block = blocks[layer]

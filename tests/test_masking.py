@@ -256,3 +256,89 @@ def test_a_mask_first_used_for_evaluation_can_then_be_trained_through(tiny_model
         loss = model(input_ids=INPUT, labels=INPUT).loss
         loss.backward()
     assert model.model.layers[0].mlp.up_proj.weight.grad is not None
+
+
+def capture_down_proj_input(model, layer):
+    """Records what the down-projection of `layer` receives (after any mask hook installed before it)."""
+    seen = []
+    block = mlp_blocks(model)[layer]
+    handle = block.down_proj.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0].detach().clone())
+    )
+    return seen, handle
+
+
+def test_gain_zero_equals_lesion_and_gain_one_is_the_model_bit_for_bit(tiny_model):
+    sets = {0: np.array([3, 7]), 2: np.array([1])}
+    before = logits(tiny_model)
+    with apply_mask(tiny_model, build_mask(sets, widths(tiny_model), "lesion")):
+        lesioned = logits(tiny_model)
+    with apply_mask(tiny_model, build_mask(sets, widths(tiny_model), "scale", gain=0.0)):
+        assert torch.equal(logits(tiny_model), lesioned)
+    unity = build_mask(sets, widths(tiny_model), "scale", gain=1.0)
+    assert unity.scale == {} and unity.total_masked == 0
+    with masked(tiny_model, unity):
+        assert torch.equal(logits(tiny_model), before)
+    assert torch.equal(logits(tiny_model), before)
+
+
+def test_a_gain_scales_the_neurons_contribution_like_scaling_their_weights(tiny_model):
+    sets = {1: np.array([2, 9, 30])}
+    surgered = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        module, dim, index = neuron_rows(mlp_blocks(surgered)[1], torch.as_tensor(sets[1]))[-1]
+        module.weight.index_copy_(dim, index, module.weight.index_select(dim, index) * 2.5)
+    with apply_mask(tiny_model, build_mask(sets, widths(tiny_model), "scale", gain=2.5)):
+        assert torch.allclose(logits(tiny_model), logits(surgered), atol=1e-5)
+
+
+def test_mean_ablation_sets_a_planted_neuron_to_its_recorded_mean(tiny_model):
+    means = {
+        layer: np.linspace(-1.0, 1.0, width).astype(np.float32)
+        for layer, width in enumerate(widths(tiny_model))
+    }
+    mask = build_mask({0: np.array([5])}, widths(tiny_model), "mean", means=means)
+    assert mask.description["fill"] == "mean" and mask.masked_counts() == {0: 1}
+    with masked(tiny_model, mask):
+        seen, handle = capture_down_proj_input(tiny_model, 0)
+        logits(tiny_model)
+        handle.remove()
+    unmasked_seen, handle = capture_down_proj_input(tiny_model, 0)
+    logits(tiny_model)
+    handle.remove()
+    values, reference = seen[0][0], unmasked_seen[0][0]
+    assert torch.all(values[:, 5] == torch.tensor(means[0][5]))
+    others = [i for i in range(values.shape[1]) if i != 5]
+    assert torch.equal(values[:, others], reference[:, others])
+
+
+def test_preserve_with_mean_fill_sets_every_other_neuron_to_its_mean(tiny_model):
+    width = widths(tiny_model)[1]
+    means = {layer: np.full(w, 0.25, dtype=np.float32) for layer, w in enumerate(widths(tiny_model))}
+    mask = build_mask(
+        {1: np.array([0, 4])}, widths(tiny_model), "preserve", fill="mean", means=means, layers=[1]
+    )
+    before = logits(tiny_model)
+    with apply_mask(tiny_model, mask):
+        seen, handle = capture_down_proj_input(tiny_model, 1)
+        logits(tiny_model)
+        handle.remove()
+    kept = seen[0][0]
+    assert torch.all(kept[:, [i for i in range(width) if i not in (0, 4)]] == 0.25)
+    assert torch.equal(logits(tiny_model), before)  # removal restores
+
+
+def test_dial_requests_that_cannot_be_built_are_refused(tiny_model):
+    sets, w = {0: np.array([1])}, widths(tiny_model)
+    with pytest.raises(MaskSelectionError, match="needs a finite gain"):
+        build_mask(sets, w, "scale")
+    with pytest.raises(MaskSelectionError, match="needs a finite gain"):
+        build_mask(sets, w, "scale", gain=float("nan"))
+    with pytest.raises(MaskSelectionError, match="only applies to mode='scale'"):
+        build_mask(sets, w, "lesion", gain=0.5)
+    with pytest.raises(MaskSelectionError, match="mean activations"):
+        build_mask(sets, w, "mean")
+    with pytest.raises(MaskSelectionError, match="fill='half'"):
+        build_mask(sets, w, "preserve", fill="half")
+    with pytest.raises(MaskSelectionError, match="another model or site"):
+        build_mask(sets, w, "mean", means={0: np.zeros(3)})
