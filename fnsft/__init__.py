@@ -16,6 +16,7 @@ _EXPORTS = {
     "mlp_blocks": "architectures",
     "model_shape": "architectures",
     "DatasetFormatter": "data",
+    "drift": "drift",
     "get_optimal_device": "devices",
     "convert_to_gguf": "export",
     "FunctionalNetworks": "functional_networks",

@@ -1,0 +1,154 @@
+"""Network drift: does fine-tuning keep, move or dissolve the functional networks of the base model?
+
+The networks are rediscovered on the fine-tuned model with the same texts and the same settings, then matched
+one-to-one to the base networks (Hungarian assignment on neuron-set IoU, plus neuron-map |correlation| where both
+sides keep their maps). Each base network is then
+- kept: its match shares at least half of the union of their neurons (IoU >= 0.5);
+- moved: a component still resembles it (IoU >= 0.1, or map |correlation| >= 0.8) but its neurons changed;
+- dissolved: nothing on the fine-tuned model resembles it;
+- empty: it had no neurons to begin with (its threshold kept none), so there is nothing to follow.
+Rediscovered networks that match no kept or moved base network are reported as new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from .functional_networks import FunctionalNetworks
+
+KEPT_IOU = 0.5
+MOVED_IOU = 0.1
+MOVED_CORRELATION = 0.8  # the |correlation| at which discovery calls a component reproduced
+STATUSES = ("kept", "moved", "dissolved", "empty")
+
+
+@dataclass(frozen=True)
+class NetworkDrift:
+    """What became of one base network: its match on the fine-tuned model and how close it is."""
+
+    base: int
+    after: int | None
+    iou: float
+    correlation: float | None
+    status: str
+
+
+@dataclass
+class DriftReport:
+    """Per base network its fate, the rediscovered networks that are new, and the networks found after."""
+
+    networks: list[NetworkDrift]
+    new: list[int]
+    after: FunctionalNetworks
+
+    def counts(self) -> dict[str, int]:
+        """How many base networks were kept, moved and dissolved, and how many networks are new."""
+        counts = {status: sum(entry.status == status for entry in self.networks) for status in STATUSES}
+        return {**counts, "new": len(self.new)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "networks": [asdict(entry) for entry in self.networks],
+            "new": self.new,
+            "counts": self.counts(),
+        }
+
+
+def _iou_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray:
+    sets_base = [set(base.flat_ids(c).tolist()) for c in range(base.num_components)]
+    sets_after = [set(after.flat_ids(c).tolist()) for c in range(after.num_components)]
+    return np.array([[len(x & y) / max(len(x | y), 1) for y in sets_after] for x in sets_base]).reshape(
+        len(sets_base), len(sets_after)
+    )
+
+
+def _correlation_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray | None:
+    """|correlation| between every pair of neuron maps, or None when either side has no maps."""
+    if base.maps is None or after.maps is None or base.maps.shape[1] != after.maps.shape[1]:
+        return None
+    a = base.maps - base.maps.mean(axis=1, keepdims=True)
+    b = after.maps - after.maps.mean(axis=1, keepdims=True)
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    return np.abs(a @ b.T)
+
+
+def _status(iou: float, correlation: float | None) -> str:
+    if iou >= KEPT_IOU:
+        return "kept"
+    if iou >= MOVED_IOU or (correlation is not None and correlation >= MOVED_CORRELATION):
+        return "moved"
+    return "dissolved"
+
+
+def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> DriftReport:
+    """Match `after` to `base` one-to-one and classify every base network (see the module docstring)."""
+    iou = _iou_matrix(base, after)
+    correlation = _correlation_matrix(base, after)
+    score = iou if correlation is None else (iou + correlation) / 2
+    rows, cols = linear_sum_assignment(-score)
+    matched = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+    entries = []
+    for component in range(base.num_components):
+        partner = matched.get(component)
+        pair_iou = float(iou[component, partner]) if partner is not None else 0.0
+        pair_corr = None if correlation is None or partner is None else float(correlation[component, partner])
+        status = "empty" if base.sizes()[component] == 0 else _status(pair_iou, pair_corr)
+        entries.append(NetworkDrift(component, partner, pair_iou, pair_corr, status))
+    survivors = {entry.after for entry in entries if entry.status in ("kept", "moved")}
+    sizes = after.sizes()
+    new = [c for c in range(after.num_components) if c not in survivors and sizes[c] > 0]
+    return DriftReport(entries, new, after)
+
+
+def rediscovery_settings(base: FunctionalNetworks) -> dict[str, Any]:
+    """The ICAMask settings that found `base` (as recorded in it), so a rediscovery repeats the same recipe."""
+    decomposition = base.decomposition
+    settings = {
+        "num_components": decomposition.get("num_components", base.num_components),
+        "threshold": base.threshold["value"],
+        "threshold_rule": base.threshold["rule"],
+        "granularity": base.granularity,
+        "stability_threshold": base.stability_threshold,
+        "max_length": base.data.get("max_length", 256),
+        "chat_format": base.data.get("chat_format", False),
+    }
+    for key in ("ica_over", "seed", "max_iter", "tol", "restarts", "stability_runs"):
+        if key in decomposition:
+            settings[key] = decomposition[key]
+    return settings
+
+
+def drift(
+    base_networks: FunctionalNetworks,
+    model_after: nn.Module,
+    tokenizer,
+    texts: Any = None,
+    *,
+    max_tokens: int | None = None,
+    progress=None,
+) -> DriftReport:
+    """Rediscover networks on `model_after` with the texts and settings of `base_networks`, and say per base
+    network whether it was kept, moved or dissolved.
+
+    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split). Use the
+    texts the base networks were found on, or the comparison mixes data change with model change.
+    max_tokens: default the token count the base networks were found with.
+
+    >>> report = drift(base, fine_tuned_model, tokenizer)  # doctest: +SKIP
+    >>> report.counts()  # doctest: +SKIP
+    {'kept': 17, 'moved': 2, 'dissolved': 1, 'new': 1}
+    """
+    from .networks import ICAMask
+
+    finder = ICAMask(**rediscovery_settings(base_networks))
+    budget = max_tokens or base_networks.data.get("num_tokens") or 4096
+    after = finder.compute_global_networks(
+        model_after, tokenizer, texts, max_tokens=budget, progress=progress
+    )
+    return compare_networks(base_networks, after)
