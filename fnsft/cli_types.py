@@ -124,3 +124,17 @@ def check_value(name: str, value: Any, convert: Converter, where: str = "") -> A
     except argparse.ArgumentTypeError as error:
         prefix = f"{where}: " if where else ""
         raise ValueError(f"{prefix}{name}: {error}") from None
+
+
+def component_ids(value: Any) -> str | list[int]:
+    """'all', or comma-separated non-negative network ids such as '0,3,5'."""
+    text_value = str(value).strip()
+    if text_value == "all":
+        return "all"
+    parts = [part.strip() for part in text_value.split(",")]
+    try:
+        return [non_negative_int(part) for part in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not 'all' or comma-separated network ids such as 0,3,5"
+        ) from None
