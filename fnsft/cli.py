@@ -38,16 +38,21 @@ def _run(main, argv) -> int:
     try:
         main(argv)
     except StorageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 1
     except (FnsftError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # the environment refused (disk full, permissions): one line, not a traceback
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    """The message on one line (YAML and JSON parsers report over several)."""
+    return " ".join(str(error).split())
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
@@ -66,7 +71,7 @@ def _output_file(text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
     try:
-        check_writable(path.parent if str(path.parent) else Path("."), "output")
+        check_writable(path, "output")
     except FnsftError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return path

@@ -254,7 +254,10 @@ def check_fnsft_template(check: Checker, data: dict) -> dict:
     shape = check_shape(check, data.get("model"))
     granularity = data.get("granularity")
     check.require(
-        granularity in GRANULARITIES, "granularity", f"{_show(granularity)}", "'intermediate' or 'mlp_output'"
+        granularity in GRANULARITIES,
+        "granularity",
+        f"{_show(granularity)} is not a granularity",
+        "'intermediate' or 'mlp_output'",
     )
     threshold = check.object(data.get("threshold"), "threshold")
     if threshold.get("value") is not None:
