@@ -4,7 +4,9 @@ integration run on the embedded model with the shipped networks lesioned."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from fnsft.errors import (
     MaskSelectionError,
     QuantizationUnavailableError,
     RunFolderError,
+    StorageError,
     TrainingConfigError,
 )
 from fnsft.functional_networks import FunctionalNetworks
@@ -201,6 +204,50 @@ def test_a_stop_file_stops_the_run_and_only_an_explicit_overwrite_replaces_it(ma
         2,
     ]  # the earlier run's lines are gone
     assert not (fresh.run_dir / "checkpoints" / "checkpoint-1").exists()
+
+
+def test_a_save_that_fails_midway_is_never_resumed_from_and_resume_finishes(
+    make_config, lora_run, monkeypatch, caplog
+):
+    """Disk full while checkpoint-4 is written: one StorageError, status "failed", checkpoint-4 never visible;
+    a half-written checkpoint-3 left by an older writer and a stray checkpoint-10-old are passed over; resume
+    continues from checkpoint-2 and reproduces the uninterrupted run."""
+    from transformers import Trainer
+
+    real = Trainer._save_rng_state
+
+    def disk_full_at_step_4(self, output_dir):
+        if self.state.global_step == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(Path(output_dir) / "rng_state.pth"))
+        return real(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", disk_full_at_step_4)
+    with pytest.raises(
+        StorageError, match=r"cannot write \(.*rng_state.pth\): No space left on device"
+    ) as error:
+        train(make_config())
+    assert error.value.__suppress_context__  # one line, no chained traceback
+    run_dir = Path(make_config().output_dir)
+    status = read_status(run_dir)
+    assert status["state"] == "failed" and "No space left" in status["error"]
+    assert status["pid"] == os.getpid() and status["heartbeat"] > 0
+    checkpoints = run_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".saving-checkpoint-4", "checkpoint-2"]
+    monkeypatch.undo()
+    (checkpoints / "checkpoint-3").mkdir()
+    (checkpoints / "checkpoint-3" / "adapter_model.safetensors").write_bytes(b"half")
+    (checkpoints / "checkpoint-10-old").mkdir()
+    resumed = train(make_config(resume=True))
+    assert "skipping incomplete checkpoints (no readable trainer_state.json): checkpoint-3" in caplog.text
+    assert resumed.state == "completed" and read_status(run_dir)["state"] == "completed"
+    assert [row["step"] for row in read_progress(run_dir) if row["loss"] is not None] == [1, 2, 3, 4]
+    assert losses(run_dir) == pytest.approx(losses(lora_run.run_dir), rel=1e-5)
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "checkpoint-10-old",  # strays and incomplete folders are not rotated away
+        "checkpoint-2",
+        "checkpoint-3",
+        "checkpoint-4",
+    ]
 
 
 def test_resume_without_a_checkpoint_is_refused_and_writes_nothing(make_config, tmp_path):
