@@ -200,3 +200,19 @@ def test_resume_picks_the_newest_complete_checkpoint_by_its_number(tmp_path, cap
     rotate(tmp_path / "checkpoints", keep=1)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["checkpoint-10", "checkpoint-12", "checkpoint-99-old"]  # strays and incomplete kept
+
+
+def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(tmp_path, monkeypatch, caplog):
+    from fnsft import run_status
+    from fnsft.errors import StorageError
+
+    def refuse(data, path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(run_status, "write_json_atomically", refuse)
+    with pytest.raises(
+        StorageError, match=r"cannot write \(.*status.json\): Permission denied; free space"
+    ) as error:
+        train(TrainingConfig(output_dir=str(tmp_path / "run"), model=NO_MODEL))
+    assert error.value.__suppress_context__ and error.value.__cause__ is None
+    assert "could not record 'failed' in" in caplog.text  # logged once, not raised over the real error
