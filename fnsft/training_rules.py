@@ -7,6 +7,7 @@ refused with the same message instead of failing later (or, for booleans, being 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from .cli_types import (
@@ -36,9 +37,19 @@ def components_value(value: Any) -> str | list[int]:
     raise argparse.ArgumentTypeError(f"{value!r} is not 'all', comma-separated ids or a list of ids")
 
 
+def path_value(value: Any) -> str:
+    """A file, folder or hub id: text, or a path object from Python callers (kept as its text)."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else text(value)
+
+
+def device_value(value: Any) -> str:
+    """'auto', 'cpu', 'cuda:1'...: text, or a torch.device from Python callers."""
+    return str(value) if type(value).__name__ == "device" else text(value)
+
+
 RULES: dict[str, Converter] = {
-    "model": optional(text),
-    "dataset": optional(text),
+    "model": optional(path_value),
+    "dataset": optional(path_value),
     "template": text,
     "max_length": positive_int,
     "loss_on": text,
@@ -47,7 +58,7 @@ RULES: dict[str, Converter] = {
     "lora_r": positive_int,
     "lora_alpha": positive_int,
     "lora_dropout": fraction,
-    "templates": optional(text),
+    "templates": optional(path_value),
     "components": components_value,
     "network_mode": text,
     "random_control": strict_bool,
@@ -59,7 +70,7 @@ RULES: dict[str, Converter] = {
     "warmup_ratio": non_negative_float,
     "weight_decay": float_in_range(0.0, 1.0),
     "seed": seed_int,
-    "output_dir": optional(text),
+    "output_dir": optional(path_value),
     "logging_steps": positive_int,
     "eval_steps": non_negative_int,
     "save_steps": positive_int,
@@ -67,10 +78,10 @@ RULES: dict[str, Converter] = {
     "resume": strict_bool,
     "overwrite": strict_bool,
     "merge": strict_bool,
-    "general_eval": optional(text),
+    "general_eval": optional(path_value),
     "eval_texts_per_category": positive_int,
     "evaluate": strict_bool,
-    "device": text,
+    "device": device_value,
 }
 
 
