@@ -9,7 +9,16 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import FnsftError
+from .cli_types import (
+    OneLineParser,
+    component_ids,
+    finite_float,
+    non_negative_int,
+    positive_int,
+    seed_int,
+)
+from .errors import FnsftError, StorageError
+from .run_folder import check_writable
 
 logger = logging.getLogger("fnsft")
 
@@ -23,27 +32,53 @@ def _common_model_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(main, argv) -> int:
-    """Run a CLI body, turning fnsft's own errors into one readable line and exit code 2."""
+    """Run a CLI body: a user mistake is one line and exit code 2; a disk or permission failure one line and 1."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         main(argv)
+    except StorageError as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 1
     except (FnsftError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # the environment refused (disk full, permissions): one line, not a traceback
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
     return 0
 
 
+def _one_line(error: BaseException) -> str:
+    """The message on one line (YAML and JSON parsers report over several)."""
+    return " ".join(str(error).split())
+
+
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
-    """'path[:count]' -> (path, count); the count caps how many texts come from that dataset."""
+    """'path[:count]' -> (path, count); the count caps how many texts come from that dataset (at least 1)."""
     path, sep, count = spec.rpartition(":")
     if sep and count.isdigit() and path:
+        if int(count) < 1:
+            raise argparse.ArgumentTypeError(f"{spec!r}: the count after ':' must be at least 1")
         return path, int(count)
     return spec, None
 
 
+def _output_file(text: str) -> Path:
+    """An output file path: refused when it names a folder or lies in a folder that cannot be written."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    try:
+        check_writable(path, "output")
+    except FnsftError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return path
+
+
 def build_templates_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fnsft-build-templates",
         description="Find functional networks with PCA + ICA and write them as a template file.",
     )
@@ -51,24 +86,29 @@ def build_templates_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dataset",
         action="append",
+        type=parse_dataset_spec,
         help="texts: .json/.jsonl/.csv/.parquet or hub id, optionally path:COUNT; repeatable "
         "(default: the shipped multi-domain prompt set, discovery split)",
     )
     parser.add_argument("--text-field", default=None)
     parser.add_argument("--category-field", default="category")
     parser.add_argument("--split", default=None, help="keep only records whose 'split' field equals this")
-    parser.add_argument("--components", type=int, default=20)
+    parser.add_argument("--components", type=positive_int, default=20)
     parser.add_argument("--threshold-rule", choices=["zscore", "percentile", "topk"], default="zscore")
-    parser.add_argument("--threshold", type=float, default=3.0)
+    parser.add_argument("--threshold", type=finite_float, default=3.0)
     parser.add_argument("--granularity", choices=["intermediate", "mlp_output"], default="intermediate")
     parser.add_argument("--ica-over", choices=["neurons", "tokens"], default="neurons")
-    parser.add_argument("--max-tokens", type=int, default=4096)
-    parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--stability-runs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-tokens", type=positive_int, default=4096)
+    parser.add_argument("--max-length", type=positive_int, default=256)
+    parser.add_argument(
+        "--stability-runs", type=non_negative_int, default=5, help="0: stability not measured"
+    )
+    parser.add_argument("--seed", type=seed_int, default=0)
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
-    parser.add_argument("--output", default=None, help="output file (default: ica_templates/<model>.json)")
+    parser.add_argument(
+        "--output", type=_output_file, default=None, help="output file (default: ica_templates/<model>.json)"
+    )
     return parser
 
 
@@ -78,12 +118,16 @@ def _build_templates(argv) -> None:
     from .models import load_model, model_id
     from .networks import DEFAULT_PROMPTS, ICAMask, LabelledTexts, load_labelled_texts
 
-    args = build_templates_parser().parse_args(argv)
+    parser = build_templates_parser()
+    args = parser.parse_args(argv)
+    if args.threshold_rule == "topk" and not args.threshold.is_integer():
+        parser.error(f"argument --threshold: topk keeps a whole number of neurons, not {args.threshold:g}")
+    if args.output is None:
+        check_writable(Path("ica_templates"), "output")
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     if args.dataset:
         parts = []
-        for spec in args.dataset:
-            source, count = parse_dataset_spec(spec)
+        for source, count in args.dataset:
             texts = load_labelled_texts(
                 source,
                 text_field=args.text_field,
@@ -141,7 +185,7 @@ def build_templates_main(argv: list[str] | None = None) -> int:
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fnsft-eval",
         description="Loss per input category with networks lesioned or preserved, against random masks of "
         "the same size per layer.",
@@ -150,15 +194,17 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--templates", default=None, help="template file (default: the shipped one for the model)"
     )
-    parser.add_argument("--components", default="all", help="comma-separated ids, or 'all'")
+    parser.add_argument(
+        "--components", type=component_ids, default="all", help="comma-separated ids, or 'all'"
+    )
     parser.add_argument("--mode", choices=["lesion", "preserve"], default="lesion")
     parser.add_argument(
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )
-    parser.add_argument("--texts-per-category", type=int, default=None)
-    parser.add_argument("--random-draws", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None, help="also write the report as JSON here")
+    parser.add_argument("--texts-per-category", type=positive_int, default=None)
+    parser.add_argument("--random-draws", type=positive_int, default=3)
+    parser.add_argument("--seed", type=seed_int, default=0)
+    parser.add_argument("--json", type=_output_file, default=None, help="also write the report as JSON here")
     return parser
 
 
@@ -181,11 +227,7 @@ def _eval(argv) -> None:
     args = eval_parser().parse_args(argv)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     networks = load_templates(args.templates or shipped_template(model), model)
-    ids = (
-        range(networks.num_components)
-        if args.components == "all"
-        else [int(c) for c in args.components.split(",")]
-    )
+    ids = range(networks.num_components) if args.components == "all" else args.components
     texts = load_labelled_texts(args.eval_data or DEFAULT_PROMPTS, split=None if args.eval_data else "eval")
     if args.texts_per_category:
         texts = per_category(texts, args.texts_per_category)

@@ -45,3 +45,11 @@ class TrainingConfigError(FnsftError, ValueError):
 
 class EvidenceError(FnsftError):
     """A saved evidence file is missing, unreadable, or holds none of the known results."""
+
+
+class RunFolderError(TrainingConfigError):
+    """A run folder cannot take this run: it holds an earlier run, another process writes it, or it is read-only."""
+
+
+class StorageError(FnsftError):
+    """A file could not be written mid-run: the disk is full, or the folder is read-only or not ours."""

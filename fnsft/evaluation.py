@@ -112,7 +112,19 @@ class EffectReport:
         return rows
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio(), "rows": self.rows()}
+        """The report as strict JSON data: an infinite ratio (random masks changed nothing) becomes null."""
+        return _finite_or_none({**asdict(self), "ratio": self.ratio(), "rows": self.rows()})
+
+
+def _finite_or_none(value):
+    """`value` with every non-finite float replaced by None, so json.dump writes valid JSON."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def measure_effect(
@@ -131,6 +143,10 @@ def measure_effect(
 ) -> EffectReport:
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
     same number of neurons per layer (drawn outside the networks)."""
+    if random_draws < 1:
+        raise ValueError(
+            f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
+        )
     ids = networks.check_components(component_ids)
     network_mask = mask_from_networks(networks, ids, mode, model=model)
     union = networks.union(ids)

@@ -21,6 +21,7 @@ from .architectures import ModelShape, model_shape
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
+from .template_schema import Checker, check_fnsft_template, check_sft_template, read_template_json
 
 FORMAT_NAME = "fnsft-templates"
 SCHEMA_VERSION = 1
@@ -89,35 +90,8 @@ def _require(condition: bool, source: str, message: str) -> None:
         raise TemplateError(f"{source}: {message}")
 
 
-def _neuron_sets(raw: dict, widths: tuple[int, ...], source: str, component) -> dict[int, np.ndarray]:
-    _require(isinstance(raw, dict), source, f"component {component} neurons must map layer -> list of ids.")
-    sets = {}
-    for layer_key, ids in raw.items():
-        try:
-            layer = int(layer_key)
-            array = np.asarray(ids, dtype=np.int64)
-        except (TypeError, ValueError):
-            raise TemplateError(
-                f"{source}: component {component} has a non-integer layer or neuron id."
-            ) from None
-        _require(
-            0 <= layer < len(widths),
-            source,
-            f"component {component} names layer {layer}, but the model has {len(widths)} layers.",
-        )
-        _require(array.ndim == 1, source, f"component {component} layer {layer} must be a flat list of ids.")
-        if array.size:
-            _require(
-                array.min() >= 0 and array.max() < widths[layer],
-                source,
-                f"component {component} layer {layer} has neuron ids outside 0..{widths[layer] - 1}.",
-            )
-            sets[layer] = np.unique(array)
-    return sets
-
-
 def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetworks:
-    """Validate and read a template dict in either supported format."""
+    """Validate (fnsft.template_schema, field by field) and read a template dict in either supported format."""
     _require(isinstance(data, dict), source, "the file must hold a JSON object.")
     if "templates" in data and "layout" in data:
         return _from_functional_networks_sft(data, source)
@@ -128,100 +102,44 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
     )
     version = data.get("schema_version")
     _require(
-        version == SCHEMA_VERSION,
+        type(version) is int and version == SCHEMA_VERSION,
         source,
         f"schema_version {version!r} is not supported by this fnsft (reads {SCHEMA_VERSION}); upgrade fnsft.",
     )
     for key in ("model", "granularity", "threshold", "components"):
         _require(key in data, source, f"missing required key {key!r}.")
-    try:
-        shape = ModelShape.from_dict(data["model"]["shape"])
-    except (KeyError, TypeError, ValueError):
-        raise TemplateError(
-            f"{source}: model.shape must give model_type, num_layers, intermediate_sizes, hidden_size."
-        ) from None
-    _require(
-        data["granularity"] in ("intermediate", "mlp_output"),
-        source,
-        f"granularity {data['granularity']!r} must be 'intermediate' or 'mlp_output'.",
-    )
-    _require(
-        len(shape.intermediate_sizes) == shape.num_layers, source, "intermediate_sizes must list every layer."
-    )
-    components = data["components"]
-    _require(isinstance(components, list) and components, source, "components must be a non-empty list.")
-    widths = (
-        (shape.hidden_size,) * shape.num_layers
-        if data["granularity"] == "mlp_output"
-        else shape.intermediate_sizes
-    )
-    neurons = [
-        _neuron_sets(entry.get("neurons"), widths, source, entry.get("id", i))
-        for i, entry in enumerate(components)
-    ]
-
-    def per_component(key):
-        values = [entry.get(key) for entry in components]
-        return None if any(v is None for v in values) else np.asarray(values, dtype=np.float32)
-
-    response = data.get("category_response")
+    fields = check_fnsft_template(Checker(source), data)
     return FunctionalNetworks(
-        neurons=neurons,
-        shape=shape,
+        shape=ModelShape.from_dict(data["model"]["shape"]),
         model_id=str(data["model"].get("id", "unknown")),
         granularity=data["granularity"],
         threshold=dict(data["threshold"]),
         decomposition=dict(data.get("decomposition") or {}),
         data=dict(data.get("data") or {}),
-        explained_variance=per_component("explained_variance"),
-        stability=per_component("stability"),
-        stability_threshold=float(data.get("stability_threshold", 0.8)),
-        categories=list(data.get("categories") or []),
-        category_response=None if response is None else np.asarray(response, dtype=np.float32),
         name=str(data.get("name", "networks")),
+        **fields,
     )
 
 
 def _from_functional_networks_sft(data: dict, source: str) -> FunctionalNetworks:
     """FunctionalNetworksSFT templates: MLP-output channels per captured layer (intermediate widths unknown)."""
-    layout = data["layout"]
-    try:
-        layers = [int(layer) for layer in layout["captured_layers_sorted"]]
-        hidden = int(layout["hidden_size"])
-    except (KeyError, TypeError, ValueError):
-        raise TemplateError(f"{source}: layout needs captured_layers_sorted and hidden_size.") from None
-    _require(
-        bool(layers) and isinstance(data["templates"], dict) and data["templates"],
-        source,
-        "layout and templates must be non-empty.",
-    )
-    num_layers = max(layers) + 1
-    shape = ModelShape("unknown", num_layers, (0,) * num_layers, hidden)
-    neurons = [
-        _neuron_sets(raw, (hidden,) * num_layers, source, key)
-        for key, raw in sorted(data["templates"].items(), key=lambda item: int(item[0]))
-    ]
+    neurons, num_layers, hidden = check_sft_template(Checker(source), data)
+    name = data.get("name")
     return FunctionalNetworks(
         neurons=neurons,
-        shape=shape,
+        shape=ModelShape("unknown", num_layers, (0,) * num_layers, hidden),
         model_id="unknown",
         granularity="mlp_output",
         threshold={"rule": "imported", "value": None},
-        data={"imported_from": "FunctionalNetworksSFT", "original_name": data.get("name")},
-        name=str(data.get("name", "imported")),
+        data={"imported_from": "FunctionalNetworksSFT", "original_name": name},
+        name=name if isinstance(name, str) else "imported",
     )
 
 
 def load_templates(path: str | os.PathLike, model: nn.Module | None = None) -> FunctionalNetworks:
-    """Read a template file; with `model`, also refuse one made for another model shape."""
+    """Read a template file (bounded, strictly validated); with `model`, also refuse another model's shape."""
     source = str(path)
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise TemplateError(f"{source}: no such file.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TemplateError(f"{source}: not valid JSON ({error}).") from None
-    networks = templates_from_dict(data, source)
+    networks = templates_from_dict(read_template_json(path), source)
     if model is not None:
         check_compatible(networks, model, source)
     return networks

@@ -16,11 +16,9 @@ and, with merge=True, merged/ (the adapter merged into its base model).
 
 from __future__ import annotations
 
-import argparse
+import errno
 import json
 import logging
-import os
-import shutil
 import threading
 import time
 import traceback
@@ -33,9 +31,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoints import atomic_trainer_class, checkpoint_step, last_complete_checkpoint, remove_staging
+from .cli_types import OneLineParser
 from .data import LOSS_ON, SAMPLE_DATA
-from .errors import MaskSelectionError, QuantizationUnavailableError, TemplateError, TrainingConfigError
+from .errors import (
+    MaskSelectionError,
+    QuantizationUnavailableError,
+    StorageError,
+    TemplateError,
+    TrainingConfigError,
+)
+from .run_folder import RUN_OUTPUTS, check_run_folder, claim_run_folder
+from .run_status import Heartbeat, is_main_process, read_progress, read_status, try_write_status
 from .templates import write_json_atomically
+from .training_rules import RULES, check_settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +52,18 @@ NETWORK_MODES = ("none", "lesion", "preserve", "train_only", "freeze")
 FORWARD_MASK_MODES = ("lesion", "preserve")
 METHODS = ("lora", "full", "qlora")
 CHECKPOINTING = ("auto", "on", "off")
-RUN_OUTPUTS = ("progress.jsonl", "forgetting_report.json", "checkpoints", "final", "merged")
+__all__ = [
+    "RUN_OUTPUTS",
+    "TrainingConfig",
+    "TrainingResult",
+    "config_from_args",
+    "forgetting_report",
+    "is_main_process",
+    "read_progress",
+    "read_status",
+    "response_loss",
+    "train",
+]
 EVALUATED = "unmasked model (no forward hooks), as saved in final/"
 
 
@@ -56,7 +76,8 @@ class TrainingConfig:
     comma-separated ids. warmup_ratio: a fraction of the
     steps below 1, else a step count. general_eval: None for the eval split of the shipped prompt set.
     gradient_checkpointing: "auto" turns it on for QLoRA on CUDA only. resume: continue from the last
-    checkpoint in output_dir. evaluate: measure the forgetting report before and after training.
+    complete checkpoint in output_dir. overwrite: replace an earlier run in output_dir (without it, or resume,
+    such a folder is refused). evaluate: measure the forgetting report before and after training.
     """
 
     model: str | None = None
@@ -87,6 +108,7 @@ class TrainingConfig:
     save_steps: int = 50
     gradient_checkpointing: str = "auto"
     resume: bool = False
+    overwrite: bool = False
     merge: bool = False
     general_eval: str | None = None
     eval_texts_per_category: int = 3
@@ -94,6 +116,8 @@ class TrainingConfig:
     device: str = "auto"
 
     def __post_init__(self):
+        for name, value in check_settings({f.name: getattr(self, f.name) for f in fields(self)}).items():
+            setattr(self, name, value)
         self._check_choice("method", METHODS)
         self._check_choice("network_mode", NETWORK_MODES)
         self._check_choice("loss_on", LOSS_ON)
@@ -104,13 +128,6 @@ class TrainingConfig:
             raise TrainingConfigError(
                 "merge applies to LoRA/QLoRA adapters; a full fine-tune is already whole."
             )
-        if not 0 <= self.validation_fraction < 1:
-            raise TrainingConfigError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}."
-            )
-        for name in ("batch_size", "gradient_accumulation", "logging_steps", "save_steps", "max_length"):
-            if getattr(self, name) < 1:
-                raise TrainingConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise TrainingConfigError("Set max_steps or epochs above zero: this run would train nothing.")
 
@@ -147,36 +164,6 @@ class TrainingResult:
 
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
-
-
-def is_main_process() -> bool:
-    """Under torchrun / accelerate launch only rank 0 writes the run folder."""
-    return os.environ.get("RANK", "0") == "0"
-
-
-def write_status(run_dir: Path, state: str, **extra) -> None:
-    if not is_main_process():
-        return
-    write_json_atomically({"state": state, "updated": _now(), **extra}, run_dir / "status.json")
-
-
-def read_status(run_dir: Path) -> dict:
-    path = Path(run_dir) / "status.json"
-    return json.loads(path.read_text()) if path.is_file() else {"state": "unknown"}
-
-
-def read_progress(run_dir: Path) -> list[dict]:
-    """The complete lines of progress.jsonl (a line still being written is skipped: readers poll live runs)."""
-    path = Path(run_dir) / "progress.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def _trim_progress(run_dir: Path, step: int) -> None:
@@ -283,7 +270,9 @@ def forgetting_report(before: dict, after: dict) -> dict:
     }
 
 
-def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Callable | None):
+def _progress_callback(
+    run_dir: Path, heartbeat: Heartbeat, stop_event: threading.Event, progress: Callable | None
+):
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
@@ -320,6 +309,8 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Cal
             if state.is_world_process_zero:
                 with open(run_dir / "progress.jsonl", "a") as stream:
                     stream.write(json.dumps(row) + "\n")
+                if not self.stop_requested:
+                    heartbeat.set("running", step=state.global_step)
             if progress is not None:
                 progress(row)
             return self._check_stop(state, control)
@@ -331,7 +322,7 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event, progress: Cal
             """Checked after each step and each log (so a request made from `progress` ends this very step)."""
             if state.global_step < state.max_steps and (stop_event.is_set() or (run_dir / "STOP").exists()):
                 if not self.stop_requested:
-                    write_status(run_dir, "stopping", step=state.global_step)
+                    heartbeat.set("stopping", step=state.global_step)
                 self.stop_requested = True
                 control.should_save = True
                 control.should_training_stop = True
@@ -348,26 +339,6 @@ def _checkpointing_argument() -> str:
 
     names = inspect.signature(TrainingArguments.__init__).parameters
     return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-
-
-def _last_checkpoint(run_dir: Path) -> str | None:
-    checkpoints = sorted(
-        (run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-    )
-    return str(checkpoints[-1]) if checkpoints else None
-
-
-def _resume_point(config: TrainingConfig, run_dir: Path) -> str | None:
-    """The checkpoint a resumed run continues from (progress past it is dropped), or None for a fresh run."""
-    if not config.resume:
-        return None
-    checkpoint = _last_checkpoint(run_dir)
-    if checkpoint is None:
-        raise TrainingConfigError(
-            f"resume=True but {run_dir / 'checkpoints'} holds no checkpoint; point output_dir at the stopped run."
-        )
-    _trim_progress(run_dir, int(Path(checkpoint).name.split("-")[1]))
-    return checkpoint
 
 
 def _networks_line(networks: dict | None) -> str:
@@ -435,33 +406,60 @@ def train(
     receives each progress row. Any error leaves status.json "failed" with its traceback, and is re-raised.
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
     config.output_dir = str(run_dir)
-    (run_dir / "STOP").unlink(missing_ok=True)  # a stale request must not stop this run
-    if not config.resume and is_main_process():
-        _clear_previous_run(run_dir)
-    if is_main_process():
-        write_json_atomically(asdict(config), run_dir / "config.json")
-    write_status(run_dir, "running")
     try:
-        return _train(config, run_dir, stop_event or threading.Event(), progress)
+        return _run_in_folder(config, run_dir, checkpoint, stop_event or threading.Event(), progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _admit(config: TrainingConfig, run_dir: Path):
+    """(checkpoint to resume from or None, the folder's lock): rank 0 checks and claims the folder."""
+    if not is_main_process():
+        checkpoint = last_complete_checkpoint(run_dir / "checkpoints", warn=False) if config.resume else None
+        return (str(checkpoint) if checkpoint else None), None
+    plan = check_run_folder(run_dir, config.resume, config.overwrite)
+    lock = claim_run_folder(plan)
+    return (str(plan.checkpoint) if plan.checkpoint else None), lock
+
+
+def _run_in_folder(config, run_dir: Path, checkpoint: str | None, stop_event, progress) -> TrainingResult:
+    """The run proper, its status kept truthful: a heartbeat while it runs, "failed" (when the disk allows)."""
+    try:
+        (run_dir / "STOP").unlink(missing_ok=True)  # a stale request must not stop this run
+        if is_main_process():
+            if checkpoint:
+                _trim_progress(run_dir, checkpoint_step(Path(checkpoint)))
+                remove_staging(run_dir / "checkpoints")
+            write_json_atomically(asdict(config), run_dir / "config.json")
+        with Heartbeat(run_dir) as heartbeat:
+            heartbeat.set("running", step=checkpoint_step(Path(checkpoint)) if checkpoint else 0)
+            return _train(config, run_dir, checkpoint, heartbeat, stop_event, progress)
     except BaseException as error:
-        write_status(
+        try_write_status(
             run_dir, "failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()
         )
+        problem = _storage_problem(error)
+        if problem:
+            raise StorageError(
+                f"{run_dir}: {problem}; free space or fix permissions, then continue with --resume true."
+            ) from None
         raise
 
 
-def _clear_previous_run(run_dir: Path) -> None:
-    """A fresh run in a used folder starts clean: old progress lines and checkpoints would mix with its own."""
-    stale = [run_dir / name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-    if stale:
-        logger.warning("%s held an earlier run; removing its %s", run_dir, ", ".join(p.name for p in stale))
-    for path in stale:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _storage_problem(error: BaseException) -> str | None:
+    """A one-line description when `error` is the disk or the folder refusing a write, else None."""
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"cannot write{where}: {error.strerror or error}"
+    if "No space left on device" in str(error):
+        return "cannot write: no space left on device"
+    return None
 
 
 def _load(config: TrainingConfig):
@@ -538,15 +536,19 @@ def _trainable_parameters(model: nn.Module, selective) -> int:
     return sum(param.numel() for param in model.parameters() if param.requires_grad)
 
 
-def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, progress) -> TrainingResult:
-    from transformers import Trainer
-
+def _train(
+    config: TrainingConfig,
+    run_dir: Path,
+    checkpoint: str | None,
+    heartbeat: Heartbeat,
+    stop_event: threading.Event,
+    progress,
+) -> TrainingResult:
     from .architectures import model_shape
     from .masking import apply_mask, build_mask
     from .models import model_id, setup_lora
     from .selective import SelectiveUpdate, optimizer_groups
 
-    checkpoint = _resume_point(config, run_dir)
     model, tokenizer = _load(config)
     base_id = model_id(model)
     train_set, validation, collator = _datasets(config, tokenizer)
@@ -570,8 +572,8 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
         selective = SelectiveUpdate(model, sets, config.network_mode)
     device = next(model.parameters()).device
     no_decay = selective.no_decay_parameter_names() if selective else ()
-    callback = _progress_callback(run_dir, stop_event, progress)
-    trainer = Trainer(
+    callback = _progress_callback(run_dir, heartbeat, stop_event, progress)
+    trainer = atomic_trainer_class()(
         model=model,
         args=_training_arguments(config, run_dir, device, validation is not None, quiet=progress is not None),
         train_dataset=train_set,
@@ -598,7 +600,8 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
     step = trainer.state.global_step
     if callback.stop_requested:
         (run_dir / "STOP").unlink(missing_ok=True)
-        write_status(run_dir, "stopped", step=step, checkpoint=_last_checkpoint(run_dir))
+        last = last_complete_checkpoint(run_dir / "checkpoints")
+        heartbeat.set("stopped", step=step, checkpoint=str(last) if last else None)
         return TrainingResult(run_dir, "stopped", model=model)
     report = {
         "evaluated": EVALUATED,
@@ -621,7 +624,7 @@ def _train(config: TrainingConfig, run_dir: Path, stop_event: threading.Event, p
         if measure:
             write_json_atomically(report, run_dir / "forgetting_report.json")
         _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
-    write_status(run_dir, "completed", step=step)
+    heartbeat.set("completed", step=step)
     return TrainingResult(run_dir, "completed", report, model)
 
 
@@ -642,23 +645,19 @@ def _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir: 
         tokenizer.save_pretrained(run_dir / "merged")
 
 
-def _flag_type(kind):
-    if kind in ("bool", bool):
-        return lambda text: str(text).lower() in ("1", "true", "yes", "on")
-    return {"int": int, "float": float}.get(kind if isinstance(kind, str) else kind.__name__, str)
-
-
 def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
-    """TrainingConfig from fnsft-train flags and an optional --config YAML/JSON file (flags win)."""
-    parser = argparse.ArgumentParser(prog="fnsft-train", description="Fine-tune with functional networks.")
+    """TrainingConfig from fnsft-train flags and an optional --config YAML/JSON file (flags win).
+
+    Flags and file values go through the same rules (fnsft.training_rules): a wrong type or range is refused.
+    """
+    parser = OneLineParser(prog="fnsft-train", description="Fine-tune with functional networks.")
     parser.add_argument("--config", default=None, help="YAML or JSON file whose keys are these flags")
     for item in fields(TrainingConfig):
-        kind = str(item.type).split(" ")[0].replace("|", "").strip()
         parser.add_argument(
             f"--{item.name.replace('_', '-')}",
             dest=item.name,
             default=None,
-            type=_flag_type(kind),
+            type=RULES[item.name],
             help=f"default: {item.default}",
         )
     args = vars(parser.parse_args(argv))
@@ -669,6 +668,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
         raise TrainingConfigError(
             f"{config_file}: unknown keys {sorted(unknown)}; use the fnsft-train flag names."
         )
+    values = check_settings(values, where=str(config_file))
     values.update({k: v for k, v in args.items() if v is not None})
     return TrainingConfig(**values)
 

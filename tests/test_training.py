@@ -4,7 +4,9 @@ integration run on the embedded model with the shipped networks lesioned."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from fnsft.errors import (
     DatasetFormatError,
     MaskSelectionError,
     QuantizationUnavailableError,
+    RunFolderError,
+    StorageError,
     TrainingConfigError,
 )
 from fnsft.functional_networks import FunctionalNetworks
@@ -181,13 +185,19 @@ def test_stop_saves_a_checkpoint_and_resume_reproduces_the_uninterrupted_run(mak
     torch.testing.assert_close(logits(resumed.model), logits(lora_run.model))
 
 
-def test_a_stop_file_stops_the_run_and_a_fresh_run_in_its_folder_starts_clean(make_config):
+def test_a_stop_file_stops_the_run_and_only_an_explicit_overwrite_replaces_it(make_config):
     config = make_config(eval_steps=0, evaluate=False)
     stop_file = Path(config.output_dir) / "STOP"
     result = train(config, progress=lambda row: stop_file.touch())
     assert result.state == "stopped" and read_status(result.run_dir)["step"] == 1
     assert not stop_file.exists()  # removed, so a resumed run is not stopped again
-    fresh = train(make_config(eval_steps=0, evaluate=False, max_steps=2, save_steps=5))
+    before = sorted(p.name for p in result.run_dir.rglob("*"))
+    with pytest.raises(
+        RunFolderError, match=r"holds an earlier run \(config.json, status.json, progress.jsonl"
+    ):
+        train(make_config(eval_steps=0, evaluate=False, max_steps=2))
+    assert sorted(p.name for p in result.run_dir.rglob("*")) == before  # refused: nothing deleted or written
+    fresh = train(make_config(eval_steps=0, evaluate=False, max_steps=2, save_steps=5, overwrite=True))
     assert [row["step"] for row in read_progress(fresh.run_dir)] == [
         1,
         2,
@@ -196,9 +206,54 @@ def test_a_stop_file_stops_the_run_and_a_fresh_run_in_its_folder_starts_clean(ma
     assert not (fresh.run_dir / "checkpoints" / "checkpoint-1").exists()
 
 
-def test_resume_without_a_checkpoint_is_refused(make_config):
-    with pytest.raises(TrainingConfigError, match="holds no checkpoint"):
+def test_a_save_that_fails_midway_is_never_resumed_from_and_resume_finishes(
+    make_config, lora_run, monkeypatch, caplog
+):
+    """Disk full while checkpoint-4 is written: one StorageError, status "failed", checkpoint-4 never visible;
+    a half-written checkpoint-3 left by an older writer and a stray checkpoint-10-old are passed over; resume
+    continues from checkpoint-2 and reproduces the uninterrupted run."""
+    from transformers import Trainer
+
+    real = Trainer._save_rng_state
+
+    def disk_full_at_step_4(self, output_dir):
+        if self.state.global_step == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(Path(output_dir) / "rng_state.pth"))
+        return real(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", disk_full_at_step_4)
+    with pytest.raises(
+        StorageError, match=r"cannot write \(.*rng_state.pth\): No space left on device"
+    ) as error:
+        train(make_config())
+    assert error.value.__suppress_context__  # one line, no chained traceback
+    run_dir = Path(make_config().output_dir)
+    status = read_status(run_dir)
+    assert status["state"] == "failed" and "No space left" in status["error"]
+    assert status["pid"] == os.getpid() and status["heartbeat"] > 0
+    checkpoints = run_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".saving-checkpoint-4", "checkpoint-2"]
+    monkeypatch.undo()
+    (checkpoints / "checkpoint-3").mkdir()
+    (checkpoints / "checkpoint-3" / "adapter_model.safetensors").write_bytes(b"half")
+    (checkpoints / "checkpoint-10-old").mkdir()
+    resumed = train(make_config(resume=True))
+    assert "skipping incomplete checkpoints (no readable trainer_state.json): checkpoint-3" in caplog.text
+    assert resumed.state == "completed" and read_status(run_dir)["state"] == "completed"
+    assert [row["step"] for row in read_progress(run_dir) if row["loss"] is not None] == [1, 2, 3, 4]
+    assert losses(run_dir) == pytest.approx(losses(lora_run.run_dir), rel=1e-5)
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "checkpoint-10-old",  # strays and incomplete folders are not rotated away
+        "checkpoint-2",
+        "checkpoint-3",
+        "checkpoint-4",
+    ]
+
+
+def test_resume_without_a_checkpoint_is_refused_and_writes_nothing(make_config, tmp_path):
+    with pytest.raises(TrainingConfigError, match="holds no complete checkpoint; point output_dir"):
         train(make_config(resume=True))
+    assert not (tmp_path / "run").exists()
 
 
 def test_forward_mask_silences_the_neurons_gradients(tiny_model):
@@ -316,10 +371,18 @@ def test_config_file_and_flags(tmp_path):
         ({"method": "full", "merge": True}, "merge applies to LoRA"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"loss_on": "prompt"}, "loss_on='prompt'"),
-        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"batch_size": 0}, r"batch_size: 0 is out of range; expected an integer 1\.\.2147483647"),
+        ({"batch_size": "four"}, "batch_size: 'four' is not an integer"),
+        ({"resume": "y"}, "resume: 'y' is not a boolean; use true/false, yes/no or 1/0"),
+        ({"resume": True, "overwrite": True}, None),
     ],
 )
 def test_bad_settings_are_refused(settings, message):
+    if message is None:  # valid on its own; the contradiction is refused when the run starts
+        with pytest.raises(TrainingConfigError, match="resume and overwrite contradict each other"):
+            train(TrainingConfig(**settings, output_dir="never-created"))
+        assert not Path("never-created").exists()
+        return
     with pytest.raises(TrainingConfigError, match=message):
         TrainingConfig(**settings)
 
