@@ -3,12 +3,14 @@
 Rows are tokens (padding removed), columns are neurons laid out layer after layer
 (column = layer offset + neuron index). Hooks sit on each block's down-projection: its input for
 "intermediate" neurons, its output for "mlp_output" channels. Once the last layer is recorded the forward pass is
-stopped, so the final norm and LM head are never computed.
+stopped, so the final norm and LM head are never computed. The hooks record only forward passes of the capture's
+own contextvars context: on a shared model (the app) other requests' passes run through untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from .architectures import mlp_blocks, output_width
 from .errors import DecompositionError
 
 GRANULARITIES = ("intermediate", "mlp_output")
+_CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
 
 
 @dataclass
@@ -109,11 +112,14 @@ def capture_activations(
     order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
     state: dict[str, torch.Tensor] = {}
+    owner = object()
 
     def make_hook(layer: int, last: bool):
         columns = slice(int(offsets[layer]), int(offsets[layer + 1]))
 
         def record(values: torch.Tensor) -> None:
+            if _CAPTURING.get() is not owner:  # another request's forward pass on the same model
+                return
             # OPT hands its MLP [batch * time, width]; every other family [batch, time, width]
             flat = values.reshape(*state["valid"].shape, -1)[state["valid"]].to("cpu", dtype)
             matrix[state["rows"], columns] = flat
@@ -133,6 +139,7 @@ def capture_activations(
         else:
             handles.append(block.down_proj.register_forward_hook(hook))
     done = 0
+    token = _CAPTURING.set(owner)
     try:
         for start in range(0, len(order), batch_size):
             batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
@@ -153,6 +160,7 @@ def capture_activations(
             if progress is not None:
                 progress(done, total)
     finally:
+        _CAPTURING.reset(token)
         for handle in handles:
             handle.remove()
     text_index = np.concatenate([np.full(len(ids), index) for index, ids in chosen])

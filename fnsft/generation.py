@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .limits import check_prompt_length, context_length
 from .masking import NeuronMask, masked
 
 
@@ -45,6 +46,16 @@ def encode_prompt(tokenizer, prompt: str, use_chat_template: bool = True) -> tor
     else:
         ids = tokenizer(prompt)["input_ids"]
     return torch.tensor([ids], dtype=torch.long)
+
+
+def encode_fitting_prompt(
+    model: nn.Module, tokenizer, prompt: str, max_new_tokens: int, use_chat_template: bool = True
+) -> torch.Tensor:
+    """The encoded prompt, refused (LimitError, with the numbers) when it and `max_new_tokens` overflow the
+    model's context: past it a model produces garbage, slowly."""
+    input_ids = encode_prompt(tokenizer, prompt, use_chat_template)
+    check_prompt_length(input_ids.shape[1], max_new_tokens, context_length(model))
+    return input_ids
 
 
 def _choose(logits: torch.Tensor, history: torch.Tensor, settings: GenerationSettings, generator) -> int:
@@ -122,7 +133,7 @@ def stream_comparison(
 ) -> Iterator[tuple[str, str]]:
     """Yield (unmasked text, masked text) so far after each decoding step of either stream."""
     settings = settings or GenerationSettings()
-    input_ids = encode_prompt(tokenizer, prompt, use_chat_template)
+    input_ids = encode_fitting_prompt(model, tokenizer, prompt, settings.max_new_tokens, use_chat_template)
     streams = [
         _Stream(model, tokenizer, input_ids, None, settings),
         _Stream(model, tokenizer, input_ids, mask, settings),
@@ -162,7 +173,7 @@ def compare_next_token(
     use_chat_template: bool = True,
 ) -> NextTokenComparison:
     device = next(model.parameters()).device
-    input_ids = encode_prompt(tokenizer, prompt, use_chat_template).to(device)
+    input_ids = encode_fitting_prompt(model, tokenizer, prompt, 1, use_chat_template).to(device)
     log_probs = []
     for current in (None, mask):
         with masked(model, current):
