@@ -11,6 +11,7 @@ import os
 
 import gradio as gr
 
+from ..cli_types import port_number
 from . import compare, discover, evidence_tab, explore, finetune, model_tab, templates_tab
 from .common import network_selector_update
 from .state import AppState
@@ -92,7 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         help="address to bind (default 127.0.0.1: this machine only)",
     )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument(
+        "--port", type=port_number, default=port_number(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    )
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--runs-dir", default="runs", help="where fine-tuning runs are written")
     return parser.parse_args(argv)
