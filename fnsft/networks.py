@@ -270,14 +270,23 @@ class ICAMask:
         component_ids: Iterable[int],
         mode: str = "lesion",
         layers: Iterable[int] | None = None,
+        *,
+        gain: float | None = None,
+        fill: str = "zero",
+        means: dict[int, np.ndarray] | None = None,
     ):
-        """Lesion or preserve the union of `component_ids` on `model`; returns a removable handle / context."""
+        """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`, with `means`) the union of
+        `component_ids` on `model` for every forward pass; returns a removable handle / context manager.
+
+        >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
+        ...     model.generate(...)
+        """
         from .masking import apply_mask, mask_from_networks
 
-        networks = self._fitted()
-        return apply_mask(
-            model, mask_from_networks(networks, component_ids, mode, model=model, layers=layers)
+        mask = mask_from_networks(
+            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
         )
+        return apply_mask(model, mask)
 
     def build_templates_from_current_components(
         self, name: str, path: str | os.PathLike | None = None

@@ -342,3 +342,15 @@ def test_dial_requests_that_cannot_be_built_are_refused(tiny_model):
         build_mask(sets, w, "preserve", fill="half")
     with pytest.raises(MaskSelectionError, match="another model or site"):
         build_mask(sets, w, "mean", means={0: np.zeros(3)})
+
+
+def test_ica_mask_applies_a_gain_dial_to_its_networks(tiny_model):
+    from fnsft.networks import ICAMask
+
+    ica = ICAMask()
+    ica.networks_ = networks_for(tiny_model, [{0: np.array([1, 2])}])
+    with apply_mask(tiny_model, build_mask({0: np.array([1, 2])}, widths(tiny_model), "scale", gain=0.5)):
+        expected = logits(tiny_model)
+    with ica.apply_component_masks(tiny_model, [0], mode="scale", gain=0.5) as handle:
+        assert handle.mask.description["gain"] == 0.5
+        assert torch.equal(logits(tiny_model), expected)
