@@ -180,7 +180,7 @@ def test_the_evidence_command_runs_on_another_model_given_by_flag(embedded_token
     tiny_llama(layers=2, intermediate=32, hidden=32, vocab=len(embedded_tokenizer)).save_pretrained(folder)
     embedded_tokenizer.save_pretrained(folder)
     spec = importlib.util.spec_from_file_location(
-        "evidence_run", Path(EVIDENCE_JSON).parents[2] / "evidence/run.py"
+        "evidence_run", Path(__file__).resolve().parents[1] / "benchmarks" / "evidence" / "run.py"
     )
     command = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(command)

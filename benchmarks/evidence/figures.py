@@ -95,5 +95,5 @@ if __name__ == "__main__":
     from fnsft.evidence import EVIDENCE_JSON, load_evidence
 
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else EVIDENCE_JSON
-    for figure in render_all(load_evidence(source), source.parent):
+    for figure in render_all(load_evidence(source), source.resolve().parent):
         print(f"wrote {figure}")
