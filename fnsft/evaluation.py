@@ -91,8 +91,16 @@ class EffectReport:
             return math.inf if network_increase > 0 else 1.0
         return network_increase / random_increase
 
+    def ratio_is_noise(self, category: str = "all") -> bool:
+        """True when the random masks' mean shift of the loss is not clearly above their own spread (within
+        two standard errors, or a single draw that has no spread), so the ratio's denominator is noise."""
+        draws = [draw[category] for draw in self.random]
+        shift = abs(float(np.mean(draws)) - self.baseline[category])
+        return len(draws) < 2 or shift <= 2 * sample_std(draws) / math.sqrt(len(draws))
+
     def rows(self) -> list[dict]:
-        """One row per category: baseline, network, random mean/std, ratio and perplexities."""
+        """One row per category: baseline, network, random mean/std, ratio (and whether it is noise) and
+        perplexities."""
         rows = []
         random_mean = self.random_mean
         for category in self.baseline:
@@ -105,6 +113,7 @@ class EffectReport:
                     "random_loss_mean": random_mean[category],
                     "random_loss_std": spread,
                     "ratio": self.ratio(category),
+                    "ratio_is_noise": self.ratio_is_noise(category),
                     "baseline_ppl": math.exp(self.baseline[category]),
                     "network_ppl": math.exp(min(self.network[category], 50)),
                 }
@@ -135,6 +144,8 @@ def measure_effect(
     texts: LabelledTexts,
     *,
     mode: str = "lesion",
+    gain: float | None = None,
+    fill: str = "zero",
     random_draws: int = 3,
     seed: int = 0,
     max_length: int = 256,
@@ -142,13 +153,14 @@ def measure_effect(
     progress: Callable[[float], None] | None = None,
 ) -> EffectReport:
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
-    same number of neurons per layer (drawn outside the networks)."""
+    same number of neurons per layer (drawn outside the networks), every mask with the same dials (`gain` for
+    mode 'scale', `fill` for what 'preserve' silences)."""
     if random_draws < 1:
         raise ValueError(
             f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
         )
     ids = networks.check_components(component_ids)
-    network_mask = mask_from_networks(networks, ids, mode, model=model)
+    network_mask = mask_from_networks(networks, ids, mode, model=model, gain=gain, fill=fill)
     union = networks.union(ids)
     controls = [
         build_mask(
@@ -156,6 +168,8 @@ def measure_effect(
             networks.layer_widths,
             mode,
             site=networks.granularity,
+            gain=gain,
+            fill=fill,
             description={"control": "random", "seed": seed + draw},
         )
         for draw in range(random_draws)

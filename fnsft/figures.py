@@ -29,7 +29,7 @@ def _labels(networks: FunctionalNetworks) -> list[str]:
     return [networks.label(c) for c in range(networks.num_components)]
 
 
-def _layout(figure: go.Figure, title: str, x_title: str = "", y_title: str = "", **extra) -> go.Figure:
+def styled(figure: go.Figure, title: str, x_title: str = "", y_title: str = "", **extra) -> go.Figure:
     figure.update_layout(
         title=title,
         xaxis_title=x_title,
@@ -47,7 +47,7 @@ def empty_figure(message: str) -> go.Figure:
     figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
-    return _layout(figure, "")
+    return styled(figure, "")
 
 
 def layer_heatmap(networks: FunctionalNetworks) -> go.Figure:
@@ -66,7 +66,7 @@ def layer_heatmap(networks: FunctionalNetworks) -> go.Figure:
         )
     )
     figure.update_yaxes(autorange="reversed")
-    return _layout(figure, "Neurons per layer of each network", "layer", "network")
+    return styled(figure, "Neurons per layer of each network", "layer", "network")
 
 
 def layer_profile(networks: FunctionalNetworks, component: int) -> go.Figure:
@@ -83,7 +83,7 @@ def layer_profile(networks: FunctionalNetworks, component: int) -> go.Figure:
             hovertemplate="layer %{x}: %{y} neurons (%{customdata:.2f}% of the layer)<extra></extra>",
         )
     )
-    return _layout(figure, f"Layer profile of {networks.label(component)}", "layer", "neurons")
+    return styled(figure, f"Layer profile of {networks.label(component)}", "layer", "neurons")
 
 
 def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
@@ -103,7 +103,7 @@ def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
         )
     )
     figure.update_yaxes(autorange="reversed")
-    return _layout(figure, "Response of each network to each input category", "category", "network")
+    return styled(figure, "Response of each network to each input category", "category", "network")
 
 
 def overlap_matrix(networks: FunctionalNetworks) -> go.Figure:
@@ -122,7 +122,7 @@ def overlap_matrix(networks: FunctionalNetworks) -> go.Figure:
         )
     )
     figure.update_yaxes(autorange="reversed")
-    return _layout(figure, "Overlap between networks (IoU of neuron sets)", "network", "network")
+    return styled(figure, "Overlap between networks (IoU of neuron sets)", "network", "network")
 
 
 def stability_chart(networks: FunctionalNetworks) -> go.Figure:
@@ -147,11 +147,12 @@ def stability_chart(networks: FunctionalNetworks) -> go.Figure:
         y=networks.stability_threshold,
         line_dash="dash",
         line_color=UNSTABLE_COLOR,
-        annotation_text=f"threshold {networks.stability_threshold:g}",
-    )
+    )  # the threshold is named in the title: a label on the line would sit on the bars
     unstable = int((~stable).sum())
-    title = f"Stability across reruns ({unstable} unstable)" if unstable else "Stability across reruns"
-    return _layout(figure, title, "network", "stability", yaxis_range=[0, 1.05])
+    title = (
+        f"Stability across reruns (dashed: threshold {networks.stability_threshold:g}; {unstable} unstable)"
+    )
+    return styled(figure, title, "network", "stability", yaxis_range=[0, 1.05])
 
 
 def _membership(networks: FunctionalNetworks) -> np.ndarray:
@@ -211,7 +212,7 @@ def component_map(networks: FunctionalNetworks, seed: int = 0) -> go.Figure:
     title = f"{method} of {networks.num_components} networks by their {basis}"
     if method == "PCA":
         title += f" (UMAP needs at least {MIN_UMAP_POINTS} networks)"
-    return _layout(figure, title, f"{method} 1", f"{method} 2", legend_title="top category")
+    return styled(figure, title, f"{method} 1", f"{method} 2", legend_title="top category")
 
 
 def effect_chart(rows: Sequence[dict]) -> go.Figure:
@@ -246,7 +247,7 @@ def effect_chart(rows: Sequence[dict]) -> go.Figure:
             "<br>network/random increase ratio %{customdata[1]:.2f}<extra></extra>",
         )
     )
-    return _layout(figure, "Loss per category", "category", "loss (nats/token)", barmode="group")
+    return styled(figure, "Loss per category", "category", "loss (nats/token)", barmode="group")
 
 
 def loss_curve(rows: Sequence[dict]) -> go.Figure:
@@ -267,7 +268,7 @@ def loss_curve(rows: Sequence[dict]) -> go.Figure:
                     hovertemplate=f"step %{{x}}: {name} %{{y:.4f}}<extra></extra>",
                 )
             )
-    return _layout(figure, "Loss", "step", "loss")
+    return styled(figure, "Loss", "step", "loss")
 
 
 def masking_curve_figure(series: CurveSeries) -> go.Figure:
@@ -303,7 +304,7 @@ def masking_curve_figure(series: CurveSeries) -> go.Figure:
     if series.mode == "preserve":
         figure.add_hline(y=series.chance, line_dash="dashdot", annotation_text="uniform guess")
     # the legend under the axis: beside a half-width plot it takes half the width
-    return _layout(
+    return styled(
         figure,
         title,
         x_title,
@@ -334,7 +335,7 @@ def forgetting_figure(rows: Sequence[dict]) -> go.Figure:
                 ),
             )
         )
-    return _layout(
+    return styled(
         figure,
         "Learned vs forgotten, per fine-tuning method",
         "forgetting: general-text loss increase (nats/token)",

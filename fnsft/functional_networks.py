@@ -12,6 +12,7 @@ from .architectures import ModelShape
 from .errors import MaskSelectionError
 
 NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
+MIN_LABEL_RESPONSE = 0.1  # a category names a network only when its mean z-scored response is at least this
 
 
 @dataclass
@@ -103,9 +104,10 @@ class FunctionalNetworks:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def iou_matrix(self) -> np.ndarray:
-        """[components x components] intersection over union of neuron sets."""
+        """[components x components] intersection over union of neuron sets; NaN on the diagonal of an empty
+        network, which overlaps nothing, not even itself."""
         sets = [set(self.flat_ids(c).tolist()) for c in range(self.num_components)]
-        matrix = np.eye(self.num_components)
+        matrix = np.diag([1.0 if members else np.nan for members in sets])
         for i in range(self.num_components):
             for j in range(i + 1, self.num_components):
                 union = len(sets[i] | sets[j])
@@ -113,10 +115,12 @@ class FunctionalNetworks:
         return matrix
 
     def top_categories(self, component: int, count: int = 2) -> list[str]:
-        """The input categories that drive a component most (highest mean z-scored response)."""
+        """The input categories that drive a component most (highest mean z-scored response), among those with
+        a clearly positive response (>= MIN_LABEL_RESPONSE): a category the network ignores never names it."""
         if self.category_response is None or not self.categories:
             return []
-        order = np.argsort(-self.category_response[component])[:count]
+        response = np.asarray(self.category_response[component], dtype=float)
+        order = [i for i in np.argsort(-response)[:count] if response[i] >= MIN_LABEL_RESPONSE]
         return [self.categories[i] for i in order]
 
     def label(self, component: int) -> str:

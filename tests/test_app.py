@@ -53,6 +53,11 @@ def plot(value: dict) -> dict:
     return json.loads(value["plot"])
 
 
+def mine(client: Client, state):
+    """The server-side Visitor of a client's session."""
+    return state.visitors.get(client.session_hash)
+
+
 def values(array) -> np.ndarray:
     """A Plotly array as numpy, whether a plain list or a typed array ({"dtype", "bdata", "shape"})."""
     if isinstance(array, dict):
@@ -130,10 +135,10 @@ def test_loading_a_missing_model_says_so_and_keeps_the_current_one(app):
 
 
 def test_discovery_finds_networks(discovered):
-    _, state, summary = discovered
+    client, state, summary = discovered
     assert summary.startswith("**5 networks**")
     assert "categories:" in summary
-    assert state.networks.num_components == 5
+    assert mine(client, state).networks.num_components == 5
 
 
 def test_discovery_settings_events(app):
@@ -163,13 +168,13 @@ def test_discovery_on_an_uploaded_file(discovered, tmp_path):
         {"text": f"Sentence number {i} about topic {i % 3}.", "category": f"c{i % 2}"} for i in range(60)
     ]
     data.write_text("\n".join(json.dumps(line) for line in lines))
-    previous = state.networks
+    previous = mine(client, state).networks
     try:
         settings = {**DISCOVERY, "source": "Upload a file", "upload": handle_file(str(data)), "components": 3}
         summary = client.predict(*settings.values(), api_name="/discover")
         assert summary.startswith("**3 networks**") and "categories: c0, c1" in summary
     finally:
-        state.set_networks(previous)
+        mine(client, state).set_networks(previous)
 
 
 def test_explore_returns_every_figure(discovered):
@@ -178,7 +183,7 @@ def test_explore_returns_every_figure(discovered):
     embedding = client.predict(api_name="/network_map")
     assert len(table["data"]) == 5 and table["headers"][0] == "id"
     assert values(plot(layers)["data"][0]["z"]).shape == (5, LAYERS)
-    assert plot(categories)["data"][0]["x"] == state.networks.categories
+    assert plot(categories)["data"][0]["x"] == mine(client, state).networks.categories
     assert values(plot(overlap)["data"][0]["z"]).shape == (5, 5)
     assert len(plot(stability)["data"][0]["x"]) == 5
     assert plot(embedding)["layout"]["title"]["text"].startswith("UMAP of 5 networks")
@@ -190,19 +195,19 @@ def test_explore_returns_every_figure(discovered):
 def test_layer_profile_of_one_network(discovered):
     client, state, _ = discovered
     figure = plot(client.predict(2, api_name="/layer_profile"))
-    assert state.networks.label(2) in figure["layout"]["title"]["text"]
+    assert mine(client, state).networks.label(2) in figure["layout"]["title"]["text"]
 
 
 def test_network_choices_list_the_networks(discovered):
     client, state, _ = discovered
     updates = client.predict(api_name="/network_choices")
-    assert all(update["choices"][1] == [state.networks.label(1), 1] for update in updates)
+    assert all(update["choices"][1] == [mine(client, state).networks.label(1), 1] for update in updates)
 
 
 def test_compare_streams_both_generations(discovered):
     client, _, _ = discovered
     job = client.submit(
-        [0, 1], "lesion", "", "Tell me about rivers.", *DECODING.values(), api_name="/compare"
+        [0, 1], "lesion", 1.0, "zero", "", "Tell me about rivers.", *DECODING.values(), api_name="/compare"
     )
     outputs = list(job)
     assert len(outputs) >= 2  # streamed step by step
@@ -214,38 +219,42 @@ def test_compare_streams_both_generations(discovered):
 def test_compare_without_networks_selected_says_so(discovered):
     client, _, _ = discovered
     with pytest.raises(AppError, match="No component selected"):
-        client.predict([], "lesion", "", "Hello", *DECODING.values(), api_name="/compare")
+        client.predict([], "lesion", 1.0, "zero", "", "Hello", *DECODING.values(), api_name="/compare")
 
 
 def test_compare_rejects_bad_input(discovered):
     client, _, _ = discovered
     with pytest.raises(AppError, match="Enter a prompt"):
-        client.predict([0], "preserve", "", "  ", *DECODING.values(), api_name="/compare")
+        client.predict([0], "preserve", 1.0, "zero", "", "  ", *DECODING.values(), api_name="/compare")
     with pytest.raises(AppError, match="Cannot read layers"):
-        client.predict([0], "lesion", "one", "Hello", *DECODING.values(), api_name="/compare")
+        client.predict([0], "lesion", 1.0, "zero", "one", "Hello", *DECODING.values(), api_name="/compare")
 
 
 def test_compare_before_any_discovery_says_what_to_do(discovered):
     client, state, _ = discovered
-    previous = state.networks
-    state.set_networks(None)
+    previous = mine(client, state).networks
+    mine(client, state).set_networks(None)
     try:
         with pytest.raises(AppError, match="No networks yet"):
-            client.predict([0], "lesion", "", "Hello", *DECODING.values(), api_name="/compare")
+            client.predict([0], "lesion", 1.0, "zero", "", "Hello", *DECODING.values(), api_name="/compare")
     finally:
-        state.set_networks(previous)
+        mine(client, state).set_networks(previous)
 
 
 def test_next_token_table_with_kl(discovered):
     client, _, _ = discovered
-    table, kl = client.predict([0], "preserve", "0-1", "The capital of France is", api_name="/next_token")
+    table, kl = client.predict(
+        [0], "preserve", 1.0, "zero", "0-1", "The capital of France is", api_name="/next_token"
+    )
     assert len(table["data"]) == 10 and table["headers"][1] == "unmasked token"
     assert kl.startswith("KL(unmasked ‖ masked) = **")
 
 
 def test_measure_effect_table_and_chart(discovered):
     client, _, _ = discovered
-    table, chart, headline = client.predict([0, 1], "lesion", "", 1, 2, api_name="/measure_effect")
+    table, chart, headline = client.predict(
+        [0, 1], "lesion", 1.0, "zero", "", 1, 2, api_name="/measure_effect"
+    )
     assert [row[0] for row in table["data"]][0] == "all" and len(table["data"]) == 9
     assert [trace["name"] for trace in plot(chart)["data"]] == [
         "unmasked",
@@ -257,7 +266,7 @@ def test_measure_effect_table_and_chart(discovered):
 
 def test_export_and_import_a_template(discovered):
     client, state, _ = discovered
-    previous = state.networks
+    previous = mine(client, state).networks
     path = client.predict("code nets", [1, 3], api_name="/export_template")
     exported = json.loads(Path(path).read_text())
     assert exported["name"] == "code-nets" and len(exported["components"]) == 2
@@ -266,9 +275,9 @@ def test_export_and_import_a_template(discovered):
         summary = client.predict(handle_file(path), api_name="/import_template")
         assert summary.startswith("**2 networks** (code-nets")
         summary = client.predict(None, handle_file(path), api_name="/load_template")
-        assert state.networks.num_components == 2
+        assert mine(client, state).networks.num_components == 2
     finally:
-        state.set_networks(previous)
+        mine(client, state).set_networks(previous)
 
 
 def test_importing_a_bad_template_says_why(discovered, tmp_path):
@@ -406,32 +415,51 @@ def test_training_with_networks_needs_networks(discovered):
 
 def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovered):
     client, _, _ = discovered
-    client.predict(*training_settings(), api_name="/start_training")
-    with pytest.raises(AppError, match="already running"):
+    *_, run_name = client.predict(*training_settings(), api_name="/start_training")
+    assert run_name  # kept in the browser, so a reload finds the run
+    with pytest.raises(AppError, match="Your training is still queued or running"):
         client.predict(*training_settings(), api_name="/start_training")
-    progress, loss, log, report, adapter, timer = wait_for_training(client, state_is("completed", "failed"))
+    panel = wait_for_training(client, state_is("completed", "failed"))
+    progress, loss, log, table, chart, report, adapter, checkpoint, timer = (
+        panel  # (the client skips buttons)
+    )
     assert 'data-state="completed"' in progress and "step 2/2" in progress, log
     assert len(plot(loss)["data"]) >= 1 and log.startswith("step 1/2")
-    assert {"learned", "forgotten", "general"} <= set(json.loads(report))
+    rows = {row[0]: row for row in table["data"]}
+    assert "target (held out)" in rows and "general · all" in rows
+    assert [trace["name"] for trace in plot(chart)["data"]] == ["before training", "after training"]
+    assert {"learned", "forgotten", "general"} <= set(json.loads(Path(report).read_text()))
     with zipfile.ZipFile(adapter) as archive:
-        assert {"adapter_config.json", "adapter_model.safetensors"} <= set(archive.namelist())
+        names = set(archive.namelist())
+    assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "networks.json"} <= names
+    assert checkpoint is None
     assert timer["active"] is False  # polling stops with the job
 
 
-def test_a_training_job_can_be_stopped_and_every_page_sees_it(discovered):
-    from fnsft.ui.jobs import TrainingJobs
-
+def test_a_stopped_run_is_its_visitors_and_resumes_from_the_tab(discovered):
     client, state, _ = discovered
     client.predict(*training_settings(mode="none", ids=[], max_steps=500), api_name="/start_training")
     wait_for_training(client, lambda panel: panel[2].startswith("step "))
-    other_page = Client(client.src, verbose=False)  # a reload or a second tab: a new session
+    other_page = Client(client.src, verbose=False)  # another visitor: a new session
     progress, *_, timer = other_page.predict(api_name="/training_status")
-    assert 'data-state="running"' in progress and timer["active"] is True
+    assert progress == "No training yet." and timer["active"] is False
+    with pytest.raises(AppError, match="training another run"):
+        other_page.predict(*training_settings(mode="none", ids=[]), api_name="/start_training")
     client.predict(api_name="/stop_training")
-    progress, *_ = wait_for_training(client, state_is("stopped", "failed", "completed"))
-    assert 'data-state="stopped"' in progress
-    assert state.jobs.latest().status.get("checkpoint")  # stopping saves a checkpoint to resume from
-    assert TrainingJobs(state.jobs.runs_dir).latest().state == "stopped"  # from the run folder alone
+    panel = wait_for_training(client, state_is("stopped", "failed", "completed"))
+    assert 'data-state="stopped"' in panel[0]
+    checkpoint = panel[7]
+    assert state.jobs.view(mine(client, state).run_dir).resumable  # what shows the Resume button
+    with zipfile.ZipFile(checkpoint) as archive:
+        assert any(name.endswith("adapter_model.safetensors") for name in archive.namelist())
+    stopped_at = int(Path(checkpoint).stem.rsplit("-", 1)[1])
+    client.predict(api_name="/resume_training")
+    panel = wait_for_training(client, lambda p: p[2].startswith("step ") and 'data-state="running"' in p[0])
+    client.predict(api_name="/stop_training")
+    panel = wait_for_training(client, state_is("stopped", "failed", "completed"))
+    assert 'data-state="stopped"' in panel[0]
+    assert int(Path(panel[7]).stem.rsplit("-", 1)[1]) > stopped_at  # it went on from the checkpoint
+    assert mine(client, state).run_dir.name in panel[0]
 
 
 def test_command_line_defaults_serve_this_machine_only(monkeypatch):

@@ -1,4 +1,5 @@
-"""The fnsft app: tabs wired to one shared AppState, a queue that shares one model safely, and `main`.
+"""The fnsft app: tabs wired to one shared AppState and a per-visitor `Visitor` state, a queue that shares one
+model safely, and `main`.
 
 Served locally by default (127.0.0.1), without analytics, external fonts or CDNs.
 """
@@ -6,19 +7,21 @@ Served locally by default (127.0.0.1), without analytics, external fonts or CDNs
 from __future__ import annotations
 
 import argparse
-import functools
+import atexit
 import os
 
 import gradio as gr
 
-from ..cli_types import port_number
+from ..cli_types import port_number, strict_bool
 from . import compare, discover, evidence_tab, explore, finetune, model_tab, templates_tab
-from .common import network_selector_update
-from .state import AppState
+from .common import bind, network_selector_update
+from .state import AppState, on_a_space
+from .visitor import Visitor, new_visitor
 
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Arial", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 MAX_UPLOAD = "50mb"
+CACHE_LIFETIME = (3600, 6 * 3600)  # every hour, remove uploads and outputs older than six hours
 HEADER = (
     "# fnsft: functional networks of LLM neurons\n"
     "Load a model, **discover** networks of MLP neurons with PCA + ICA, **explore** them, **lesion or preserve** "
@@ -32,43 +35,59 @@ def theme() -> gr.themes.Theme:
     return gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
 
 
-def refresh_selectors(state: AppState, count: int) -> tuple[dict, ...]:
-    """New choices for every network dropdown of the app."""
-    return tuple(network_selector_update(state.networks) for _ in range(count))
+SELECTORS = 3  # the network dropdowns of Compare, Fine-tune and Templates
+
+
+def refresh_selectors(state: AppState, visitor: Visitor, request: gr.Request = None) -> tuple[dict, ...]:
+    """New choices for every network dropdown of the visitor's page."""
+    networks = state.visit(visitor, request).networks
+    return tuple(network_selector_update(networks) for _ in range(SELECTORS))
+
+
+def sync(state: AppState, visitor: Visitor, request: gr.Request = None) -> int:
+    """A page opened: its visitor starts from the shipped networks (the version change refreshes the page)."""
+    return state.visit(visitor, request).version
+
+
+def leave(state: AppState, request: gr.Request = None) -> None:
+    """A page closed: its visitor leaves the registry (Gradio frees the State itself)."""
+    state.visitors.forget(getattr(request, "session_hash", None))
 
 
 def build_app(state: AppState | None = None) -> gr.Blocks:
     """The Blocks of the app around `state` (a fresh AppState, with no model yet, when None)."""
     state = state or AppState()
-    with gr.Blocks(title="fnsft", analytics_enabled=False) as demo:
+    with gr.Blocks(title="fnsft", analytics_enabled=False, delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown(HEADER)
-        networks_version = gr.State(state.networks_version)
+        visitor = gr.State(new_visitor)
+        networks_version = gr.State(0)
         with gr.Tabs():
             with gr.Tab("Model"):
-                model_tab.build(state, demo, networks_version)
+                model_tab.build(state, demo, visitor, networks_version)
             with gr.Tab("Discover"):
-                shipped = discover.build(state, networks_version)
+                shipped = discover.build(state, visitor, networks_version)
             with gr.Tab("Explore"):
-                explore.build(state, demo, networks_version)
+                explore.build(state, demo, visitor, networks_version)
             with gr.Tab("Lesion/Preserve & Compare"):
-                compare_selector = compare.build(state)
+                compare_selector = compare.build(state, visitor)
             with gr.Tab("Fine-tune"):
-                finetune_selector = finetune.build(state, demo)
+                finetune_selector = finetune.build(state, demo, visitor)
             with gr.Tab("Templates"):
-                templates = templates_tab.build(state, networks_version)
+                templates = templates_tab.build(state, visitor, networks_version)
             with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo)
-        selectors = [compare_selector, finetune_selector, templates.selector]
+        demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
         gr.on(
-            [demo.load, networks_version.change],
-            functools.partial(refresh_selectors, state, len(selectors)),
-            None,
-            selectors,
+            [networks_version.change],
+            bind(refresh_selectors, state),
+            visitor,
+            [compare_selector, finetune_selector, templates.selector],
             api_name="network_choices",
         )
         demo.load(
             templates_tab.refresh_shipped, None, [shipped, templates.table], api_name="shipped_templates"
         )
+        demo.unload(bind(leave, state))
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
@@ -98,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--runs-dir", default="runs", help="where fine-tuning runs are written")
+    parser.add_argument(
+        "--allow-model-change",
+        type=strict_bool,
+        default=strict_bool(os.environ.get("FNSFT_ALLOW_MODEL_CHANGE", str(not on_a_space()))),
+        help="may visitors load another model for everyone? (default: yes, except on a Hugging Face Space; "
+        "env FNSFT_ALLOW_MODEL_CHANGE)",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     """Start loading the model in the background, then serve the app (the page opens at once)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
-    state = AppState(runs_dir=args.runs_dir)
+    state = AppState(
+        runs_dir=args.runs_dir, allow_model_change=args.allow_model_change, local_models=not on_a_space()
+    )
+    atexit.register(state.close)
     state.load_in_background(args.model)
     launch(build_app(state), args.host, args.port, args.share)

@@ -14,10 +14,20 @@ import numpy as np
 
 from ..errors import DatasetFormatError, FnsftError
 from ..functional_networks import FunctionalNetworks
+from .visitor import Visitor
 
 USER_ERRORS = (FnsftError, ValueError)
 UPLOAD, HUB = "Upload a file", "Hub dataset id"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
+PYTHON_ADVICE = re.compile(r"\s*\(in Python: [^)]*\)|;?\s*pass \w+=\S*")
+ERROR_PREFIX = re.compile(r"^\w*(Error|Exception): ")
+
+
+def page_message(error: BaseException | str) -> str:
+    """An error as a visitor should read it: server paths shortened to file names, no Python-only advice."""
+    text = ABSOLUTE_PATH.sub(lambda match: match.group(1), ERROR_PREFIX.sub("", str(error)))
+    return PYTHON_ADVICE.sub("", text).strip()
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -29,7 +39,7 @@ def user_errors(fn: Callable) -> Callable:
             try:
                 yield from fn(*args, **kwargs)
             except USER_ERRORS as error:
-                raise gr.Error(str(error)) from error
+                raise gr.Error(page_message(error)) from error
 
         return generator
 
@@ -38,9 +48,67 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as error:
-            raise gr.Error(str(error)) from error
+            raise gr.Error(page_message(error)) from error
 
     return plain
+
+
+def bind(fn: Callable, *values: Any) -> Callable:
+    """`fn` with its first arguments fixed, keeping the signature and type hints Gradio reads to pass a
+    gr.Request or a gr.Progress (a functools.partial hides them)."""
+    signature = inspect.signature(fn)
+    names = list(signature.parameters)[: len(values)]
+    if inspect.isgeneratorfunction(fn):
+
+        def bound(*args, **kwargs):
+            yield from fn(*values, *args, **kwargs)
+    else:
+
+        def bound(*args, **kwargs):
+            return fn(*values, *args, **kwargs)
+
+    functools.update_wrapper(bound, fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(values) :])
+    bound.__annotations__ = {key: hint for key, hint in fn.__annotations__.items() if key not in names}
+    return bound
+
+
+def heavy_job(
+    trigger: Callable,
+    state: Any,
+    visitor: gr.State,
+    job: str,
+    check: Callable | None,
+    run: Callable,
+    inputs: list,
+    outputs: list,
+    api_name: str,
+) -> Any:
+    """Wire a heavy job (discovery, measure effect, loading a model) the same way everywhere.
+
+    At submit, outside the queue: the settings are checked with `check(state, *inputs)` and the visitor's one
+    heavy-job slot is claimed, so a bad request or a second job is refused at once. Then `run(visitor, *inputs)`
+    waits in the shared queue of heavy jobs, one at a time for the whole server (Gradio shows the queue
+    position), and the slot is released whatever happened.
+    """
+
+    @user_errors
+    def claim(visitor_value: Visitor, request: gr.Request, *values: Any) -> None:
+        state.visit(visitor_value, request)
+        if check is not None:
+            check(state, *values)
+        visitor_value.reserve(job)
+
+    def release(visitor_value: Visitor) -> None:
+        visitor_value.release()
+
+    return (
+        trigger(claim, [visitor, *inputs], None, queue=False, api_visibility="private")
+        .success(
+            run, [visitor, *inputs], outputs, api_name=api_name, concurrency_id="heavy", concurrency_limit=1
+        )
+        .then(release, visitor, None, queue=False, api_visibility="private")
+    )
 
 
 def network_choices(networks: FunctionalNetworks | None) -> list[tuple[str, int]]:
@@ -53,21 +121,6 @@ def network_choices(networks: FunctionalNetworks | None) -> list[tuple[str, int]
 def network_selector_update(networks: FunctionalNetworks | None) -> dict:
     """New choices for a network dropdown, clearing a selection that may name networks that are gone."""
     return gr.update(choices=network_choices(networks), value=[])
-
-
-def parse_layers(text: str | None) -> list[int] | None:
-    """'0-9, 20' -> [0..9, 20]; empty means every layer."""
-    if not text or not text.strip():
-        return None
-    layers: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        first, _, last = part.partition("-")
-        try:
-            start, stop = int(first), int(last or first)
-        except ValueError:
-            raise ValueError(f"Cannot read layers {text!r}; write e.g. '0-9, 20'.") from None
-        layers.extend(range(start, stop + 1))
-    return sorted(set(layers))
 
 
 def show_warnings(messages: list[str]) -> None:

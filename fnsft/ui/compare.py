@@ -3,29 +3,62 @@ loss effect of the mask against random masks of equal size."""
 
 from __future__ import annotations
 
-import functools
-
 import gradio as gr
 
 from .. import figures
 from ..evaluation import measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
-from ..masking import MODES, NeuronMask, mask_from_networks
+from ..limits import parse_layer_spec, whole
+from ..masking import FILLS, MODES, NeuronMask, mask_from_networks
 from ..networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
-from .common import parse_layers, show_warnings, user_errors
+from .common import bind, heavy_job, show_warnings, user_errors
 from .state import AppState, LoadedModel
+from .visitor import Visitor
 
 DEFAULT_PROMPT = "Write a short Python function that reverses a string, then explain it in one sentence."
 NEXT_TOKEN_HEADERS = ["rank", "unmasked token", "p unmasked", "masked token", "p masked"]
-EFFECT_HEADERS = ["category", "unmasked loss", "network loss", "random loss", "random std", "ratio"]
+EFFECT_HEADERS = ["category", "unmasked loss", "network loss", "random loss", "random std", "ratio", "note"]
+NOISE_NOTE = "≈ noise: random masks barely moved the loss"
+MAX_EFFECT_TEXTS, MAX_RANDOM_DRAWS = 12, 5
 
 
-def _mask(state: AppState, ids: list[int] | None, mode: str, layers: str) -> tuple[LoadedModel, NeuronMask]:
+def dials(mode: str, gain: float, fill: str) -> dict:
+    """The mask settings a mode uses: the gain for 'scale' only, the fill for what 'preserve' silences."""
+    return {"gain": float(gain) if mode == "scale" else None, "fill": fill if mode == "preserve" else "zero"}
+
+
+def _mask(
+    state: AppState,
+    visitor: Visitor,
+    ids: list[int] | None,
+    mode: str,
+    gain: float,
+    fill: str,
+    layers: str,
+    request: object,
+) -> tuple[LoadedModel, NeuronMask]:
+    """The visitor's mask on the shared model; the layer field is parsed against the model's layer count."""
     loaded = state.require_model()
-    networks = state.require_networks()
-    mask = mask_from_networks(networks, ids or [], mode, model=loaded.model, layers=parse_layers(layers))
+    networks = state.visit(visitor, request).require_networks()
+    chosen = parse_layer_spec(layers, networks.shape.num_layers)
+    mask = mask_from_networks(
+        networks, ids or [], mode, model=loaded.model, layers=chosen, **dials(mode, gain, fill)
+    )
     show_warnings(mask.warnings)
     return loaded, mask
+
+
+def empty_output_note(mask: NeuronMask, text: str) -> str:
+    """Why the masked model wrote nothing, when it did not: too few neurons left on."""
+    if text.strip():
+        return ""
+    total = sum(vector.numel() for vector in mask.scale.values())
+    left = total - mask.total_masked
+    return (
+        f"\n\nThe masked model wrote nothing: it ended at once. With {mask.total_masked:,} of {total:,} "
+        f"neurons silenced, only {left:,} ({100 * left / total:.1f}%) stay on, too few to keep it writing. "
+        "Choose more networks to preserve, or lesion instead."
+    )
 
 
 def _prompt(text: str) -> str:
@@ -50,8 +83,11 @@ def mask_summary(mask: NeuronMask) -> str:
 @user_errors
 def compare(
     state: AppState,
+    visitor: Visitor,
     ids: list[int] | None,
     mode: str,
+    gain: float,
+    fill: str,
     layers: str,
     prompt: str,
     max_new_tokens: int,
@@ -60,9 +96,11 @@ def compare(
     top_p: float,
     repetition_penalty: float,
     seed: int,
+    request: gr.Request = None,
 ):
-    """Stream the unmasked and the masked continuation of the prompt, token by token."""
-    loaded, mask = _mask(state, ids, mode, layers)
+    """Stream the unmasked and the masked continuation of the prompt, token by token (the previous outputs are
+    cleared at once)."""
+    loaded, mask = _mask(state, visitor, ids, mode, gain, fill, layers, request)
     settings = GenerationSettings(
         max_new_tokens=int(max_new_tokens),
         temperature=float(temperature),
@@ -72,16 +110,29 @@ def compare(
         seed=int(seed),
     )
     info = mask_summary(mask)
+    baseline = changed = ""
+    yield baseline, changed, info
     for baseline, changed in stream_comparison(
         loaded.model, loaded.tokenizer, _prompt(prompt), mask, settings
     ):
         yield baseline, changed, info
+    yield baseline, changed, info + empty_output_note(mask, changed)
 
 
 @user_errors
-def next_token(state: AppState, ids: list[int] | None, mode: str, layers: str, prompt: str) -> tuple:
+def next_token(
+    state: AppState,
+    visitor: Visitor,
+    ids: list[int] | None,
+    mode: str,
+    gain: float,
+    fill: str,
+    layers: str,
+    prompt: str,
+    request: gr.Request = None,
+) -> tuple:
     """The most likely next tokens with and without the mask, and how far the distribution moved (KL)."""
-    loaded, mask = _mask(state, ids, mode, layers)
+    loaded, mask = _mask(state, visitor, ids, mode, gain, fill, layers, request)
     result = compare_next_token(loaded.model, loaded.tokenizer, _prompt(prompt), mask)
     rows = [
         [rank, _shown(base), float(f"{base_p:.3g}"), _shown(changed), float(f"{changed_p:.3g}")]
@@ -92,49 +143,79 @@ def next_token(state: AppState, ids: list[int] | None, mode: str, layers: str, p
     return rows, f"KL(unmasked ‖ masked) = **{result.kl_divergence:.4f}** nats"
 
 
-@user_errors
-def effect(
+def check_effect(
     state: AppState,
     ids: list[int] | None,
     mode: str,
+    gain: float,
+    fill: str,
     layers: str,
-    texts_per_category: int,
-    random_draws: int,
+    texts_per_category: float,
+    draws: float,
+) -> tuple[int, int]:
+    """(texts per category, random draws) of a Measure effect request, checked at submit."""
+    parse_layer_spec(layers, state.require_model().model.config.num_hidden_layers)
+    return (
+        whole("Texts per category", texts_per_category, 1, MAX_EFFECT_TEXTS),
+        whole("Random masks", draws, 1, MAX_RANDOM_DRAWS),
+    )
+
+
+def effect_rows(rows: list[dict]) -> list[list]:
+    """The effect table: losses rounded, and a note where the ratio's random shift is within noise."""
+    keys = ("baseline_loss", "network_loss", "random_loss_mean", "random_loss_std")
+    return [
+        [row["category"], *(round(row[key], 4) for key in keys), round(row["ratio"], 2)]
+        + [NOISE_NOTE if row["ratio_is_noise"] else ""]
+        for row in rows
+    ]
+
+
+@user_errors
+def effect(
+    state: AppState,
+    visitor: Visitor,
+    ids: list[int] | None,
+    mode: str,
+    gain: float,
+    fill: str,
+    layers: str,
+    texts_per_category: float,
+    random_draws: float,
+    request: gr.Request = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple:
     """Loss per category of the shipped eval split: unmasked, masked, and random masks of the same size."""
     loaded = state.require_model()
-    if parse_layers(layers):
+    networks = state.visit(visitor, request).require_networks()
+    per_text, draws = check_effect(state, ids, mode, gain, fill, layers, texts_per_category, random_draws)
+    if parse_layer_spec(layers, networks.shape.num_layers):
         gr.Warning("Measure effect masks the networks in every layer; the layer restriction is not used.")
-    texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), int(texts_per_category))
-    report = measure_effect(
-        loaded.model,
-        loaded.tokenizer,
-        state.require_networks(),
-        ids or [],
-        texts,
-        mode=mode,
-        random_draws=int(random_draws),
-        progress=lambda fraction: progress(fraction, desc="Measuring loss"),
-    )
+    texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), per_text)
+    with visitor.running("effect measurement"):
+        report = measure_effect(
+            loaded.model,
+            loaded.tokenizer,
+            networks,
+            ids or [],
+            texts,
+            mode=mode,
+            **dials(mode, gain, fill),
+            random_draws=draws,
+            progress=lambda fraction: progress(fraction, desc="Measuring loss"),
+        )
     rows = report.rows()
-    table = [
-        [row["category"]]
-        + [
-            round(row[key], 4)
-            for key in ("baseline_loss", "network_loss", "random_loss_mean", "random_loss_std")
-        ]
-        + [round(row["ratio"], 2)]
-        for row in rows
-    ]
+    noise = (
+        " (within the random masks' noise: read it as no clear difference)" if report.ratio_is_noise() else ""
+    )
     headline = (
         f"**{mode}** of {report.masked_neurons:,} neurons over {len(texts.texts)} texts: the loss rose "
-        f"**{report.ratio():.2f}×** as much as with random masks of the same size ({random_draws} draws)."
+        f"**{report.ratio():.2f}×** as much as with random masks of the same size ({draws} draws){noise}."
     )
-    return table, figures.effect_chart(rows), headline
+    return effect_rows(rows), figures.effect_chart(rows), headline
 
 
-def build(state: AppState) -> gr.Dropdown:
+def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the current networks)."""
     with gr.Row():
         selector = gr.Dropdown(
@@ -142,6 +223,13 @@ def build(state: AppState) -> gr.Dropdown:
         )
         mode = gr.Radio(list(MODES), value="lesion", label="Mode")
         layers = gr.Textbox(label="Only layers (optional)", placeholder="e.g. 0-9, 20")
+    with gr.Row():
+        gain = gr.Slider(0, 2, value=0.5, step=0.05, label="Gain (mode 'scale': 0 = lesion, 1 = unchanged)")
+        fill = gr.Radio(list(FILLS), value="zero", label="Preserve sets the other neurons to")
+    gr.Markdown(
+        "**lesion** silences the chosen networks, **preserve** keeps only them, **scale** multiplies them by "
+        "the gain, **mean** sets them to their mean activation over the discovery tokens."
+    )
     prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2)
     with gr.Accordion("Decoding", open=False), gr.Row():
         max_new_tokens = gr.Slider(1, 256, value=48, step=1, label="Max new tokens")
@@ -161,29 +249,32 @@ def build(state: AppState) -> gr.Dropdown:
     next_tokens = gr.Dataframe(headers=NEXT_TOKEN_HEADERS, label="Next token", interactive=False)
     gr.Markdown("#### Effect on loss (shipped prompt set, eval split)")
     with gr.Row():
-        texts_per_category = gr.Slider(1, 12, value=3, step=1, label="Texts per category")
-        random_draws = gr.Slider(1, 5, value=2, step=1, label="Random masks")
+        texts_per_category = gr.Slider(1, MAX_EFFECT_TEXTS, value=3, step=1, label="Texts per category")
+        random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
     headline = gr.Markdown()
     with gr.Row():
         effect_table = gr.Dataframe(headers=EFFECT_HEADERS, label="Loss per category", interactive=False)
         effect_plot = gr.Plot(label="Loss per category")
-    selection = [selector, mode, layers]
+    selection = [selector, mode, gain, fill, layers]
     generate.click(
-        functools.partial(compare, state),
-        [*selection, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed],
+        bind(compare, state),
+        [visitor, *selection, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed],
         [baseline, masked, mask_info],
         api_name="compare",
     )
     predict.click(
-        functools.partial(next_token, state), [*selection, prompt], [next_tokens, kl], api_name="next_token"
+        bind(next_token, state), [visitor, *selection, prompt], [next_tokens, kl], api_name="next_token"
     )
-    measure.click(
-        functools.partial(effect, state),
+    heavy_job(
+        measure.click,
+        state,
+        visitor,
+        "effect measurement",
+        check_effect,
+        bind(effect, state),
         [*selection, texts_per_category, random_draws],
         [effect_table, effect_plot, headline],
         api_name="measure_effect",
-        concurrency_id="heavy",
-        concurrency_limit=1,
     )
     return selector

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import functools
-
 import gradio as gr
 
+from ..architectures import model_shape
+from ..limits import check_discovery
 from ..networks import ICAMask
-from .common import HUB, UPLOAD, chosen_source, networks_markdown, show_warnings, source_fields, user_errors
+from ..reliability import reliability_notes
+from .common import (
+    HUB,
+    UPLOAD,
+    bind,
+    chosen_source,
+    heavy_job,
+    networks_markdown,
+    show_warnings,
+    source_fields,
+    user_errors,
+)
 from .state import AppState
 from .templates_tab import TEMPLATE_FILE_TYPES, load_template, shipped_template_names
+from .visitor import Visitor
 
 SHIPPED = "Shipped prompt set"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
@@ -22,28 +34,56 @@ def threshold_default(rule: str) -> float:
     return THRESHOLD_DEFAULTS[rule]
 
 
-@user_errors
-def discover(
+def neuron_count(state: AppState, granularity: str) -> int:
+    shape = model_shape(state.require_model().model)
+    return shape.total_neurons if granularity == "intermediate" else shape.hidden_size * shape.num_layers
+
+
+def check_settings(
     state: AppState,
     source: str,
     upload: str | None,
     hub_id: str,
-    components: int,
+    components: float,
     rule: str,
     threshold: float,
     granularity: str,
-    max_tokens: int,
-    seed: int,
+    max_tokens: float,
+    *_: object,
+) -> None:
+    """Refuse a discovery request at submit when a setting is out of bounds or the data is missing."""
+    check_discovery(components, rule, threshold, max_tokens, neuron_count(state, granularity))
+    chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES)
+
+
+@user_errors
+def discover(
+    state: AppState,
+    visitor: Visitor,
+    source: str,
+    upload: str | None,
+    hub_id: str,
+    components: float,
+    rule: str,
+    threshold: float,
+    granularity: str,
+    max_tokens: float,
+    seed: float,
     ica_over: str,
-    stability_runs: int,
-    restarts: int,
+    stability_runs: float,
+    restarts: float,
+    request: gr.Request = None,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[str, int]:
-    """Run discovery on the shared model and make its networks the current ones."""
+    """Run discovery on the shared model and make its networks the visitor's current ones."""
+    state.visit(visitor, request)
+    components, threshold, max_tokens = check_discovery(
+        components, rule, threshold, max_tokens, neuron_count(state, granularity)
+    )
     loaded = state.require_model()
     finder = ICAMask(
-        num_components=int(components),
-        threshold=float(threshold),
+        num_components=components,
+        threshold=threshold,
         threshold_rule=rule,
         granularity=granularity,
         ica_over=ica_over,
@@ -56,19 +96,26 @@ def discover(
         description, start, span = STAGES.get(stage, ("Done", 1.0, 0.0))
         progress(start + span * fraction, desc=description)
 
-    networks = finder.compute_global_networks(
-        loaded.model,
-        loaded.tokenizer,
-        chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES),  # None: the shipped prompt set
-        max_tokens=int(max_tokens),
-        progress=report,
-    )
-    state.set_networks(networks)
-    show_warnings(networks.decomposition.get("notes", []))
-    return networks_markdown(networks), state.networks_version
+    with visitor.running("discovery"):
+        networks = finder.compute_global_networks(
+            loaded.model,
+            loaded.tokenizer,
+            chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES),  # None: the shipped prompt set
+            max_tokens=max_tokens,
+            progress=report,
+        )
+    visitor.set_networks(networks)
+    show_warnings(networks.decomposition.get("notes", []) + reliability_notes(networks))
+    return networks_markdown(networks), visitor.version
 
 
-def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
+def current_summary(state: AppState, visitor: Visitor, request: gr.Request = None) -> str:
+    """The visitor's current networks in one paragraph."""
+    networks = state.visit(visitor, request).networks
+    return "No networks yet." if networks is None else networks_markdown(networks)
+
+
+def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns the shipped-template dropdown (refreshed when the page loads)."""
     with gr.Row():
         with gr.Column():
@@ -89,6 +136,10 @@ def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
                 ica_over = gr.Radio(["neurons", "tokens"], value="neurons", label="ICA over")
                 stability_runs = gr.Slider(0, 10, value=2, step=1, label="Stability reruns (0 = none)")
                 restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
+            gr.Markdown(
+                "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
+                "at a time; while yours waits, the result shows its place in the queue."
+            )
             run = gr.Button("Find networks", variant="primary")
         with gr.Column():
             gr.Markdown("#### Or load a template")
@@ -98,18 +149,22 @@ def build(state: AppState, networks_version: gr.State) -> gr.Dropdown:
     result = gr.Markdown("No networks yet.", elem_id="networks-summary")
     source.change(source_fields, source, [upload, hub_id], api_name="discover_source")
     rule.change(threshold_default, rule, threshold, api_name="threshold_default")
-    run.click(
-        functools.partial(discover, state),
-        [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
-        + [ica_over, stability_runs, restarts],
+    settings = [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
+    heavy_job(
+        run.click,
+        state,
+        visitor,
+        "discovery",
+        check_settings,
+        bind(discover, state),
+        settings + [ica_over, stability_runs, restarts],
         [result, networks_version],
         api_name="discover",
-        concurrency_id="heavy",
-        concurrency_limit=1,
     )
+    networks_version.change(bind(current_summary, state), visitor, result, api_name="networks_summary")
     load.click(
-        functools.partial(load_template, state),
-        [shipped, template_upload],
+        bind(load_template, state),
+        [visitor, shipped, template_upload],
         [result, networks_version],
         api_name="load_template",
     )

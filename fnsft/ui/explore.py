@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import gradio as gr
 
 from .. import figures
 from ..functional_networks import FunctionalNetworks
-from .common import network_choices, user_errors
+from .common import bind, network_choices, user_errors
 from .state import AppState
+from .visitor import Visitor
 
 TABLE_HEADERS = ["id", "label", "neurons", "layers", "explained variance", "stability", "top categories"]
 NO_NETWORKS = "No networks yet: run a discovery or load a template in the Discover tab."
@@ -37,9 +36,9 @@ def table_rows(networks: FunctionalNetworks) -> list[list]:
 
 
 @user_errors
-def explore(state: AppState) -> tuple:
-    """The table and the quick figures of the current networks, with the layer profile of the first network."""
-    networks = state.networks
+def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tuple:
+    """The table and the quick figures of the visitor's networks, with the layer profile of the first one."""
+    networks = state.visit(visitor, request).networks
     if networks is None:
         empty = figures.empty_figure(NO_NETWORKS)
         return [], empty, empty, empty, empty, gr.update(choices=[], value=None), empty
@@ -55,23 +54,24 @@ def explore(state: AppState) -> tuple:
 
 
 @user_errors
-def network_map(state: AppState):
+def network_map(state: AppState, visitor: Visitor, request: gr.Request = None):
     """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call)."""
-    if state.networks is None:
+    networks = state.visit(visitor, request).networks
+    if networks is None:
         return figures.empty_figure(NO_NETWORKS)
-    return figures.component_map(state.networks)
+    return figures.component_map(networks)
 
 
 @user_errors
-def profile(state: AppState, component: int | None):
+def profile(state: AppState, visitor: Visitor, component: int | None, request: gr.Request = None):
     """The layer profile of one network."""
     if component is None:
         return figures.empty_figure("Choose a network.")
-    networks = state.require_networks()
+    networks = state.visit(visitor, request).require_networks()
     return figures.layer_profile(networks, networks.check_components([component])[0])
 
 
-def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
+def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> None:
     refresh = gr.Button("Refresh figures")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Network table", interactive=False)
     with gr.Row():
@@ -85,11 +85,11 @@ def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
     with gr.Row():
         stability = gr.Plot(label="Stability")
         embedding = gr.Plot(label="Map of networks")
-    component.change(functools.partial(profile, state), component, layer_profile, api_name="layer_profile")
+    component.change(bind(profile, state), [visitor, component], layer_profile, api_name="layer_profile")
     gr.on(
-        [demo.load, networks_version.change, refresh.click],
-        functools.partial(explore, state),
-        None,
+        [networks_version.change, refresh.click],
+        bind(explore, state),
+        visitor,
         [table, layers, categories, overlap, stability, component, layer_profile],
         api_name="explore",
-    ).then(functools.partial(network_map, state), None, embedding, api_name="network_map")
+    ).then(bind(network_map, state), visitor, embedding, api_name="network_map")

@@ -1,45 +1,51 @@
 """Fine-tune tab: preview the data, train in the background with networks lesioned, preserved or frozen, follow it
-live (progress, loss, ETA, log), stop it, then read the forgetting report and download the adapter."""
+live (progress, loss, ETA, log), stop and resume it, then read the forgetting report and download the adapter.
+
+A visitor sees their own run only; the page keeps its name in the browser (gr.BrowserState), so a reload finds it.
+"""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import html
 import json
-import shutil
+import zipfile
 from pathlib import Path
 
 import gradio as gr
 import torch
 
-from .. import figures
-from ..data import FILE_TYPES, SAMPLE_DATA, preview
-from ..errors import MaskSelectionError
+from .. import figures, training_figures
+from ..data import FILE_TYPES, SAMPLE_DATA, load_train_validation, preview
+from ..errors import FnsftError, MaskSelectionError
+from ..limits import check_training
 from ..templates import save_templates
 from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
-from .common import HUB, UPLOAD, chosen_source, source_fields, user_errors
+from .common import HUB, UPLOAD, bind, chosen_source, page_message, source_fields, user_errors
 from .jobs import JobSnapshot
 from .state import AppState
+from .visitor import Visitor
 
 SAMPLE = f"Shipped sample ({SAMPLE_DATA.name})"
 POLL_SECONDS = 2.0
 LOG_LINES = 12
 IDLE = "No training yet."
+PREPARING = "preparing: loading the model, tokenising the data and measuring the model before training"
 
 
 @user_errors
 def preview_data(state: AppState, source: str, upload: str | None, hub_id: str) -> tuple[str, str]:
-    """The detected format, counts and the first examples as the model will read them."""
-    found = preview(
-        chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES),
-        3,
-        tokenizer=state.require_model().tokenizer,
-    )
-    splits = ", ".join(f"{name}: {count}" for name, count in found.splits.items())
+    """The detected format, how many records train and how many are held out, and the first examples as the
+    model will read them."""
+    data = chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES)
+    found = preview(data, 3, tokenizer=state.require_model().tokenizer)
+    fraction = TrainingConfig.validation_fraction
+    train_records, held_out = load_train_validation(data, fraction, TrainingConfig.seed)
     dropped = f" ({found.dropped_empty} without a response dropped)" if found.dropped_empty else ""
     summary = (
-        f"Detected format **{found.format}** (columns {', '.join(found.columns)}) · splits {splits} · "
-        f"{found.n_conversations} conversations{dropped} · template **{found.template}**"
+        f"Detected format **{found.format}** (columns {', '.join(found.columns)}) · "
+        f"**{len(train_records)} train · {len(held_out)} held out** records{dropped} · "
+        f"template **{found.template}**"
     )
     return summary, "\n\n――――――――\n\n".join(found.rendered)
 
@@ -61,9 +67,12 @@ def progress_html(job: JobSnapshot) -> str:
     last = job.last
     step, total = last.get("step", 0), last.get("max_steps") or 0
     percent = 100.0 if job.state == "completed" else (100.0 * step / total if total else 0.0)
-    details = [
-        f"<b>{html.escape(job.state)}</b>",
-        f"step {step}/{total or '?'}",
+    if not job.rows and not job.finished:
+        phase = job.status.get("phase") or PREPARING
+        details = [f"<b>{html.escape(job.state)}</b>", html.escape(phase)]
+    else:
+        details = [f"<b>{html.escape(job.state)}</b>", f"step {step}/{total or '?'}"]
+    details += [
         f"epoch {last.get('epoch', 0):.2f}",
         f"{last.get('tokens_per_second') or 0:,.0f} tokens/s",
         f"ETA {_duration(last.get('eta_seconds')) if not job.finished else '–'}",
@@ -87,39 +96,89 @@ def log_tail(job: JobSnapshot) -> str:
         for row in job.rows[-LOG_LINES:]
     ]
     if job.error:
-        lines.append(f"error: {job.error}")
+        lines.append(f"error: {page_message(job.error)}")
     return "\n".join(lines) or f"{job.state}: waiting for the first step…"
 
 
-def adapter_zip(state: AppState, job: JobSnapshot) -> str | None:
-    """The run's adapter as a zip to download (made once, when the run has finished)."""
-    if job.adapter_dir is None or not job.finished:
-        return None
-    target = state.work_dir / f"{job.run_dir.name}-adapter"
-    archive = target.with_suffix(".zip")
+def _zip(archive: Path, parts: dict[str, Path]) -> str:
+    """Write `parts` (name in the zip -> file or folder) into `archive` once; its path as a string."""
     if not archive.is_file():
-        shutil.make_archive(str(target), "zip", job.adapter_dir)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for name, path in parts.items():
+                files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+                for file in files:
+                    inside = name if file == path else f"{name}/{file.relative_to(path)}"
+                    bundle.write(file, inside)
+        partial.replace(archive)  # a half-written zip is never offered
     return str(archive)
 
 
-def status(state: AppState) -> tuple:
-    """Everything the progress panel shows, read from the run folder; the timer runs only while training."""
-    job = state.jobs.latest()
+def adapter_zip(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
+    """The finished run's adapter as a zip, with the networks file it was trained with and its report."""
+    if job.adapter_dir is None or not job.finished:
+        return None
+    extras = {name: job.run_dir / name for name in ("networks.json", "forgetting_report.json")}
+    parts = {"adapter": job.adapter_dir, **{n: p for n, p in extras.items() if p.is_file()}}
+    return _zip(state.work_dir / "zips" / visitor.key / f"{job.run_dir.name}-adapter.zip", parts)
+
+
+def checkpoint_zip(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
+    """The last complete checkpoint of a run that did not complete, as a zip."""
+    if job.checkpoint is None or job.state == "completed" or not job.finished:
+        return None
+    name = f"{job.run_dir.name}-{job.checkpoint.name}.zip"
+    return _zip(state.work_dir / "zips" / visitor.key / name, {job.checkpoint.name: job.checkpoint})
+
+
+def report_file(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
+    """The forgetting report as a JSON file to download."""
+    if job.report is None:
+        return None
+    target = state.work_dir / "zips" / visitor.key / f"{job.run_dir.name}-forgetting_report.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(job.report, indent=1))
+    return str(target)
+
+
+def panel(state: AppState, visitor: Visitor, job: JobSnapshot | None) -> tuple:
+    """Everything the progress panel shows; the timer runs only while the job does."""
     if job is None:
-        return IDLE, figures.empty_figure(IDLE), "", None, None, gr.Timer(active=False)
-    report = json.dumps(job.report, indent=1) if job.report else None
+        empty = figures.empty_figure(IDLE)
+        return IDLE, empty, "", [], empty, None, None, None, gr.update(visible=False), gr.Timer(active=False)
+    report = job.report or {}
     return (
         progress_html(job),
         figures.loss_curve(job.rows),
         log_tail(job),
-        report,
-        adapter_zip(state, job),
+        training_figures.report_rows(report),
+        training_figures.forgetting_chart(report) if report else figures.empty_figure("No report yet."),
+        report_file(state, visitor, job),
+        adapter_zip(state, visitor, job),
+        checkpoint_zip(state, visitor, job),
+        gr.update(visible=job.resumable),
         gr.Timer(active=not job.finished),
     )
 
 
-def network_settings(state: AppState, ids: list[int] | None, mode: str, run_dir: Path) -> dict:
-    """The template file and components the trainer reads: the current networks, saved into the run folder."""
+def status(state: AppState, visitor: Visitor, request: gr.Request = None) -> tuple:
+    """The visitor's run, read from its folder."""
+    state.visit(visitor, request)
+    job = state.jobs.view(visitor.run_dir) if visitor.run_dir is not None else None
+    return panel(state, visitor, job)
+
+
+def restore(state: AppState, visitor: Visitor, run_name: str | None, request: gr.Request = None) -> tuple:
+    """After a reload: the run this browser started, when its folder is still there."""
+    state.visit(visitor, request)
+    if visitor.run_dir is None:
+        visitor.run_dir = state.jobs.find(run_name)
+    return status(state, visitor, request)
+
+
+def network_settings(visitor: Visitor, ids: list[int] | None, mode: str, run_dir: Path) -> dict:
+    """The template file and components the trainer reads: the visitor's networks, saved into the run folder."""
     if mode == "none":
         if ids:
             gr.Warning("Network mode 'none' trains without networks; the chosen networks are not used.")
@@ -128,13 +187,30 @@ def network_settings(state: AppState, ids: list[int] | None, mode: str, run_dir:
         raise MaskSelectionError(
             f"Network mode {mode!r} needs networks: choose at least one, or mode 'none'."
         )
-    path = save_templates(state.require_networks(), run_dir / "networks.json")
+    networks = visitor.require_networks()
+    networks.check_components(ids)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = save_templates(networks, run_dir / "networks.json")
     return {"templates": str(path), "components": ",".join(str(c) for c in sorted(ids))}
+
+
+def _launch(state: AppState, visitor: Visitor, config: TrainingConfig) -> None:
+    """Claim the visitor's heavy-job slot and start the run; the slot frees itself when the run ends."""
+    visitor.reserve("training")
+    try:
+        state.jobs.start(
+            Path(config.output_dir), lambda stop_event: train(config, stop_event), visitor.release
+        )
+    except BaseException:
+        visitor.release()
+        raise
+    visitor.run_dir = Path(config.output_dir)
 
 
 @user_errors
 def start(
     state: AppState,
+    visitor: Visitor,
     source: str,
     upload: str | None,
     hub_id: str,
@@ -142,46 +218,68 @@ def start(
     mode: str,
     random_control: bool,
     method: str,
-    max_steps: int,
+    max_steps: float,
     epochs: float,
     learning_rate: float,
-    batch_size: int,
-    max_length: int,
-    lora_r: int,
+    batch_size: float,
+    max_length: float,
+    lora_r: float,
+    request: gr.Request = None,
 ) -> tuple:
-    """Start a training job in the background (its own copy of the loaded model) and show its panel."""
+    """Start a training job in the background (its own copy of the loaded model) and show its panel.
+
+    Everything that can be checked is checked here, before the run folder exists: the settings, the data (as
+    the preview reads it) and the networks."""
+    state.visit(visitor, request)
     loaded = state.require_model()
+    settings = check_training(max_steps, epochs, learning_rate, batch_size, max_length, lora_r)
+    dataset = chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES)
+    preview(dataset, 1)  # a file the preview cannot read is refused now, not after the model has loaded
+    if method not in methods():
+        raise FnsftError(f"Method {method!r} is not available here; choose one of {', '.join(methods())}.")
     run_dir = state.jobs.new_run_dir()
     config = TrainingConfig(
         model=loaded.source,
         device=loaded.device,
-        dataset=chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES),
+        dataset=dataset,
         method=method,
         network_mode=mode,
         random_control=bool(random_control),
-        max_steps=int(max_steps),
-        epochs=float(epochs),
-        learning_rate=float(learning_rate),
-        batch_size=int(batch_size),
-        max_length=int(max_length),
-        lora_r=int(lora_r),
-        lora_alpha=2 * int(lora_r),
+        lora_alpha=2 * settings["lora_r"],
         output_dir=str(run_dir),
-        **network_settings(state, ids, mode, run_dir),
+        **settings,
+        **network_settings(visitor, ids, mode, run_dir),
     )
-    state.jobs.start(run_dir, functools.partial(train, config))
-    return status(state)
+    _launch(state, visitor, config)
+    return (*status(state, visitor, request), run_dir.name)
 
 
-def stop(state: AppState) -> None:
-    if not state.jobs.stop():
-        gr.Warning("No training is running.")
+@user_errors
+def resume(state: AppState, visitor: Visitor, request: gr.Request = None) -> tuple:
+    """Continue the visitor's stopped, failed or interrupted run from its last complete checkpoint."""
+    state.visit(visitor, request)
+    job = state.jobs.view(visitor.run_dir) if visitor.run_dir is not None else None
+    if job is None or not job.resumable:
+        raise FnsftError("There is no stopped run with a checkpoint to resume.")
+    recorded = json.loads((job.run_dir / "config.json").read_text())
+    known = {item.name for item in dataclasses.fields(TrainingConfig)}
+    config = TrainingConfig(**{key: value for key, value in recorded.items() if key in known})
+    config.resume, config.overwrite = True, False
+    _launch(state, visitor, config)
+    return status(state, visitor, request)
+
+
+def stop(state: AppState, visitor: Visitor, request: gr.Request = None) -> None:
+    state.visit(visitor, request)
+    if not state.jobs.stop(visitor.run_dir):
+        gr.Warning("No training of yours is running.")
     else:
         gr.Info("Stopping after the current step…")
 
 
-def build(state: AppState, demo: gr.Blocks) -> gr.Dropdown:
-    """Lay out the tab; returns its network selector (its choices follow the current networks)."""
+def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
+    """Lay out the tab; returns its network selector (its choices follow the visitor's networks)."""
+    run_name = gr.BrowserState(None, storage_key="fnsft-run")
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Data")
@@ -207,34 +305,46 @@ def build(state: AppState, demo: gr.Blocks) -> gr.Dropdown:
                 batch_size = gr.Number(4, precision=0, minimum=1, label="Batch size")
                 max_length = gr.Number(256, precision=0, minimum=16, label="Max length (tokens)")
                 lora_r = gr.Number(16, precision=0, minimum=1, label="LoRA rank")
+            gr.Markdown("One training runs at a time on this server; your run is visible to you only.")
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary")
                 stop_button = gr.Button("Stop", variant="stop")
+                resume_button = gr.Button("Resume from the last checkpoint", visible=False)
     gr.Markdown("#### Progress")
     progress = gr.HTML(IDLE, elem_id="training-panel")
     with gr.Row():
         loss = gr.Plot(label="Loss", elem_id="loss-plot")
         log = gr.Textbox(label="Log", lines=LOG_LINES, interactive=False)
+    gr.Markdown("#### Forgetting report")
     with gr.Row():
-        report = gr.Code(label="Forgetting report", language="json", interactive=False)
-        adapter = gr.File(label="Adapter (zip)", interactive=False)
+        report_table = gr.Dataframe(
+            headers=training_figures.REPORT_HEADERS, label="Learned and forgotten", interactive=False
+        )
+        report_chart = gr.Plot(label="Before and after training", elem_id="forgetting-chart")
+    with gr.Row():
+        report_json = gr.File(label="Report (JSON)", interactive=False)
+        adapter = gr.File(label="Adapter, networks and report (zip)", interactive=False)
+        checkpoint = gr.File(label="Last checkpoint (zip)", interactive=False)
     timer = gr.Timer(POLL_SECONDS, active=False)
-    panel = [progress, loss, log, report, adapter, timer]
+    outputs = [progress, loss, log, report_table, report_chart, report_json, adapter, checkpoint]
+    outputs += [resume_button, timer]
     source.change(source_fields, source, [upload, hub_id], api_name="finetune_source")
     gr.on(
         [demo.load, source.change, upload.change, hub_id.submit],
-        functools.partial(preview_data, state),
+        bind(preview_data, state),
         [source, upload, hub_id],
         [data_summary, examples],
         api_name="preview_data",
     )
-    gr.on([demo.load, timer.tick], functools.partial(status, state), None, panel, api_name="training_status")
+    demo.load(bind(restore, state), [visitor, run_name], outputs, api_name="restore_training")
+    timer.tick(bind(status, state), visitor, outputs, api_name="training_status")
     start_button.click(
-        functools.partial(start, state),
-        [source, upload, hub_id, selector, mode, random_control, method, max_steps, epochs, learning_rate]
-        + [batch_size, max_length, lora_r],
-        panel,
+        bind(start, state),
+        [visitor, source, upload, hub_id, selector, mode, random_control, method, max_steps, epochs]
+        + [learning_rate, batch_size, max_length, lora_r],
+        [*outputs, run_name],
         api_name="start_training",
     )
-    stop_button.click(functools.partial(stop, state), None, None, api_name="stop_training")
+    resume_button.click(bind(resume, state), visitor, outputs, api_name="resume_training")
+    stop_button.click(bind(stop, state), visitor, None, api_name="stop_training")
     return selector

@@ -1,8 +1,8 @@
-"""One background training job at a time, whose state is read back from its run folder.
+"""Background training jobs, one at a time on the server, whose state is read back from their run folders.
 
 The job runs in a thread with its own stop flag. What the page shows (progress, status, report, adapter) is read
-from the files the trainer writes into the run folder, so a reloaded page or a second tab sees the same job,
-and so does a restarted app for a finished run.
+from the files the trainer writes into the run folder (with `fnsft.run_status.read_run_status`, which tells an
+interrupted run from a live one), so a reloaded page sees the same job, and so does a restarted app.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..checkpoints import last_complete_checkpoint
 from ..errors import FnsftError
-from ..training import read_progress
+from ..run_status import read_progress, read_run_status
 
-STATUS_FILE = "status.json"
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
 FINISHED_STATES = ("completed", "stopped", "failed", "interrupted")
-LIVE_STATES = ("running", "stopping")
+RESUMABLE_STATES = ("stopped", "failed", "interrupted")
 
 
 @dataclass
@@ -48,11 +48,16 @@ class JobSnapshot:
     status: dict = field(default_factory=dict)
     report: dict | None = None
     adapter_dir: Path | None = None
+    checkpoint: Path | None = None
     error: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in RESUMABLE_STATES and self.checkpoint is not None
 
     @property
     def last(self) -> dict:
@@ -68,39 +73,47 @@ def _read_json(path: Path) -> dict | None:
 
 def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
     """The state of the run in `run_dir`; `job`, when it is that run's live thread, fills in what files lack."""
-    status = _read_json(run_dir / STATUS_FILE) or {}
-    error = job.error if job is not None else None
-    state = status.get("state") or ("running" if job is not None and job.alive else "unknown")
-    if job is not None and not job.alive and state not in FINISHED_STATES:
-        state = "failed" if error else "stopped"
-    if job is None and state in LIVE_STATES:  # its app ended before it did
-        state = "interrupted"
+    status = read_run_status(run_dir)
+    state = status.state
+    if state == "unknown" and job is not None and job.alive:
+        state = "starting"
+    elif job is not None and not job.alive and state not in FINISHED_STATES:
+        state = "failed" if job.error else "stopped"
     adapter = run_dir / ADAPTER_DIR
     return JobSnapshot(
         run_dir=run_dir,
         state=state,
         rows=read_progress(run_dir),
-        status=status,
+        status=status.recorded,
         report=_read_json(run_dir / REPORT_FILE),
         adapter_dir=adapter if adapter.is_dir() else None,
-        error=error or status.get("error"),
+        checkpoint=last_complete_checkpoint(run_dir / "checkpoints", warn=False),
+        error=(job.error if job is not None else None) or status.error,
     )
 
 
 class TrainingJobs:
-    """The registry of the app's training job: at most one runs at a time."""
+    """The registry of the app's training job: at most one runs at a time on the whole server."""
 
     def __init__(self, runs_dir: Path):
         self.runs_dir = runs_dir
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
 
-    def start(self, run_dir: Path, target: Callable[[threading.Event], object]) -> TrainingJob:
-        """Run target(stop_event) in a thread; refuses while another job is still running."""
+    def start(
+        self,
+        run_dir: Path,
+        target: Callable[[threading.Event], object],
+        on_exit: Callable[[], None] | None = None,
+    ) -> TrainingJob:
+        """Run target(stop_event) in a thread, then on_exit(); refuses while another job is still running."""
         with self._lock:
-            if self._job is not None and self._job.alive:
+            running = self._job
+            if running is not None and running.alive:
+                step = snapshot(running.run_dir, running).last.get("step", 0)
                 raise FnsftError(
-                    f"A training job is already running ({self._job.run_dir.name}); stop it or wait for it."
+                    f"The server is training another run (at step {step}); one training runs at a time here. "
+                    "Start yours when it has finished."
                 )
             stop_event = threading.Event()
 
@@ -108,7 +121,10 @@ class TrainingJobs:
                 try:
                     target(stop_event)
                 except Exception as error:  # the page shows it; the thread must not die silently
-                    job.error = f"{type(error).__name__}: {error}"
+                    job.error = str(error)
+                finally:
+                    if on_exit is not None:
+                        on_exit()
 
             thread = threading.Thread(target=run, name="fnsft-training", daemon=True)
             job = self._job = TrainingJob(run_dir, thread, stop_event)
@@ -121,21 +137,25 @@ class TrainingJobs:
         candidates = (self.runs_dir / (stamp if n == 0 else f"{stamp}-{n}") for n in range(1000))
         return next(path for path in candidates if not path.exists())
 
-    def stop(self) -> bool:
-        """Ask the running job to stop at its next step; False when none runs."""
+    def find(self, name: str | None) -> Path | None:
+        """The run folder of that plain name under runs_dir, or None (a page's stored name is not trusted)."""
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            return None
+        path = self.runs_dir / name
+        return path if path.is_dir() else None
+
+    def live(self, run_dir: Path) -> TrainingJob | None:
+        """The live thread of `run_dir`, when the job running now is that run."""
         job = self._job
+        return job if job is not None and job.run_dir == run_dir else None
+
+    def stop(self, run_dir: Path | None) -> bool:
+        """Ask `run_dir`'s running job to stop at its next step; False when it is not running."""
+        job = self.live(run_dir) if run_dir is not None else None
         if job is None or not job.alive:
             return False
         job.stop_event.set()
         return True
 
-    def latest(self) -> JobSnapshot | None:
-        """The live job's run, else the most recent run folder, else None."""
-        job = self._job
-        if job is not None:
-            return snapshot(job.run_dir, job)
-        runs = sorted(
-            (path for path in self.runs_dir.glob("*") if (path / STATUS_FILE).is_file()),
-            key=lambda path: (path / STATUS_FILE).stat().st_mtime,
-        )
-        return snapshot(runs[-1]) if runs else None
+    def view(self, run_dir: Path) -> JobSnapshot:
+        return snapshot(run_dir, self.live(run_dir))

@@ -1,8 +1,7 @@
-"""Model tab: load the embedded model or another one, with only the device/dtype/quantization this machine has."""
+"""Model tab: the shared model's summary, and (where the server allows it) loading another model for everyone,
+with only the device/dtype/quantization this machine has."""
 
 from __future__ import annotations
-
-import functools
 
 import gradio as gr
 import torch
@@ -10,8 +9,9 @@ import torch
 from ..architectures import model_shape, unwrap_model
 from ..devices import resolve_device
 from ..models import EMBEDDED_MODEL_ID, model_id
-from .common import show_warnings, user_errors
+from .common import bind, show_warnings, user_errors
 from .state import AppState, LoadedModel
+from .visitor import Visitor
 
 QUANTIZATIONS = ["none", "4bit", "8bit"]
 
@@ -59,11 +59,21 @@ def summary_markdown(loaded: LoadedModel) -> str:
 
 
 @user_errors
-def load(state: AppState, name: str, device: str, dtype: str, quantization: str) -> tuple[str, int]:
-    """Load the chosen model for every session; returns its summary and the networks version."""
-    loaded, note = state.load(name.strip(), device, dtype, None if quantization == "none" else quantization)
-    show_warnings([note] if note else [])
-    return summary_markdown(loaded), state.networks_version
+def load(
+    state: AppState,
+    visitor: Visitor,
+    name: str,
+    device: str,
+    dtype: str,
+    quantization: str,
+    request: gr.Request = None,
+) -> tuple[str, int]:
+    """Load the chosen model for every visitor; returns its summary and the visitor's networks version."""
+    loaded = state.change_model(name, device, dtype, None if quantization == "none" else quantization)
+    state.visit(visitor, request)
+    show_warnings([visitor.notice] if visitor.notice else [])
+    visitor.notice = None
+    return summary_markdown(loaded), visitor.version
 
 
 @user_errors
@@ -72,31 +82,40 @@ def summary(state: AppState) -> str:
     return summary_markdown(state.require_model())
 
 
+def intro(state: AppState) -> str:
+    """What the Model tab lets this visitor do on this server."""
+    shared = "The model is shared by every visitor of this app; your networks and results are yours alone."
+    if not state.allow_model_change:
+        return f"{shared} This server keeps its model: loading another one is switched off."
+    where = "a hub id (online), a local model folder or a `.gguf` file" if state.local_models else "a hub id"
+    return (
+        f"{shared} Loading a model changes it **for everyone**. Empty name: the embedded "
+        f"**{EMBEDDED_MODEL_ID}** (works offline); otherwise {where}."
+    )
+
+
 def on_device_change(device: str) -> dict:
     return gr.update(choices=dtype_choices(device), value="auto")
 
 
-def build(state: AppState, demo: gr.Blocks, networks_version: gr.State) -> None:
-    gr.Markdown(
-        f"Empty name: the embedded **{EMBEDDED_MODEL_ID}** (works offline). Otherwise a hub id (online), "
-        "a local model folder or a `.gguf` file."
-    )
-    with gr.Row():
+def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> None:
+    gr.Markdown(intro(state))
+    with gr.Row(visible=state.allow_model_change):
         name = gr.Textbox(label="Model", placeholder="empty = embedded model", scale=3)
         device = gr.Dropdown(device_choices(), value="auto", label="Device")
         dtype = gr.Dropdown(dtype_choices("auto"), value="auto", label="Dtype")
         quantization = gr.Radio(
             QUANTIZATIONS, value="none", label="Quantization (CUDA)", visible=torch.cuda.is_available()
         )
-    load_button = gr.Button("Load model", variant="primary")
+    load_button = gr.Button("Load model for everyone", variant="primary", visible=state.allow_model_change)
     info = gr.Markdown("Loading the model…")
     device.change(on_device_change, device, dtype, api_name="dtype_choices")
     load_button.click(
-        functools.partial(load, state),
-        [name, device, dtype, quantization],
+        bind(load, state),
+        [visitor, name, device, dtype, quantization],
         [info, networks_version],
         api_name="load_model",
         concurrency_id="heavy",
         concurrency_limit=1,
     )
-    demo.load(functools.partial(summary, state), None, info, api_name="model_summary")
+    demo.load(bind(summary, state), None, info, api_name="model_summary")

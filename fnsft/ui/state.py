@@ -1,12 +1,17 @@
-"""What every session of the app shares: one loaded model (loads serialised by a lock) and the current networks.
+"""What every visitor of the app shares: one loaded model (loads serialised by a lock), its shipped networks, the
+training jobs and the registry of visitors.
 
-The model is shared rather than per session because it is the expensive part; requests stay isolated because
-masks are context-local (`fnsft.masking.masked`), never installed on the model for everyone.
+The model is shared because it is the expensive part, and it is read-only: masks are context-local
+(`fnsft.masking.masked`), never installed on the model for everyone. Everything a visitor makes lives in their own
+`Visitor` (see `visitor.py`). Loading a different model is the one server-wide action, so it can be switched off
+(`--allow-model-change false`, the default on a Hugging Face Space).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -15,13 +20,21 @@ from typing import Any
 
 from torch import nn
 
+from ..cli import shipped_template  # moves into the library with #13
 from ..errors import FnsftError, ModelLoadError, TemplateError
 from ..functional_networks import FunctionalNetworks
-from ..models import load_model
-from ..templates import check_compatible
+from ..models import EMBEDDED_MODEL_ID, load_model
+from ..templates import check_compatible, load_templates
+from .common import HUB_ID
 from .jobs import TrainingJobs
+from .visitor import Visitor, Visitors
 
 logger = logging.getLogger(__name__)
+
+
+def on_a_space() -> bool:
+    """True on a Hugging Face Space (it sets SPACE_ID), where visitors are strangers."""
+    return bool(os.environ.get("SPACE_ID"))
 
 
 @dataclass(frozen=True)
@@ -37,21 +50,31 @@ class LoadedModel:
 
 
 class AppState:
-    """The loaded model, the current functional networks and the training jobs of one running app."""
+    """The shared model, its shipped networks, the training jobs and the visitors of one running app."""
 
-    def __init__(self, runs_dir: str | Path = "runs", work_dir: str | Path | None = None):
+    def __init__(
+        self,
+        runs_dir: str | Path = "runs",
+        work_dir: str | Path | None = None,
+        allow_model_change: bool = True,
+        local_models: bool = True,
+    ):
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
         self._load_error: str | None = None
-        self.networks: FunctionalNetworks | None = None
-        self.networks_version = 0
+        self.generation = 0  # counts model loads, so each visitor's networks are re-checked once per load
+        self.shipped_networks: FunctionalNetworks | None = None
+        self.allow_model_change = allow_model_change
+        self.local_models = local_models
+        self.owns_work_dir = work_dir is None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="fnsft-app-"))
         self.jobs = TrainingJobs(Path(runs_dir))
+        self.visitors = Visitors()
 
     def load(
         self, name: str | None, device: str = "auto", dtype: str = "auto", quantization: str | None = None
-    ) -> tuple[LoadedModel, str | None]:
-        """Load a model for everyone; returns it and a note when the current networks no longer fit it."""
+    ) -> LoadedModel:
+        """Load a model for everyone, with the shipped networks that fit it (None when there are none)."""
         with self._lock:
             try:
                 model, tokenizer = load_model(
@@ -62,7 +85,24 @@ class AppState:
                 raise
             self._loaded = LoadedModel(model, tokenizer, name or None, device, quantization)
             self._load_error = None
-            return self._loaded, self._drop_unfit_networks(model)
+            self.shipped_networks = _shipped_networks(model)
+            self.generation += 1
+            return self._loaded
+
+    def change_model(
+        self, name: str, device: str = "auto", dtype: str = "auto", quantization: str | None = None
+    ) -> LoadedModel:
+        """A visitor's request to load another model: refused unless this server allows it."""
+        if not self.allow_model_change:
+            raise FnsftError(
+                "This server keeps its model for every visitor; loading another model is switched off here."
+            )
+        name = name.strip()
+        if name and not self.local_models and (name != EMBEDDED_MODEL_ID and not HUB_ID.fullmatch(name)):
+            raise ModelLoadError(
+                f"Give a hub model id (owner/name) or leave the field empty for {EMBEDDED_MODEL_ID}."
+            )
+        return self.load(name, device, dtype, quantization)
 
     def load_in_background(self, name: str | None) -> threading.Thread:
         """Start loading at app start, so the page opens at once; requests wait on the lock meanwhile."""
@@ -84,21 +124,38 @@ class AppState:
                 raise ModelLoadError(self._load_error or "No model is loaded yet: load one in the Model tab.")
             return self._loaded
 
-    def set_networks(self, networks: FunctionalNetworks | None) -> None:
-        self.networks = networks
-        self.networks_version += 1
+    def visit(self, visitor: Visitor, request: Any = None) -> Visitor:
+        """Register a request's visitor, bring their networks up to the loaded model and keep memory bounded.
 
-    def require_networks(self) -> FunctionalNetworks:
-        if self.networks is None:
-            raise FnsftError("No networks yet: run a discovery or load a template in the Discover tab.")
-        return self.networks
+        A new visitor starts from the shipped networks; after a model change, networks that no longer fit are
+        replaced by the new model's shipped ones (with a note in `visitor.notice`)."""
+        self.visitors.attach(visitor, getattr(request, "session_hash", None))
+        if visitor.model_generation != self.generation and self._loaded is not None:
+            self._refit(visitor, self._loaded.model)
+        self.visitors.trim(keep=visitor)
+        return visitor
 
-    def _drop_unfit_networks(self, model: nn.Module) -> str | None:
-        if self.networks is None:
-            return None
+    def _refit(self, visitor: Visitor, model: nn.Module) -> None:
+        first_visit = visitor.model_generation == -1
+        visitor.model_generation = self.generation
+        if first_visit or visitor.networks is None:
+            visitor.set_networks(self.shipped_networks)
+            return
         try:
-            check_compatible(self.networks, model, f"networks {self.networks.name!r}")
+            check_compatible(visitor.networks, model, f"networks {visitor.networks.name!r}")
         except TemplateError as error:
-            self.set_networks(None)
-            return f"The current networks were cleared: {error}"
+            visitor.notice = f"Your networks were replaced, since the model changed: {error}"
+            visitor.set_networks(self.shipped_networks)
+
+    def close(self) -> None:
+        """Remove this app's temporary folder (exports, zips) when the app made it."""
+        if self.owns_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _shipped_networks(model: nn.Module) -> FunctionalNetworks | None:
+    """The networks shipped for this model, or None when fnsft ships none (or they do not load)."""
+    try:
+        return load_templates(shipped_template(model), model)
+    except FnsftError:
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import gradio as gr
 
 from ..errors import TemplateError
 from ..templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
-from .common import networks_markdown, user_errors
+from .common import bind, networks_markdown, user_errors
 from .state import AppState
+from .visitor import Visitor
 
 TEMPLATE_FILE_TYPES = [".json"]
 TABLE_HEADERS = ["file", "name", "model", "networks", "neurons", "granularity"]
@@ -45,8 +45,11 @@ def shipped_table() -> list[list]:
 
 
 @user_errors
-def load_template(state: AppState, shipped: str | None, upload: str | None) -> tuple[str, int]:
-    """Make a template's networks current: an uploaded file wins over a shipped one."""
+def load_template(
+    state: AppState, visitor: Visitor, shipped: str | None, upload: str | None, request: gr.Request = None
+) -> tuple[str, int]:
+    """Make a template's networks the visitor's current ones: an uploaded file wins over a shipped one."""
+    state.visit(visitor, request)
     if upload:
         path = Path(upload)
     elif shipped in shipped_template_names():  # only names listed here: no path from the page is trusted
@@ -54,18 +57,29 @@ def load_template(state: AppState, shipped: str | None, upload: str | None) -> t
     else:
         raise TemplateError("Choose a shipped template or upload a template file (.json) first.")
     networks = load_templates(path, state.require_model().model)
-    state.set_networks(networks)
-    return networks_markdown(networks), state.networks_version
+    visitor.set_networks(networks)
+    return networks_markdown(networks), visitor.version
 
 
 @user_errors
-def export_template(state: AppState, name: str, ids: list[int] | None) -> str:
+def export_template(
+    state: AppState, visitor: Visitor, name: str, ids: list[int] | None, request: gr.Request = None
+) -> str:
     """Write the chosen networks (all when none is chosen) as a template file to download."""
-    networks = state.require_networks()
+    networks = state.visit(visitor, request).require_networks()
     chosen = networks.select(ids) if ids else networks
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.") or "networks"
     chosen = dataclasses.replace(chosen, name=clean)
-    return str(save_templates(chosen, state.work_dir / f"{clean}.json"))
+    folder = state.work_dir / "exports" / visitor.key
+    folder.mkdir(
+        parents=True, exist_ok=True
+    )  # one folder per visitor: two visitors' same names never collide
+    return str(save_templates(chosen, folder / f"{clean}.json"))
+
+
+def import_template(state: AppState, visitor: Visitor, upload: str | None, request: gr.Request = None):
+    """The Templates tab's import: an uploaded file only."""
+    return load_template(state, visitor, None, upload, request)
 
 
 def refresh_shipped() -> tuple[dict, list[list]]:
@@ -79,7 +93,7 @@ class TemplatesTab:
     table: gr.Dataframe
 
 
-def build(state: AppState, networks_version: gr.State) -> TemplatesTab:
+def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> TemplatesTab:
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Export")
@@ -96,11 +110,11 @@ def build(state: AppState, networks_version: gr.State) -> TemplatesTab:
     gr.Markdown("#### Shipped templates (`ica_templates/`)")
     table = gr.Dataframe(shipped_table(), headers=TABLE_HEADERS, interactive=False)
     export.click(
-        functools.partial(export_template, state), [name, selector], download, api_name="export_template"
+        bind(export_template, state), [visitor, name, selector], download, api_name="export_template"
     )
     upload.upload(
-        functools.partial(load_template, state, None),
-        upload,
+        bind(import_template, state),
+        [visitor, upload],
         [status, networks_version],
         api_name="import_template",
     )
