@@ -136,7 +136,7 @@ def test_loading_a_missing_model_says_so_and_keeps_the_current_one(app):
 
 def test_discovery_finds_networks(discovered):
     client, state, summary = discovered
-    assert summary.startswith("**5 networks**")
+    assert "**5 networks**" in summary
     assert "categories:" in summary
     assert mine(client, state).networks.num_components == 5
 
@@ -172,7 +172,7 @@ def test_discovery_on_an_uploaded_file(discovered, tmp_path):
     try:
         settings = {**DISCOVERY, "source": "Upload a file", "upload": handle_file(str(data)), "components": 3}
         summary = client.predict(*settings.values(), api_name="/discover")
-        assert summary.startswith("**3 networks**") and "categories: c0, c1" in summary
+        assert "**3 networks**" in summary and "categories: c0, c1" in summary
     finally:
         mine(client, state).set_networks(previous)
 
@@ -273,7 +273,7 @@ def test_export_and_import_a_template(discovered):
     assert exported["data"]["selected_components"] == [1, 3]
     try:
         summary = client.predict(handle_file(path), api_name="/import_template")
-        assert summary.startswith("**2 networks** (code-nets")
+        assert "**2 networks** (code-nets" in summary
         summary = client.predict(None, handle_file(path), api_name="/load_template")
         assert mine(client, state).networks.num_components == 2
     finally:

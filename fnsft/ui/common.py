@@ -14,13 +14,14 @@ import numpy as np
 
 from ..errors import DatasetFormatError, FnsftError
 from ..functional_networks import FunctionalNetworks
+from ..reliability import reliability_notes
 from .visitor import Visitor
 
 USER_ERRORS = (FnsftError, ValueError)
 UPLOAD, HUB = "Upload a file", "Hub dataset id"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
-PYTHON_ADVICE = re.compile(r"\s*\(in Python: [^)]*\)|;?\s*pass \w+=\S*")
+PYTHON_ADVICE = re.compile(r"\s*\(in Python: [^()]*(?:\([^()]*\)[^()]*)*\)|;?\s*pass \w+=\S*")
 ERROR_PREFIX = re.compile(r"^\w*(Error|Exception): ")
 
 
@@ -145,7 +146,8 @@ def networks_markdown(networks: FunctionalNetworks) -> str:
         )
     if networks.categories:
         parts.append(f"categories: {', '.join(networks.categories)}")
-    return " · ".join(parts)
+    notes = reliability_notes(networks)
+    return (f"⚠️ {notes[0]}\n\n" if notes else "") + " · ".join(parts)
 
 
 def chosen_source(

@@ -7,7 +7,6 @@ import gradio as gr
 from ..architectures import model_shape
 from ..limits import check_discovery
 from ..networks import ICAMask
-from ..reliability import reliability_notes
 from .common import (
     HUB,
     UPLOAD,
@@ -105,7 +104,7 @@ def discover(
             progress=report,
         )
     visitor.set_networks(networks)
-    show_warnings(networks.decomposition.get("notes", []) + reliability_notes(networks))
+    show_warnings(networks.decomposition.get("notes", []))
     return networks_markdown(networks), visitor.version
 
 
@@ -130,7 +129,7 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
                 threshold = gr.Number(THRESHOLD_DEFAULTS["zscore"], label="Threshold value")
             granularity = gr.Radio(["intermediate", "mlp_output"], value="intermediate", label="Neurons")
             with gr.Row():
-                max_tokens = gr.Number(1024, precision=0, minimum=16, label="Token budget")
+                max_tokens = gr.Number(1024, precision=0, label="Token budget")
                 seed = gr.Number(0, precision=0, label="Seed")
             with gr.Accordion("Advanced", open=False):
                 ica_over = gr.Radio(["neurons", "tokens"], value="neurons", label="ICA over")

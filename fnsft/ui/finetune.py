@@ -302,9 +302,9 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 epochs = gr.Number(1.0, label="Epochs")
                 learning_rate = gr.Number(2e-4, label="Learning rate")
             with gr.Row():
-                batch_size = gr.Number(4, precision=0, minimum=1, label="Batch size")
-                max_length = gr.Number(256, precision=0, minimum=16, label="Max length (tokens)")
-                lora_r = gr.Number(16, precision=0, minimum=1, label="LoRA rank")
+                batch_size = gr.Number(4, precision=0, label="Batch size")
+                max_length = gr.Number(256, precision=0, label="Max length (tokens)")
+                lora_r = gr.Number(16, precision=0, label="LoRA rank")
             gr.Markdown("One training runs at a time on this server; your run is visible to you only.")
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary")
