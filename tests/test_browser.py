@@ -2,7 +2,8 @@
 
 Loads the model, runs a small discovery, explores, compares generations with a network lesioned, runs and stops a
 short fine-tune, and exports a template, checking what the page shows at each step and that it requests nothing
-from outside this machine. Screenshots land in assets/screenshots/ (shown in the README).
+from outside this machine; a second visitor in another browser context meanwhile sees the shipped networks, not
+the first visitor's. Screenshots land in assets/screenshots/ (shown in the README).
 """
 
 from __future__ import annotations
@@ -58,23 +59,32 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    """A Chromium page on the app that records every request leaving this machine."""
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.external_requests = []
-        page.on(
-            "request",
-            lambda request: (
-                None if request.url.startswith(LOCAL_PREFIXES) else page.external_requests.append(request.url)
-            ),
-        )
-        page.goto(app_url)
-        yield page
+        yield browser
         browser.close()
+
+
+def visit(browser, url: str):
+    """A page in a browser context of its own (another visitor), recording every request leaving this machine."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.external_requests = []
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith(LOCAL_PREFIXES) else page.external_requests.append(request.url)
+        ),
+    )
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    return visit(browser, app_url)
 
 
 def shot(page, name: str) -> None:
@@ -104,11 +114,11 @@ def choose(page, elem_id: str, name: str | None = None) -> str:
     return text
 
 
-def test_a_session_in_the_browser(page):
+def test_a_session_in_the_browser(browser, app_url, page):
     from playwright.sync_api import expect
 
     # Model: the embedded model, loaded again with the button.
-    page.get_by_role("button", name="Load model").click()
+    page.get_by_role("button", name="Load model for everyone").click()
     expect(page.get_by_text(re.compile(r"^processing"))).to_have_count(0, timeout=SLOW)
     expect(page.get_by_text("MLP neurons in all")).to_be_visible()
     expect(page.get_by_role("cell", name="46,080")).to_be_visible()
@@ -125,6 +135,17 @@ def test_a_session_in_the_browser(page):
     expect(result).to_contain_text("categories:")
     shot(page, "2_discover")
 
+    # Another visitor, meanwhile: they start from the shipped networks, and the first visitor's stay theirs.
+    other = visit(browser, app_url)
+    other.get_by_role("tab", name="Discover").click()
+    expect(other.locator("#networks-summary")).to_contain_text("20 networks", timeout=SLOW)
+    open_tab(other, "Lesion/Preserve & Compare")
+    other.locator("#compare-networks input").first.click()
+    expect(other.get_by_role("option")).to_have_count(20)
+    shot(other, "0_second_visitor")
+    other.context.close()
+    expect(result).to_contain_text("6 networks")
+
     # Explore: six figures drawn by Plotly, the UMAP map among them.
     open_tab(page, "Explore")
     expect(page.locator(".js-plotly-plot")).to_have_count(6, timeout=SLOW)
@@ -133,6 +154,9 @@ def test_a_session_in_the_browser(page):
 
     # Lesion & compare: one network lesioned, both generations streamed side by side.
     open_tab(page, "Lesion/Preserve & Compare")
+    page.locator("#compare-networks input").first.click()
+    expect(page.get_by_role("option")).to_have_count(6)  # this visitor's own discovery
+    page.keyboard.press("Escape")
     label = choose(page, "compare-networks")
     assert label.startswith("N0 · ")
     page.get_by_text("Decoding").click()

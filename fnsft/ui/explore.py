@@ -55,11 +55,16 @@ def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tu
 
 @user_errors
 def network_map(state: AppState, visitor: Visitor, request: gr.Request = None):
-    """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call)."""
+    """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call).
+
+    A map finished after the visitor's networks changed is dropped, so a slow map of the old networks cannot
+    overwrite the map of the new ones."""
     networks = state.visit(visitor, request).networks
     if networks is None:
         return figures.empty_figure(NO_NETWORKS)
-    return figures.component_map(networks)
+    version = visitor.version
+    figure = figures.component_map(networks)
+    return figure if visitor.version == version else gr.skip()
 
 
 @user_errors
