@@ -116,7 +116,8 @@ def _build_templates(argv) -> None:
     from tqdm import tqdm
 
     from .models import load_model, model_id
-    from .networks import DEFAULT_PROMPTS, ICAMask, LabelledTexts, load_labelled_texts
+    from .networks import ICAMask
+    from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
 
     parser = build_templates_parser()
     args = parser.parse_args(argv)
@@ -208,29 +209,18 @@ def eval_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def shipped_template(model) -> Path:
-    from .models import model_id
-    from .templates import SHIPPED_TEMPLATES_DIR
-
-    path = SHIPPED_TEMPLATES_DIR / f"{model_id(model)}.json"
-    if not path.is_file():
-        raise FnsftError(f"No shipped template for {model_id(model)}; pass --templates or build one first.")
-    return path
-
-
 def _eval(argv) -> None:
     from .evaluation import measure_effect
     from .models import load_model
-    from .networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+    from .resources import shipped_template
     from .templates import load_templates
+    from .texts import eval_texts
 
     args = eval_parser().parse_args(argv)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
     networks = load_templates(args.templates or shipped_template(model), model)
     ids = range(networks.num_components) if args.components == "all" else args.components
-    texts = load_labelled_texts(args.eval_data or DEFAULT_PROMPTS, split=None if args.eval_data else "eval")
-    if args.texts_per_category:
-        texts = per_category(texts, args.texts_per_category)
+    texts = eval_texts(args.eval_data, args.texts_per_category)
     report = measure_effect(
         model, tokenizer, networks, ids, texts, mode=args.mode, random_draws=args.random_draws, seed=args.seed
     )

@@ -12,7 +12,7 @@ from torch import nn
 
 from .functional_networks import FunctionalNetworks
 from .masking import NeuronMask, build_mask, mask_from_networks, masked, random_neuron_sets
-from .networks import LabelledTexts
+from .texts import LabelledTexts
 
 
 def sample_std(values: Iterable[float]) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,71 +15,7 @@ from .architectures import model_shape
 from .decomposition import category_response, decompose, standardize_, threshold_map
 from .functional_networks import FunctionalNetworks
 from .models import model_id
-from .resources import DEFAULT_PROMPTS, portable_name
-
-
-@dataclass
-class LabelledTexts:
-    """Texts to run through the model, with an optional category per text."""
-
-    texts: list[str]
-    categories: list[str] | None
-    provenance: dict
-
-
-def load_labelled_texts(
-    source: Any,
-    *,
-    text_field: str | None = None,
-    category_field: str = "category",
-    split: str | None = None,
-    per_source_limit: int | None = None,
-) -> LabelledTexts:
-    """Texts from a list of strings, a list of dicts, a local JSON/JSONL/CSV/Parquet file or a dataset.
-
-    `split` keeps only records whose "split" field equals it (the shipped prompt set marks discovery/eval).
-    """
-    if isinstance(source, (list, tuple)) and all(isinstance(item, str) for item in source):
-        texts = list(source)[:per_source_limit]
-        return LabelledTexts(texts, None, {"source": "list", "num_texts": len(texts)})
-    from .data import load_records
-
-    records = load_records(source)
-    if split is not None:
-        records = [r for r in records if r.get("split", split) == split]
-    if not records:
-        raise ValueError(f"{source!r} holds no records" + (f" with split={split!r}." if split else "."))
-    field_name = text_field or next(
-        (name for name in ("text", "prompt", "instruction", "question", "content") if name in records[0]),
-        None,
-    )
-    if field_name is None or field_name not in records[0]:
-        raise ValueError(
-            f"Cannot tell which field of {source!r} holds the text (fields: {sorted(records[0])}); "
-            "pass text_field=..."
-        )
-    records = records[:per_source_limit]
-    texts = [str(r[field_name]) for r in records]
-    categories = [str(r[category_field]) for r in records] if category_field in records[0] else None
-    label = portable_name(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
-    return LabelledTexts(texts, categories, {"source": label, "split": split, "num_texts": len(texts)})
-
-
-def interleave_by_category(texts: LabelledTexts) -> LabelledTexts:
-    """Round-robin across categories, so a token budget samples every category evenly."""
-    if texts.categories is None:
-        return texts
-    queues: dict[str, list[int]] = {}
-    for index, category in enumerate(texts.categories):
-        queues.setdefault(category, []).append(index)
-    order = []
-    while any(queues.values()):
-        for queue in queues.values():
-            if queue:
-                order.append(queue.pop(0))
-    return LabelledTexts(
-        [texts.texts[i] for i in order], [texts.categories[i] for i in order], texts.provenance
-    )
+from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
 
 def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
@@ -319,20 +254,3 @@ class ICAMask:
         )
         mask.networks_ = networks
         return mask
-
-
-def per_category(texts: LabelledTexts, count: int) -> LabelledTexts:
-    """The first `count` texts of each category (all texts when unlabelled)."""
-    if texts.categories is None:
-        return LabelledTexts(texts.texts[:count], None, texts.provenance)
-    seen: dict[str, int] = {}
-    keep = []
-    for index, category in enumerate(texts.categories):
-        seen[category] = seen.get(category, 0) + 1
-        if seen[category] <= count:
-            keep.append(index)
-    return LabelledTexts(
-        [texts.texts[i] for i in keep],
-        [texts.categories[i] for i in keep],
-        {**texts.provenance, "per_category": count},
-    )

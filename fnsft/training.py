@@ -178,8 +178,8 @@ def _network_sets(config: TrainingConfig, model: nn.Module):
     """(neuron sets, description) for the configured networks, or (None, None)."""
     if config.network_mode == "none":
         return None, None
-    from .cli import shipped_template
     from .masking import random_neuron_sets
+    from .resources import shipped_template
     from .templates import load_templates
 
     networks = load_templates(config.templates or shipped_template(model), model)
@@ -229,11 +229,9 @@ def response_loss(model: nn.Module, dataset, collator, batch_size: int = 8) -> f
 
 def _general_losses(model, tokenizer, config: TrainingConfig) -> dict[str, float]:
     from .evaluation import loss_by_category, token_losses
-    from .networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+    from .texts import eval_texts
 
-    source = config.general_eval or DEFAULT_PROMPTS
-    texts = load_labelled_texts(source, split=None if config.general_eval else "eval")
-    texts = per_category(texts, config.eval_texts_per_category)
+    texts = eval_texts(config.general_eval, config.eval_texts_per_category)
     was_training = model.training
     model.eval()
     losses = loss_by_category(token_losses(model, tokenizer, texts.texts), texts.categories)

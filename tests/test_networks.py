@@ -10,8 +10,9 @@ import torch
 from conftest import tiny_llama
 
 from fnsft.errors import TemplateError
-from fnsft.networks import ICAMask, interleave_by_category, load_labelled_texts
+from fnsft.networks import ICAMask
 from fnsft.templates import load_templates, match_components, save_templates
+from fnsft.texts import interleave_by_category, load_labelled_texts
 
 
 class CharTokenizer:

@@ -11,7 +11,7 @@ from .. import figures
 from ..evaluation import measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
 from ..masking import MODES, NeuronMask, mask_from_networks
-from ..networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from ..texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
 from .common import parse_layers, show_warnings, user_errors
 from .state import AppState, LoadedModel
 

@@ -1,0 +1,75 @@
+"""The package's structure: layering (the library never reaches up into its command line or app), no import
+cycle, sizes, and the public API."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fnsft
+
+PACKAGE = Path(fnsft.__file__).parent
+FRONT_ENDS = ("fnsft.cli", "fnsft.ui")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The fnsft modules a file imports, at top level or inside functions (relative imports resolved)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("fnsft"))
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join([*base, node.module] if node.module else base)
+            if not target.startswith("fnsft"):
+                continue
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import figures`
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: {m for m in _imports(path) if m in files and m != name} for name, path in files.items()}
+
+
+def _is_front_end(module: str) -> bool:
+    return any(module == end or module.startswith(end + ".") for end in FRONT_ENDS)
+
+
+def test_no_library_module_imports_the_command_line_or_the_app():
+    graph = _graph()
+    offenders = {
+        module: sorted(filter(_is_front_end, imports))
+        for module, imports in graph.items()
+        if not _is_front_end(module) and any(map(_is_front_end, imports))
+    }
+    assert offenders == {}
+    assert "fnsft.texts" in graph["fnsft.evaluation"]  # text loading comes from the data layer...
+    assert "fnsft.networks" not in graph["fnsft.evaluation"]  # ...not from the discovery module
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = _graph()
+    # a package's __init__ imports its submodules lazily or to re-export them: that edge is not a cycle
+    edges = {m: {t for t in imports if not t.startswith(m + ".")} for m, imports in graph.items()}
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(edges[module]):
+            assert state.get(target) != "open", f"import cycle: {' -> '.join([*path, target])}"
+            if target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
