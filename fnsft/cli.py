@@ -213,16 +213,24 @@ def _eval(argv) -> None:
     from .evaluation import measure_effect
     from .models import load_model
     from .resources import shipped_template
+    from .selection import NetworkSelection
     from .templates import load_templates
     from .texts import eval_texts
 
     args = eval_parser().parse_args(argv)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
-    networks = load_templates(args.templates or shipped_template(model), model)
-    ids = range(networks.num_components) if args.components == "all" else args.components
+    path = args.templates or shipped_template(model)
+    selection = NetworkSelection.for_model(load_templates(path), model, args.components, source=str(path))
     texts = eval_texts(args.eval_data, args.texts_per_category)
     report = measure_effect(
-        model, tokenizer, networks, ids, texts, mode=args.mode, random_draws=args.random_draws, seed=args.seed
+        model,
+        tokenizer,
+        selection,
+        None,
+        texts,
+        mode=args.mode,
+        random_draws=args.random_draws,
+        seed=args.seed,
     )
     print(
         f"{args.mode} of components {report.components}: {report.masked_neurons} neurons, "

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from .functional_networks import FunctionalNetworks
-from .masking import NeuronMask, build_mask, mask_from_networks, masked, random_neuron_sets
+from .masking import NeuronMask, masked
+from .selection import NetworkSelection
 from .texts import LabelledTexts
 
 
@@ -130,8 +131,8 @@ def _finite_or_none(value):
 def measure_effect(
     model: nn.Module,
     tokenizer,
-    networks: FunctionalNetworks,
-    component_ids: Iterable[int],
+    networks: FunctionalNetworks | NetworkSelection,
+    component_ids: Iterable[int] | None,
     texts: LabelledTexts,
     *,
     mode: str = "lesion",
@@ -142,24 +143,25 @@ def measure_effect(
     progress: Callable[[float], None] | None = None,
 ) -> EffectReport:
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
-    same number of neurons per layer (drawn outside the networks)."""
+    same number of neurons per layer (drawn outside the networks).
+
+    `networks` with `component_ids`, or a NetworkSelection already checked against the model (ids None).
+
+    >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)  # doctest: +SKIP
+    >>> report.ratio("code")  # loss increase of the networks over that of random masks  # doctest: +SKIP
+    """
     if random_draws < 1:
         raise ValueError(
             f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
         )
-    ids = networks.check_components(component_ids)
-    network_mask = mask_from_networks(networks, ids, mode, model=model)
-    union = networks.union(ids)
-    controls = [
-        build_mask(
-            random_neuron_sets(union, networks.layer_widths, seed + draw),
-            networks.layer_widths,
-            mode,
-            site=networks.granularity,
-            description={"control": "random", "seed": seed + draw},
-        )
-        for draw in range(random_draws)
-    ]
+    if isinstance(networks, NetworkSelection):
+        if component_ids is not None:
+            raise ValueError("Give component_ids=None with a NetworkSelection: it names its components.")
+        selection = networks
+    else:
+        selection = NetworkSelection.for_model(networks, model, list(component_ids))
+    network_mask = selection.mask(mode)
+    controls = [selection.with_random_control(seed + draw).mask(mode) for draw in range(random_draws)]
     masks = [None, network_mask, *controls]
     results = []
     for step, mask in enumerate(masks):
@@ -169,4 +171,6 @@ def measure_effect(
         results.append(loss_by_category(losses, texts.categories))
         if progress is not None:
             progress((step + 1) / len(masks))
-    return EffectReport(mode, ids, network_mask.total_masked, results[0], results[1], results[2:])
+    return EffectReport(
+        mode, list(selection.ids), network_mask.total_masked, results[0], results[1], results[2:]
+    )

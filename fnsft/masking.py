@@ -28,7 +28,7 @@ from torch import nn
 
 from .architectures import mlp_blocks, output_width, unwrap_model
 from .errors import MaskSelectionError
-from .functional_networks import FunctionalNetworks, NeuronSets
+from .functional_networks import NeuronSets
 
 MODES = ("lesion", "preserve", "scale", "mean")
 FILLS = (
@@ -167,37 +167,6 @@ def _mean_offset(means: NeuronMeans, layer: int, width: int, scale: torch.Tensor
             "they were computed for another model or site."
         )
     return torch.from_numpy(layer_means) * (scale == 0)
-
-
-def mask_from_networks(
-    networks: FunctionalNetworks,
-    component_ids: Iterable[int],
-    mode: str = "lesion",
-    *,
-    model: nn.Module | None = None,
-    layers: Iterable[int] | None = None,
-    gain: float | None = None,
-    fill: str = "zero",
-    means: NeuronMeans | None = None,
-) -> NeuronMask:
-    """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` (checked against
-    `model` when given)."""
-    if model is not None:
-        from .templates import check_compatible
-
-        check_compatible(networks, model)
-    ids = networks.check_components(component_ids)
-    return build_mask(
-        networks.union(ids, layers),
-        networks.layer_widths,
-        mode,
-        site=networks.granularity,
-        layers=layers,
-        gain=gain,
-        fill=fill,
-        means=means,
-        description={"components": ids, "networks": networks.name},
-    )
 
 
 def random_neuron_sets(reference: NeuronSets, widths: tuple[int, ...], seed: int) -> NeuronSets:

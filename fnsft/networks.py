@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -14,7 +15,9 @@ from .activations import capture_activations, check_granularity
 from .architectures import model_shape
 from .decomposition import category_response, decompose, standardize_, threshold_map
 from .functional_networks import FunctionalNetworks
+from .masking import MaskHandle, apply_mask, masked
 from .models import model_id
+from .selection import Components, NetworkSelection
 from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
 
@@ -199,29 +202,64 @@ class ICAMask:
         """{component: {layer: [neuron ids]}} of the current networks."""
         return self._fitted().mask_dict()
 
+    def select(
+        self,
+        model: nn.Module,
+        component_ids: Components = "all",
+        *,
+        layers: Iterable[int] | None = None,
+        random_control: bool = False,
+        seed: int = 0,
+    ) -> NetworkSelection:
+        """The current networks' `component_ids` ("all", "0,3" or ids), checked once against `model`.
+
+        >>> selection = ica.select(model, "0,3")  # doctest: +SKIP
+        >>> selection.description["neurons"], selection.mask("preserve")  # doctest: +SKIP
+        """
+        return NetworkSelection.for_model(
+            self._fitted(), model, component_ids, layers=layers, random_control=random_control, seed=seed
+        )
+
     def apply_component_masks(
         self,
         model: nn.Module,
-        component_ids: Iterable[int],
+        component_ids: Components,
         mode: str = "lesion",
         layers: Iterable[int] | None = None,
         *,
         gain: float | None = None,
         fill: str = "zero",
         means: dict[int, np.ndarray] | None = None,
-    ):
+    ) -> MaskHandle:
         """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`, with `means`) the union of
-        `component_ids` on `model` for every forward pass; returns a removable handle / context manager.
+        `component_ids` on `model` for every forward pass (global: every thread); returns a removable handle /
+        context manager.
 
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        from .masking import apply_mask, mask_from_networks
-
-        mask = mask_from_networks(
-            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
-        )
+        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
         return apply_mask(model, mask)
+
+    def masked(
+        self,
+        model: nn.Module,
+        component_ids: Components,
+        mode: str = "lesion",
+        layers: Iterable[int] | None = None,
+        *,
+        gain: float | None = None,
+        fill: str = "zero",
+        means: dict[int, np.ndarray] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """The same mask as `apply_component_masks`, but context-local: only forward passes run inside the
+        `with` block, in this thread / contextvars context, see it (others sharing the model do not).
+
+        >>> with ica.masked(model, [0, 1], mode="preserve"):  # doctest: +SKIP
+        ...     model.generate(...)
+        """
+        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        return masked(model, mask)
 
     def build_templates_from_current_components(
         self, name: str, path: str | os.PathLike | None = None

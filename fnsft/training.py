@@ -35,7 +35,6 @@ from .checkpoints import atomic_trainer_class, checkpoint_step, last_complete_ch
 from .cli_types import OneLineParser
 from .data import LOSS_ON, SAMPLE_DATA
 from .errors import (
-    MaskSelectionError,
     QuantizationUnavailableError,
     StorageError,
     TemplateError,
@@ -43,6 +42,7 @@ from .errors import (
 )
 from .run_folder import RUN_OUTPUTS, check_run_folder, claim_run_folder
 from .run_status import Heartbeat, is_main_process, read_progress, read_status, try_write_status
+from .selection import NetworkSelection, parse_component_ids
 from .templates import write_json_atomically
 from .training_rules import RULES, check_settings
 
@@ -139,17 +139,7 @@ class TrainingConfig:
 
     def component_ids(self) -> list[int] | None:
         """The chosen network ids, or None for all of them."""
-        if str(self.components).strip() == "all":
-            return None
-        parts = (
-            self.components if isinstance(self.components, list | tuple) else str(self.components).split(",")
-        )
-        try:
-            return [int(part) for part in parts if str(part).strip()]
-        except ValueError:
-            raise MaskSelectionError(
-                f"components={self.components!r}: write 'all' or comma-separated network ids, e.g. '0,3'."
-            ) from None
+        return parse_component_ids(self.components)
 
 
 @dataclass
@@ -174,31 +164,28 @@ def _trim_progress(run_dir: Path, step: int) -> None:
         path.write_text("".join(kept))
 
 
-def _network_sets(config: TrainingConfig, model: nn.Module):
-    """(neuron sets, description) for the configured networks, or (None, None)."""
+def _network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
+    """The configured networks, checked once against the model; None for network_mode "none"."""
     if config.network_mode == "none":
-        return None, None
-    from .masking import random_neuron_sets
+        return None
     from .resources import shipped_template
     from .templates import load_templates
 
-    networks = load_templates(config.templates or shipped_template(model), model)
+    path = config.templates or shipped_template(model)
+    networks = load_templates(path)
     if networks.granularity != "intermediate":
         raise TemplateError(
             f"{networks.name}: training with networks needs intermediate-neuron templates "
             f"(granularity 'intermediate', not {networks.granularity!r})."
         )
-    ids = networks.check_components(config.component_ids() or range(networks.num_components))
-    sets = networks.union(ids)
-    if config.random_control:
-        sets = random_neuron_sets(sets, networks.layer_widths, config.seed)
-    description = {
-        "template": networks.name,
-        "components": ids,
-        "neurons": int(sum(len(v) for v in sets.values())),
-        "random_control": config.random_control,
-    }
-    return sets, description
+    return NetworkSelection.for_model(
+        networks,
+        model,
+        config.components,
+        random_control=config.random_control,
+        seed=config.seed,
+        source=str(path),
+    )
 
 
 @torch.no_grad()
@@ -542,15 +529,15 @@ def _train(
     stop_event: threading.Event,
     progress,
 ) -> TrainingResult:
-    from .architectures import model_shape
-    from .masking import apply_mask, build_mask
+    from .masking import apply_mask
     from .models import model_id, setup_lora
     from .selective import SelectiveUpdate, optimizer_groups
 
     model, tokenizer = _load(config)
     base_id = model_id(model)
     train_set, validation, collator = _datasets(config, tokenizer)
-    sets, networks = _network_sets(config, model)
+    selection = _network_selection(config, model)
+    networks = selection.description if selection else None
     measure = (lambda m: _measure(m, tokenizer, validation, collator, config)) if config.evaluate else None
     torch.manual_seed(config.seed)
     if config.method in ("lora", "qlora"):
@@ -562,12 +549,10 @@ def _train(
     before = measure(model) if measure else None
     handle = selective = masked_before = None
     if config.network_mode in FORWARD_MASK_MODES:
-        handle = apply_mask(
-            model, build_mask(sets, model_shape(model).intermediate_sizes, config.network_mode)
-        )
+        handle = apply_mask(model, selection.mask(config.network_mode))
         masked_before = measure(model) if measure else None
     elif config.network_mode != "none":
-        selective = SelectiveUpdate(model, sets, config.network_mode)
+        selective = SelectiveUpdate(model, selection, config.network_mode)
     device = next(model.parameters()).device
     no_decay = selective.no_decay_parameter_names() if selective else ()
     callback = _progress_callback(run_dir, heartbeat, stop_event, progress)

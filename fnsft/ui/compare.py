@@ -10,7 +10,8 @@ import gradio as gr
 from .. import figures
 from ..evaluation import measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
-from ..masking import MODES, NeuronMask, mask_from_networks
+from ..masking import MODES, NeuronMask
+from ..selection import mask_from_networks
 from ..texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
 from .common import parse_layers, show_warnings, user_errors
 from .state import AppState, LoadedModel
