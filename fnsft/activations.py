@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from .architectures import mlp_blocks, output_width
+from .choices import GRANULARITIES as GRANULARITIES  # re-exported
 from .errors import DecompositionError
 
-GRANULARITIES = ("intermediate", "mlp_output")
 _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
 
 

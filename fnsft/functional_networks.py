@@ -141,3 +141,23 @@ class FunctionalNetworks:
             maps=rows(self.maps),
             data={**self.data, "selected_components": ids},
         )
+
+    def rethreshold(self, rule: str, value: float) -> FunctionalNetworks:
+        """The same fit with each kept neuron map thresholded anew (`rule`, `value`): no capture, no decomposition.
+
+        Networks left empty are named in `threshold["notes"]` and warned about. Networks loaded from a template
+        keep no maps: rediscover them to change the threshold.
+
+        >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
+        """
+        from .decomposition import threshold_networks
+        from .limits import check_threshold
+
+        if self.maps is None:
+            raise MaskSelectionError(
+                f"{self.name} keeps no neuron maps (they are not written to templates): rediscover the networks "
+                "to change their threshold."
+            )
+        check_threshold(rule, value, self.maps.shape[1])
+        neurons, threshold = threshold_networks(self.maps, self.layer_widths, rule, value)
+        return dataclasses.replace(self, neurons=neurons, threshold=threshold)

@@ -27,14 +27,12 @@ import torch
 from torch import nn
 
 from .architectures import mlp_blocks, output_width, unwrap_model
+from .choices import MASK_FILLS, MASK_MODES
 from .errors import MaskSelectionError
 from .functional_networks import NeuronSets
 
-MODES = ("lesion", "preserve", "scale", "mean")
-FILLS = (
-    "zero",
-    "mean",
-)  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
+MODES = MASK_MODES
+FILLS = MASK_FILLS  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
 _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.ContextVar(
     "fnsft_masks", default=()
 )

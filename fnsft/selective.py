@@ -19,11 +19,10 @@ import torch
 from torch import nn
 
 from .architectures import MLPBlock, mlp_blocks, neuron_rows
+from .choices import SELECTIVE_MODES
 from .errors import MaskSelectionError
 from .functional_networks import NeuronSets
 from .selection import NetworkSelection
-
-SELECTIVE_MODES = ("train_only", "freeze")
 
 
 def _lora_factor(module: nn.Module, name: str) -> nn.Parameter | None:

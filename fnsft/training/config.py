@@ -7,15 +7,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..choices import NETWORK_MODES, TRAINING_METHODS
 from ..cli_types import OneLineParser
 from ..data import LOSS_ON
 from ..errors import TrainingConfigError
 from ..selection import parse_component_ids
 from ..training_rules import RULES, check_settings
 
-NETWORK_MODES = ("none", "lesion", "preserve", "train_only", "freeze")
-FORWARD_MASK_MODES = ("lesion", "preserve")
-METHODS = ("lora", "full", "qlora")
+METHODS = TRAINING_METHODS
 CHECKPOINTING = ("auto", "on", "off")
 
 
