@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from .choices import DISCOVERY, EVAL_MODES, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .cli_types import (
     OneLineParser,
     component_ids,
@@ -93,17 +94,20 @@ def build_templates_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text-field", default=None)
     parser.add_argument("--category-field", default="category")
     parser.add_argument("--split", default=None, help="keep only records whose 'split' field equals this")
-    parser.add_argument("--components", type=positive_int, default=20)
-    parser.add_argument("--threshold-rule", choices=["zscore", "percentile", "topk"], default="zscore")
-    parser.add_argument("--threshold", type=finite_float, default=3.0)
-    parser.add_argument("--granularity", choices=["intermediate", "mlp_output"], default="intermediate")
-    parser.add_argument("--ica-over", choices=["neurons", "tokens"], default="neurons")
-    parser.add_argument("--max-tokens", type=positive_int, default=4096)
-    parser.add_argument("--max-length", type=positive_int, default=256)
+    parser.add_argument("--components", type=positive_int, default=DISCOVERY.num_components)
+    parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=DISCOVERY.threshold_rule)
+    parser.add_argument("--threshold", type=finite_float, default=DISCOVERY.threshold)
+    parser.add_argument("--granularity", choices=GRANULARITIES, default=DISCOVERY.granularity)
+    parser.add_argument("--ica-over", choices=ICA_ORIENTATIONS, default=DISCOVERY.ica_over)
+    parser.add_argument("--max-tokens", type=positive_int, default=DISCOVERY.max_tokens)
+    parser.add_argument("--max-length", type=positive_int, default=DISCOVERY.max_length)
     parser.add_argument(
-        "--stability-runs", type=non_negative_int, default=5, help="0: stability not measured"
+        "--stability-runs",
+        type=non_negative_int,
+        default=DISCOVERY.stability_runs,
+        help="0: stability not measured",
     )
-    parser.add_argument("--seed", type=seed_int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=DISCOVERY.seed)
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
     parser.add_argument(
@@ -198,7 +202,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--components", type=component_ids, default="all", help="comma-separated ids, or 'all'"
     )
-    parser.add_argument("--mode", choices=["lesion", "preserve"], default="lesion")
+    parser.add_argument("--mode", choices=EVAL_MODES, default=EVAL_MODES[0])
     parser.add_argument(
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )

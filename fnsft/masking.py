@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .architectures import mlp_blocks, output_width, unwrap_model
+from .architectures import hook_site, mlp_blocks, output_width, unwrap_model
 from .choices import MASK_FILLS, MASK_MODES
 from .errors import MaskSelectionError
 from .functional_networks import NeuronSets
@@ -188,12 +189,7 @@ class _Dispatcher:
         self.users = 0
         self.handles = []
         for block in mlp_blocks(model):
-            if site == "intermediate":
-                hook = self._make_pre_hook(block.layer)
-                self.handles.append(block.down_proj.register_forward_pre_hook(hook))
-            else:
-                hook = self._make_output_hook(block.layer)
-                self.handles.append(block.down_proj.register_forward_hook(hook))
+            self.handles.append(hook_site(block, site, functools.partial(self._apply, block.layer)))
 
     def _masks_for(self, layer: int) -> list[NeuronMask]:
         active = [*self.global_masks, *_CONTEXT_MASKS.get()]
@@ -211,16 +207,6 @@ class _Dispatcher:
             if offset is not None:
                 values = values.add_(offset) if in_place else values + offset
         return values
-
-    def _make_pre_hook(self, layer: int):
-        def hook(module, args):
-            scaled = self._apply(layer, args[0])
-            return None if scaled is None else (scaled, *args[1:])
-
-        return hook
-
-    def _make_output_hook(self, layer: int):
-        return lambda module, args, output: self._apply(layer, output)
 
     def remove(self) -> None:
         for handle in self.handles:

@@ -73,3 +73,49 @@ def test_the_import_graph_has_no_cycle():
     for module in sorted(edges):
         if module not in state:
             visit(module, [module])
+
+
+def test_every_library_module_imports():
+    import importlib
+
+    for module in sorted(_graph()):
+        if not _is_front_end(module):
+            importlib.import_module(module)
+
+
+def test_no_library_file_or_function_is_oversized():
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        if _is_front_end(_module_name(path)):
+            continue
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.end_lineno - node.lineno >= 80
+            ):
+                too_long.append(f"{path.name}:{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert too_long == []
+
+
+def test_the_command_line_offers_the_library_choices_and_defaults():
+    from fnsft import choices
+    from fnsft.cli import build_templates_parser, eval_parser
+
+    actions = {action.dest: action for action in build_templates_parser()._actions}
+    assert tuple(actions["threshold_rule"].choices) == choices.THRESHOLD_RULES
+    assert tuple(actions["granularity"].choices) == choices.GRANULARITIES
+    assert tuple(actions["ica_over"].choices) == choices.ICA_ORIENTATIONS
+    defaults = choices.DISCOVERY
+    assert (actions["components"].default, actions["threshold"].default) == (20, 3.0)
+    assert (actions["components"].default, actions["max_tokens"].default) == (
+        defaults.num_components,
+        defaults.max_tokens,
+    )
+    assert tuple({a.dest: a for a in eval_parser()._actions}["mode"].choices) == choices.EVAL_MODES
+    assert choices.USUAL_THRESHOLDS == {"zscore": 3.0, "percentile": 98.0, "topk": 50}
+    from fnsft.networks import ICAMask
+
+    assert (ICAMask().num_components, ICAMask().threshold, ICAMask().ica_over) == (20, 3.0, "neurons")

@@ -18,16 +18,10 @@ its status), `loop` (the Trainer wiring), `progress` (progress lines, stop reque
 report and model card); this package re-exports their public names.
 """
 
+from ..choices import FORWARD_MASK_MODES, NETWORK_MODES
 from ..run_folder import RUN_OUTPUTS
 from ..run_status import is_main_process, read_progress, read_status
-from .config import (
-    CHECKPOINTING,
-    FORWARD_MASK_MODES,
-    METHODS,
-    NETWORK_MODES,
-    TrainingConfig,
-    config_from_args,
-)
+from .config import CHECKPOINTING, METHODS, TrainingConfig, config_from_args
 from .loop import TrainingResult
 from .report import EVALUATED, forgetting_report, response_loss
 from .run import train

@@ -10,12 +10,13 @@ import torch
 from torch import nn
 
 from ..checkpoints import atomic_trainer_class, last_complete_checkpoint
+from ..choices import FORWARD_MASK_MODES
 from ..data import SAMPLE_DATA
 from ..errors import QuantizationUnavailableError, TemplateError
 from ..run_status import Heartbeat, is_main_process
 from ..selection import NetworkSelection
 from ..templates import write_json_atomically
-from .config import FORWARD_MASK_MODES, TrainingConfig
+from .config import TrainingConfig
 from .progress import progress_callback
 from .report import EVALUATED, forgetting_report, measure_losses, model_card
 

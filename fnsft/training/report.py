@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..choices import FORWARD_MASK_MODES
 from ..data import SAMPLE_DATA
-from .config import FORWARD_MASK_MODES, TrainingConfig
+from .config import TrainingConfig
 
 EVALUATED = "unmasked model (no forward hooks), as saved in final/"
 
