@@ -26,6 +26,9 @@ class ArchitectureSpec:
     up_projections: paths from a block to the modules whose outputs are the intermediate neurons (gate and up).
     fused_gate_up: the single up projection stacks gate and up rows ([gate; up]), as in Phi-3.
     lora_targets: module names LoRA adapts by default (attention and MLP).
+
+    >>> spec = ArchitectureSpec(("model.layers",), "mlp.down_proj", ("mlp.up_proj", "mlp.gate_proj"))  # doctest: +SKIP
+    >>> # add it to fnsft.architectures.ARCHITECTURES under the family's model_type
     """
 
     layers: tuple[str, ...]
@@ -267,6 +270,11 @@ class ModelShape:
 
 
 def model_shape(model: nn.Module) -> ModelShape:
+    """The model's layer count, widths and family, as templates record them.
+
+    >>> fnsft.model_shape(model).intermediate_sizes[:2]  # doctest: +SKIP
+    (1536, 1536)
+    """
     blocks = mlp_blocks(model)
     return ModelShape(
         model_type=model_type(model),

@@ -20,6 +20,9 @@ class FunctionalNetworks:
 
     Components are ordered by explained variance (0 = strongest). Optional fields are None when unknown (an
     imported template carries neuron sets but no variance or stability).
+
+    >>> networks = fnsft.load_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
+    >>> networks.label(0), networks.union([0, 3])  # doctest: +SKIP
     """
 
     neurons: list[NeuronSets]

@@ -48,6 +48,9 @@ class NeuronMask:
 
     Layers absent from `scale` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
     is fully silenced).
+
+    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")  # doctest: +SKIP
+    >>> mask.masked_counts(), mask.description["components"]  # doctest: +SKIP
     """
 
     site: str
@@ -284,7 +287,11 @@ class MaskHandle:
 
 
 def apply_mask(model: nn.Module, mask: NeuronMask) -> MaskHandle:
-    """Apply `mask` to every forward pass of `model` until the returned handle is removed."""
+    """Apply `mask` to every forward pass of `model` until the returned handle is removed.
+
+    >>> handle = fnsft.apply_mask(model, mask)  # doctest: +SKIP
+    >>> handle.remove()  # the model is exactly as before  # doctest: +SKIP
+    """
     return MaskHandle(model, mask)
 
 
@@ -293,6 +300,9 @@ def masked(model: nn.Module, mask: NeuronMask | None) -> Iterator[None]:
     """Apply `mask` only to forward passes run inside this block, in this thread / contextvars context.
 
     Other threads using the same model at the same time are unaffected. `None` runs unmasked.
+
+    >>> with fnsft.masked(model, mask):  # doctest: +SKIP
+    ...     model.generate(...)
     """
     if mask is None:
         yield

@@ -49,6 +49,11 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
+
+    >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
+    >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
+    >>> with ica.masked(model, [0, 1], mode="lesion"):  # doctest: +SKIP
+    ...     model.generate(...)
     """
 
     def __init__(

@@ -36,6 +36,9 @@ def load_labelled_texts(
     """Texts from a list of strings, a list of dicts, a local JSON/JSONL/CSV/Parquet file or a dataset.
 
     `split` keeps only records whose "split" field equals it (the shipped prompt set marks discovery/eval).
+
+    >>> load_labelled_texts([{"text": "def f(): pass", "category": "code"}]).categories
+    ['code']
     """
     if isinstance(source, (list, tuple)) and all(isinstance(item, str) for item in source):
         texts = list(source)[:per_source_limit]

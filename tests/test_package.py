@@ -119,3 +119,41 @@ def test_the_command_line_offers_the_library_choices_and_defaults():
     from fnsft.networks import ICAMask
 
     assert (ICAMask().num_components, ICAMask().threshold, ICAMask().ica_over) == (20, 3.0, "neurons")
+
+
+def test_the_public_api_covers_every_job_and_not_the_internals():
+    for name in ("ICAMask", "NetworkSelection", "masked", "measure_effect", "train", "TrainingConfig"):
+        assert name in fnsft.__all__
+    for internal in ("build_mask", "mlp_blocks"):
+        assert internal not in fnsft.__all__ and not hasattr(fnsft, internal)
+    from fnsft.architectures import mlp_blocks
+    from fnsft.masking import build_mask
+
+    assert callable(build_mask) and callable(mlp_blocks)  # still importable from their modules
+    from fnsft.evaluation import measure_effect
+    from fnsft.selection import NetworkSelection
+    from fnsft.training import TrainingConfig, train
+
+    assert (fnsft.train, fnsft.TrainingConfig) == (train, TrainingConfig)
+    assert (fnsft.measure_effect, fnsft.NetworkSelection) == (measure_effect, NetworkSelection)
+
+
+def test_every_exported_name_has_a_docstring_example():
+    import importlib
+
+    def exported(name):  # from its module: `fnsft.drift` is also the name of a submodule
+        return getattr(importlib.import_module(f"fnsft.{fnsft._EXPORTS[name]}"), name)
+
+    missing = [name for name in fnsft.__all__ if ">>>" not in (exported(name).__doc__ or "")]
+    assert missing == []
+
+
+def test_the_runnable_examples_run():
+    import doctest
+
+    from fnsft import selection, texts
+    from fnsft.data import formats
+
+    for module in (formats, selection, texts):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

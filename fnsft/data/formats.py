@@ -70,7 +70,11 @@ class NormalizedData:
 
 
 class DatasetFormatter:
-    """Detects a record set's format from its columns and normalises every record to a conversation."""
+    """Detects a record set's format from its columns and normalises every record to a conversation.
+
+    >>> DatasetFormatter.normalize([{"question": "2 + 2?", "answer": "4"}]).conversations[0][-1]
+    {'role': 'assistant', 'content': '4'}
+    """
 
     @staticmethod
     def detect_format(columns_or_records: Iterable[str] | Sequence[Mapping[str, Any]]) -> str:

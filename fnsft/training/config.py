@@ -29,6 +29,8 @@ class TrainingConfig:
     gradient_checkpointing: "auto" turns it on for QLoRA on CUDA only. resume: continue from the last
     complete checkpoint in output_dir. overwrite: replace an earlier run in output_dir (without it, or resume,
     such a folder is refused). evaluate: measure the forgetting report before and after training.
+
+    >>> config = fnsft.TrainingConfig(max_steps=60, network_mode="freeze", components="0,3")  # doctest: +SKIP
     """
 
     model: str | None = None

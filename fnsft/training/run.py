@@ -29,6 +29,9 @@ def train(
 
     Setting `stop_event` (or creating <run>/STOP) saves a checkpoint and ends the run as "stopped"; `progress`
     receives each progress row. Any error leaves status.json "failed" with its traceback, and is re-raised.
+
+    >>> result = fnsft.train(fnsft.TrainingConfig(max_steps=60, network_mode="freeze"))  # doctest: +SKIP
+    >>> result.state, result.report["forgotten"]  # doctest: +SKIP
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
