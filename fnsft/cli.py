@@ -181,7 +181,7 @@ def _build_templates(argv) -> None:
         f"{int(networks.sizes().sum())} neuron slots, "
         + (f"{int(stable.sum())}/{len(stable)} stable" if stable is not None else "stability not measured")
     )
-    for note in networks.decomposition.get("notes", []):
+    for note in [*networks.decomposition.get("notes", []), *networks.threshold.get("notes", [])]:
         print(f"note: {note}")
 
 
