@@ -12,7 +12,7 @@ from torch import nn
 
 from .functional_networks import FunctionalNetworks
 from .masking import NeuronMask, masked
-from .selection import NetworkSelection
+from .selection import Components, NetworkSelection
 from .texts import LabelledTexts
 
 
@@ -132,7 +132,7 @@ def measure_effect(
     model: nn.Module,
     tokenizer,
     networks: FunctionalNetworks | NetworkSelection,
-    component_ids: Iterable[int] | None,
+    component_ids: Components,
     texts: LabelledTexts,
     *,
     mode: str = "lesion",
@@ -145,7 +145,8 @@ def measure_effect(
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
     same number of neurons per layer (drawn outside the networks).
 
-    `networks` with `component_ids`, or a NetworkSelection already checked against the model (ids None).
+    `networks` with `component_ids` (ids, "0,3", or "all"/None), or a NetworkSelection already checked against
+    the model (then `component_ids` is None).
 
     >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)  # doctest: +SKIP
     >>> report.ratio("code")  # loss increase of the networks over that of random masks  # doctest: +SKIP
@@ -159,7 +160,7 @@ def measure_effect(
             raise ValueError("Give component_ids=None with a NetworkSelection: it names its components.")
         selection = networks
     else:
-        selection = NetworkSelection.for_model(networks, model, list(component_ids))
+        selection = NetworkSelection.for_model(networks, model, component_ids)
     network_mask = selection.mask(mode)
     controls = [selection.with_random_control(seed + draw).mask(mode) for draw in range(random_draws)]
     masks = [None, network_mask, *controls]
