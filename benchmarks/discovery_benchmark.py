@@ -32,7 +32,7 @@ def stage_capture(args) -> dict:
 
     from fnsft import load_model
     from fnsft.activations import _choose_tokens, _tokenize, capture_activations
-    from fnsft.networks import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
 
     model, tokenizer = load_model()
     texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts

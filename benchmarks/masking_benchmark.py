@@ -16,12 +16,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from fnsft.cli import shipped_template
 from fnsft.generation import GenerationSettings, stream_comparison
-from fnsft.masking import mask_from_networks, masked
+from fnsft.masking import masked
 from fnsft.models import load_model
-from fnsft.networks import DEFAULT_PROMPTS, load_labelled_texts
+from fnsft.resources import shipped_template
+from fnsft.selection import mask_from_networks
 from fnsft.templates import load_templates
+from fnsft.texts import DEFAULT_PROMPTS, load_labelled_texts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -1,7 +1,9 @@
 """fnsft: find functional networks of LLM neurons, lesion or preserve them, and fine-tune with them.
 
 Names are imported on first use (PEP 562), so `import fnsft` stays fast and a script that only masks does not
-pull in the training or export stacks.
+pull in the training or export stacks. One name per job: discovery (ICAMask, FunctionalNetworks), masking
+(NetworkSelection, masked, apply_mask), evaluation (measure_effect) and fine-tuning (train, TrainingConfig);
+building blocks such as `fnsft.masking.build_mask` or `fnsft.architectures.mlp_blocks` stay in their modules.
 """
 
 from __future__ import annotations
@@ -11,24 +13,30 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ARCHITECTURES": "architectures",
-    "ArchitectureSpec": "architectures",
-    "mlp_blocks": "architectures",
-    "model_shape": "architectures",
-    "DatasetFormatter": "data",
-    "drift": "drift",
-    "get_optimal_device": "devices",
-    "convert_to_gguf": "export",
-    "FunctionalNetworks": "functional_networks",
-    "NeuronMask": "masking",
-    "apply_mask": "masking",
-    "build_mask": "masking",
-    "masked": "masking",
+    # models
     "load_model": "models",
     "setup_lora": "models",
+    "get_optimal_device": "devices",
+    "model_shape": "architectures",
+    "ArchitectureSpec": "architectures",
+    "convert_to_gguf": "export",
+    # discovery
     "ICAMask": "networks",
+    "FunctionalNetworks": "functional_networks",
+    "load_labelled_texts": "texts",
     "load_templates": "templates",
     "save_templates": "templates",
+    "drift": "drift",
+    # masking and evaluation
+    "NetworkSelection": "selection",
+    "NeuronMask": "masking",
+    "apply_mask": "masking",
+    "masked": "masking",
+    "measure_effect": "evaluation",
+    # fine-tuning
+    "DatasetFormatter": "data",
+    "TrainingConfig": "training",
+    "train": "training",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .architectures import mlp_blocks, output_width
+from .architectures import hook_site, mlp_blocks, output_width
+from .choices import GRANULARITIES as GRANULARITIES  # re-exported
 from .errors import DecompositionError
 
-GRANULARITIES = ("intermediate", "mlp_output")
 _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
 
 
@@ -114,7 +114,7 @@ def capture_activations(
     state: dict[str, torch.Tensor] = {}
     owner = object()
 
-    def make_hook(layer: int, last: bool):
+    def recorder(layer: int, last: bool):
         columns = slice(int(offsets[layer]), int(offsets[layer + 1]))
 
         def record(values: torch.Tensor) -> None:
@@ -126,18 +126,13 @@ def capture_activations(
             if last:
                 raise _StopForward
 
-        if granularity == "intermediate":
-            return lambda module, args: record(args[0])
-        return lambda module, args, output: record(output)
+        return record
 
     blocks = mlp_blocks(model)
-    handles = []
-    for block in blocks:
-        hook = make_hook(block.layer, block.layer == len(blocks) - 1)
-        if granularity == "intermediate":
-            handles.append(block.down_proj.register_forward_pre_hook(hook))
-        else:
-            handles.append(block.down_proj.register_forward_hook(hook))
+    handles = [
+        hook_site(block, granularity, recorder(block.layer, block.layer == len(blocks) - 1))
+        for block in blocks
+    ]
     done = 0
     token = _CAPTURING.set(owner)
     try:

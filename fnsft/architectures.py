@@ -8,6 +8,7 @@ Adding a family is one `ArchitectureSpec` line in `ARCHITECTURES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,9 @@ class ArchitectureSpec:
     up_projections: paths from a block to the modules whose outputs are the intermediate neurons (gate and up).
     fused_gate_up: the single up projection stacks gate and up rows ([gate; up]), as in Phi-3.
     lora_targets: module names LoRA adapts by default (attention and MLP).
+
+    >>> spec = ArchitectureSpec(("model.layers",), "mlp.down_proj", ("mlp.up_proj", "mlp.gate_proj"))  # doctest: +SKIP
+    >>> # add it to fnsft.architectures.ARCHITECTURES under the family's model_type
     """
 
     layers: tuple[str, ...]
@@ -266,6 +270,11 @@ class ModelShape:
 
 
 def model_shape(model: nn.Module) -> ModelShape:
+    """The model's layer count, widths and family, as templates record them.
+
+    >>> fnsft.model_shape(model).intermediate_sizes[:2]  # doctest: +SKIP
+    (1536, 1536)
+    """
     blocks = mlp_blocks(model)
     return ModelShape(
         model_type=model_type(model),
@@ -273,6 +282,20 @@ def model_shape(model: nn.Module) -> ModelShape:
         intermediate_sizes=tuple(block.intermediate_size for block in blocks),
         hidden_size=output_width(blocks[0].down_proj),
     )
+
+
+def hook_site(block: MLPBlock, site: str, transform: Callable[[torch.Tensor], torch.Tensor | None]):
+    """Attach `transform` at a block's neuron site, for capture and masking alike: the down-projection's input
+    ("intermediate" neurons, a pre-hook) or its output ("mlp_output" channels, a forward hook). `transform` gets
+    the activation and returns its replacement, or None to leave it; returns the removable handle."""
+    if site == "intermediate":
+
+        def pre_hook(module, args):
+            replaced = transform(args[0])
+            return None if replaced is None else (replaced, *args[1:])
+
+        return block.down_proj.register_forward_pre_hook(pre_hook)
+    return block.down_proj.register_forward_hook(lambda module, args, output: transform(output))
 
 
 def neuron_rows(block: MLPBlock, neurons: torch.Tensor) -> list[tuple[nn.Module, int, torch.Tensor]]:

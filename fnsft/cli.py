@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from .choices import DISCOVERY, EVAL_MODES, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .cli_types import (
     OneLineParser,
     component_ids,
@@ -93,17 +94,20 @@ def build_templates_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text-field", default=None)
     parser.add_argument("--category-field", default="category")
     parser.add_argument("--split", default=None, help="keep only records whose 'split' field equals this")
-    parser.add_argument("--components", type=positive_int, default=20)
-    parser.add_argument("--threshold-rule", choices=["zscore", "percentile", "topk"], default="zscore")
-    parser.add_argument("--threshold", type=finite_float, default=3.0)
-    parser.add_argument("--granularity", choices=["intermediate", "mlp_output"], default="intermediate")
-    parser.add_argument("--ica-over", choices=["neurons", "tokens"], default="neurons")
-    parser.add_argument("--max-tokens", type=positive_int, default=4096)
-    parser.add_argument("--max-length", type=positive_int, default=256)
+    parser.add_argument("--components", type=positive_int, default=DISCOVERY.num_components)
+    parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=DISCOVERY.threshold_rule)
+    parser.add_argument("--threshold", type=finite_float, default=DISCOVERY.threshold)
+    parser.add_argument("--granularity", choices=GRANULARITIES, default=DISCOVERY.granularity)
+    parser.add_argument("--ica-over", choices=ICA_ORIENTATIONS, default=DISCOVERY.ica_over)
+    parser.add_argument("--max-tokens", type=positive_int, default=DISCOVERY.max_tokens)
+    parser.add_argument("--max-length", type=positive_int, default=DISCOVERY.max_length)
     parser.add_argument(
-        "--stability-runs", type=non_negative_int, default=5, help="0: stability not measured"
+        "--stability-runs",
+        type=non_negative_int,
+        default=DISCOVERY.stability_runs,
+        help="0: stability not measured",
     )
-    parser.add_argument("--seed", type=seed_int, default=0)
+    parser.add_argument("--seed", type=seed_int, default=DISCOVERY.seed)
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
     parser.add_argument(
@@ -116,7 +120,8 @@ def _build_templates(argv) -> None:
     from tqdm import tqdm
 
     from .models import load_model, model_id
-    from .networks import DEFAULT_PROMPTS, ICAMask, LabelledTexts, load_labelled_texts
+    from .networks import ICAMask
+    from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
 
     parser = build_templates_parser()
     args = parser.parse_args(argv)
@@ -176,7 +181,7 @@ def _build_templates(argv) -> None:
         f"{int(networks.sizes().sum())} neuron slots, "
         + (f"{int(stable.sum())}/{len(stable)} stable" if stable is not None else "stability not measured")
     )
-    for note in networks.decomposition.get("notes", []):
+    for note in [*networks.decomposition.get("notes", []), *networks.threshold.get("notes", [])]:
         print(f"note: {note}")
 
 
@@ -197,7 +202,7 @@ def eval_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--components", type=component_ids, default="all", help="comma-separated ids, or 'all'"
     )
-    parser.add_argument("--mode", choices=["lesion", "preserve"], default="lesion")
+    parser.add_argument("--mode", choices=EVAL_MODES, default=EVAL_MODES[0])
     parser.add_argument(
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )
@@ -208,31 +213,28 @@ def eval_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def shipped_template(model) -> Path:
-    from .models import model_id
-    from .templates import SHIPPED_TEMPLATES_DIR
-
-    path = SHIPPED_TEMPLATES_DIR / f"{model_id(model)}.json"
-    if not path.is_file():
-        raise FnsftError(f"No shipped template for {model_id(model)}; pass --templates or build one first.")
-    return path
-
-
 def _eval(argv) -> None:
     from .evaluation import measure_effect
     from .models import load_model
-    from .networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+    from .resources import shipped_template
+    from .selection import NetworkSelection
     from .templates import load_templates
+    from .texts import eval_texts
 
     args = eval_parser().parse_args(argv)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
-    networks = load_templates(args.templates or shipped_template(model), model)
-    ids = range(networks.num_components) if args.components == "all" else args.components
-    texts = load_labelled_texts(args.eval_data or DEFAULT_PROMPTS, split=None if args.eval_data else "eval")
-    if args.texts_per_category:
-        texts = per_category(texts, args.texts_per_category)
+    path = args.templates or shipped_template(model)
+    selection = NetworkSelection.for_model(load_templates(path), model, args.components, source=str(path))
+    texts = eval_texts(args.eval_data, args.texts_per_category)
     report = measure_effect(
-        model, tokenizer, networks, ids, texts, mode=args.mode, random_draws=args.random_draws, seed=args.seed
+        model,
+        tokenizer,
+        selection,
+        None,
+        texts,
+        mode=args.mode,
+        random_draws=args.random_draws,
+        seed=args.seed,
     )
     print(
         f"{args.mode} of components {report.components}: {report.masked_neurons} neurons, "

@@ -127,14 +127,12 @@ def check_value(name: str, value: Any, convert: Converter, where: str = "") -> A
 
 
 def component_ids(value: Any) -> str | list[int]:
-    """'all', or comma-separated non-negative network ids such as '0,3,5'."""
-    text_value = str(value).strip()
-    if text_value == "all":
-        return "all"
-    parts = [part.strip() for part in text_value.split(",")]
+    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
+    from .errors import MaskSelectionError
+    from .selection import parse_component_ids
+
     try:
-        return [non_negative_int(part) for part in parts]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not 'all' or comma-separated network ids such as 0,3,5"
-        ) from None
+        ids = parse_component_ids(str(value))
+    except MaskSelectionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "all" if ids is None else ids

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from .choices import ICA_ORIENTATIONS, THRESHOLD_RULES
 from .errors import DecompositionError
 
 logger = logging.getLogger(__name__)
-
-ICA_ORIENTATIONS = ("neurons", "tokens")
-THRESHOLD_RULES = ("zscore", "percentile", "topk")
 
 
 @dataclass
@@ -309,6 +308,30 @@ def threshold_map(weights: np.ndarray, rule: str, value: float) -> np.ndarray:
             raise ValueError(f"topk threshold must be between 1 and {len(weights)}, got {value}.")
         return np.sort(np.argpartition(-np.abs(weights), count - 1)[:count])
     raise ValueError(f"threshold rule {rule!r} is not supported; use one of {THRESHOLD_RULES}.")
+
+
+def split_by_layer(flat_ids: np.ndarray, widths: Sequence[int]) -> dict[int, np.ndarray]:
+    """Global neuron ids (over the layers laid end to end) as {layer: ids within that layer}."""
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    layers = np.searchsorted(offsets, flat_ids, side="right") - 1
+    return {int(layer): flat_ids[layers == layer] - offsets[layer] for layer in np.unique(layers)}
+
+
+def threshold_networks(
+    maps: np.ndarray, widths: Sequence[int], rule: str, value: float
+) -> tuple[list[dict[int, np.ndarray]], dict]:
+    """(neuron sets per component, the threshold record): every map thresholded (`threshold_map`) and split by
+    layer. The record names the networks left empty, which are also logged as a warning."""
+    neurons = [split_by_layer(threshold_map(weights, rule, value), widths) for weights in maps]
+    record: dict = {"rule": rule, "value": value}
+    empty = [f"N{component}" for component, sets in enumerate(neurons) if not sets]
+    if empty:
+        record["notes"] = [
+            f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty: no neuron passes {rule} {value:g}; "
+            "lower the threshold to keep them."
+        ]
+        warnings.warn(record["notes"][0], stacklevel=2)
+    return neurons, record
 
 
 def category_response(

@@ -17,7 +17,11 @@ _DTYPE_NAMES = {
 
 
 def get_optimal_device() -> torch.device:
-    """CUDA if present (this process's LOCAL_RANK GPU), else Apple MPS, else CPU."""
+    """CUDA if present (this process's LOCAL_RANK GPU), else Apple MPS, else CPU.
+
+    >>> fnsft.get_optimal_device()  # doctest: +SKIP
+    device(type='cuda', index=0)
+    """
     if torch.cuda.is_available():  # under torchrun / accelerate launch each process takes its own GPU
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     mps = getattr(torch.backends, "mps", None)

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from .functional_networks import FunctionalNetworks
-from .masking import NeuronMask, build_mask, mask_from_networks, masked, random_neuron_sets
-from .networks import LabelledTexts
+from .masking import NeuronMask, masked
+from .selection import Components, NetworkSelection
+from .texts import LabelledTexts
 
 
 def sample_std(values: Iterable[float]) -> float:
@@ -139,8 +140,8 @@ def _finite_or_none(value):
 def measure_effect(
     model: nn.Module,
     tokenizer,
-    networks: FunctionalNetworks,
-    component_ids: Iterable[int],
+    networks: FunctionalNetworks | NetworkSelection,
+    component_ids: Components,
     texts: LabelledTexts,
     *,
     mode: str = "lesion",
@@ -154,24 +155,27 @@ def measure_effect(
 ) -> EffectReport:
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
     same number of neurons per layer (drawn outside the networks), every mask with the same dials (`gain` for
-    mode 'scale', `fill` for what 'preserve' silences)."""
+    mode 'scale', `fill` for what 'preserve' silences).
+
+    `networks` with `component_ids` (ids, "0,3", or "all"/None), or a NetworkSelection already checked against
+    the model (then `component_ids` is None).
+
+    >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)  # doctest: +SKIP
+    >>> report.ratio("code")  # loss increase of the networks over that of random masks  # doctest: +SKIP
+    """
     if random_draws < 1:
         raise ValueError(
             f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
         )
-    ids = networks.check_components(component_ids)
-    network_mask = mask_from_networks(networks, ids, mode, model=model, gain=gain, fill=fill)
-    union = networks.union(ids)
+    if isinstance(networks, NetworkSelection):
+        if component_ids is not None:
+            raise ValueError("Give component_ids=None with a NetworkSelection: it names its components.")
+        selection = networks
+    else:
+        selection = NetworkSelection.for_model(networks, model, component_ids)
+    network_mask = selection.mask(mode, gain=gain, fill=fill)
     controls = [
-        build_mask(
-            random_neuron_sets(union, networks.layer_widths, seed + draw),
-            networks.layer_widths,
-            mode,
-            site=networks.granularity,
-            gain=gain,
-            fill=fill,
-            description={"control": "random", "seed": seed + draw},
-        )
+        selection.with_random_control(seed + draw).mask(mode, gain=gain, fill=fill)
         for draw in range(random_draws)
     ]
     masks = [None, network_mask, *controls]
@@ -183,4 +187,6 @@ def measure_effect(
         results.append(loss_by_category(losses, texts.categories))
         if progress is not None:
             progress((step + 1) / len(masks))
-    return EffectReport(mode, ids, network_mask.total_masked, results[0], results[1], results[2:])
+    return EffectReport(
+        mode, list(selection.ids), network_mask.total_masked, results[0], results[1], results[2:]
+    )

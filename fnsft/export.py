@@ -80,6 +80,8 @@ def convert_to_gguf(
     temporary Hugging Face folder when no tokenizer source fits or the architecture has no native writer.
 
     The file appears only when complete: it is written under a temporary name in the same folder, then renamed.
+
+    >>> fnsft.convert_to_gguf("runs/my-run/final", "my-run.gguf")  # doctest: +SKIP
     """
     if outtype not in OUTTYPES:
         raise ValueError(

@@ -21,6 +21,9 @@ class FunctionalNetworks:
 
     Components are ordered by explained variance (0 = strongest). Optional fields are None when unknown (an
     imported template carries neuron sets but no variance or stability).
+
+    >>> networks = fnsft.load_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
+    >>> networks.label(0), networks.union([0, 3])  # doctest: +SKIP
     """
 
     neurons: list[NeuronSets]
@@ -145,3 +148,23 @@ class FunctionalNetworks:
             maps=rows(self.maps),
             data={**self.data, "selected_components": ids},
         )
+
+    def rethreshold(self, rule: str, value: float) -> FunctionalNetworks:
+        """The same fit with each kept neuron map thresholded anew (`rule`, `value`): no capture, no decomposition.
+
+        Networks left empty are named in `threshold["notes"]` and warned about. Networks loaded from a template
+        keep no maps: rediscover them to change the threshold.
+
+        >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
+        """
+        from .decomposition import threshold_networks
+        from .limits import check_threshold
+
+        if self.maps is None:
+            raise MaskSelectionError(
+                f"{self.name} keeps no neuron maps (they are not written to templates): rediscover the networks "
+                "to change their threshold."
+            )
+        check_threshold(rule, value, self.maps.shape[1])
+        neurons, threshold = threshold_networks(self.maps, self.layer_widths, rule, value)
+        return dataclasses.replace(self, neurons=neurons, threshold=threshold)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .choices import THRESHOLD_RULES
 from .errors import FnsftError
 
 SHOWN_INPUT = 40  # characters of a bad input echoed back in a message, so an error stays short
@@ -22,7 +23,6 @@ MAX_TRAINING_STEPS = 100_000
 MAX_BATCH_SIZE = 512
 MAX_LENGTH = 32_768
 MAX_LORA_RANK = 1024
-THRESHOLD_RULES = ("zscore", "percentile", "topk")
 
 
 class LimitError(FnsftError, ValueError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -26,15 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .architectures import mlp_blocks, output_width, unwrap_model
+from .architectures import hook_site, mlp_blocks, output_width, unwrap_model
+from .choices import MASK_FILLS, MASK_MODES
 from .errors import MaskSelectionError
-from .functional_networks import FunctionalNetworks, NeuronSets
+from .functional_networks import NeuronSets
 
-MODES = ("lesion", "preserve", "scale", "mean")
-FILLS = (
-    "zero",
-    "mean",
-)  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
+MODES = MASK_MODES
+FILLS = MASK_FILLS  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
 _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.ContextVar(
     "fnsft_masks", default=()
 )
@@ -49,6 +48,9 @@ class NeuronMask:
 
     Layers absent from `scale` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
     is fully silenced).
+
+    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")  # doctest: +SKIP
+    >>> mask.masked_counts(), mask.description["components"]  # doctest: +SKIP
     """
 
     site: str
@@ -169,37 +171,6 @@ def _mean_offset(means: NeuronMeans, layer: int, width: int, scale: torch.Tensor
     return torch.from_numpy(layer_means) * (scale == 0)
 
 
-def mask_from_networks(
-    networks: FunctionalNetworks,
-    component_ids: Iterable[int],
-    mode: str = "lesion",
-    *,
-    model: nn.Module | None = None,
-    layers: Iterable[int] | None = None,
-    gain: float | None = None,
-    fill: str = "zero",
-    means: NeuronMeans | None = None,
-) -> NeuronMask:
-    """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` (checked against
-    `model` when given)."""
-    if model is not None:
-        from .templates import check_compatible
-
-        check_compatible(networks, model)
-    ids = networks.check_components(component_ids)
-    return build_mask(
-        networks.union(ids, layers),
-        networks.layer_widths,
-        mode,
-        site=networks.granularity,
-        layers=layers,
-        gain=gain,
-        fill=fill,
-        means=means,
-        description={"components": ids, "networks": networks.name},
-    )
-
-
 def random_neuron_sets(reference: NeuronSets, widths: tuple[int, ...], seed: int) -> NeuronSets:
     """Random neurons with the same count per layer as `reference`, drawn from the neurons outside it
     (from the whole layer when the rest is too small): the paper's control for a network mask."""
@@ -221,12 +192,7 @@ class _Dispatcher:
         self.users = 0
         self.handles = []
         for block in mlp_blocks(model):
-            if site == "intermediate":
-                hook = self._make_pre_hook(block.layer)
-                self.handles.append(block.down_proj.register_forward_pre_hook(hook))
-            else:
-                hook = self._make_output_hook(block.layer)
-                self.handles.append(block.down_proj.register_forward_hook(hook))
+            self.handles.append(hook_site(block, site, functools.partial(self._apply, block.layer)))
 
     def _masks_for(self, layer: int) -> list[NeuronMask]:
         active = [*self.global_masks, *_CONTEXT_MASKS.get()]
@@ -244,16 +210,6 @@ class _Dispatcher:
             if offset is not None:
                 values = values.add_(offset) if in_place else values + offset
         return values
-
-    def _make_pre_hook(self, layer: int):
-        def hook(module, args):
-            scaled = self._apply(layer, args[0])
-            return None if scaled is None else (scaled, *args[1:])
-
-        return hook
-
-    def _make_output_hook(self, layer: int):
-        return lambda module, args, output: self._apply(layer, output)
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -331,7 +287,11 @@ class MaskHandle:
 
 
 def apply_mask(model: nn.Module, mask: NeuronMask) -> MaskHandle:
-    """Apply `mask` to every forward pass of `model` until the returned handle is removed."""
+    """Apply `mask` to every forward pass of `model` until the returned handle is removed.
+
+    >>> handle = fnsft.apply_mask(model, mask)  # doctest: +SKIP
+    >>> handle.remove()  # the model is exactly as before  # doctest: +SKIP
+    """
     return MaskHandle(model, mask)
 
 
@@ -340,6 +300,9 @@ def masked(model: nn.Module, mask: NeuronMask | None) -> Iterator[None]:
     """Apply `mask` only to forward passes run inside this block, in this thread / contextvars context.
 
     Other threads using the same model at the same time are unaffected. `None` runs unmasked.
+
+    >>> with fnsft.masked(model, mask):  # doctest: +SKIP
+    ...     model.generate(...)
     """
     if mask is None:
         yield

@@ -161,6 +161,8 @@ def load_model(
     name_or_path: None for the embedded SmolLM2-135M-Instruct; a hub id (when online); a local model folder; a
     `.gguf` file; or a folder holding a PEFT adapter (its base model is loaded and the adapter attached).
     adapter: an explicit PEFT adapter folder to attach to the loaded model.
+
+    >>> model, tokenizer = fnsft.load_model()  # the embedded model  # doctest: +SKIP
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -222,6 +224,8 @@ def setup_lora(
     """Wrap `model` in a PEFT LoRA model adapting attention and MLP projections of its family.
 
     A 4/8-bit model is first prepared for k-bit training (QLoRA).
+
+    >>> model = fnsft.setup_lora(model, r=16, alpha=32)  # doctest: +SKIP
     """
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 

@@ -2,85 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .activations import capture_activations, check_granularity
+from .activations import CapturedActivations, capture_activations, check_granularity
 from .architectures import model_shape
-from .decomposition import category_response, decompose, standardize_, threshold_map
+from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
+from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
 from .functional_networks import FunctionalNetworks
+from .limits import check_choice, check_threshold
+from .masking import MaskHandle, apply_mask, masked
 from .models import model_id
-from .resources import DEFAULT_PROMPTS, portable_name
-
-
-@dataclass
-class LabelledTexts:
-    """Texts to run through the model, with an optional category per text."""
-
-    texts: list[str]
-    categories: list[str] | None
-    provenance: dict
-
-
-def load_labelled_texts(
-    source: Any,
-    *,
-    text_field: str | None = None,
-    category_field: str = "category",
-    split: str | None = None,
-    per_source_limit: int | None = None,
-) -> LabelledTexts:
-    """Texts from a list of strings, a list of dicts, a local JSON/JSONL/CSV/Parquet file or a dataset.
-
-    `split` keeps only records whose "split" field equals it (the shipped prompt set marks discovery/eval).
-    """
-    if isinstance(source, (list, tuple)) and all(isinstance(item, str) for item in source):
-        texts = list(source)[:per_source_limit]
-        return LabelledTexts(texts, None, {"source": "list", "num_texts": len(texts)})
-    from .data import load_records
-
-    records = load_records(source)
-    if split is not None:
-        records = [r for r in records if r.get("split", split) == split]
-    if not records:
-        raise ValueError(f"{source!r} holds no records" + (f" with split={split!r}." if split else "."))
-    field_name = text_field or next(
-        (name for name in ("text", "prompt", "instruction", "question", "content") if name in records[0]),
-        None,
-    )
-    if field_name is None or field_name not in records[0]:
-        raise ValueError(
-            f"Cannot tell which field of {source!r} holds the text (fields: {sorted(records[0])}); "
-            "pass text_field=..."
-        )
-    records = records[:per_source_limit]
-    texts = [str(r[field_name]) for r in records]
-    categories = [str(r[category_field]) for r in records] if category_field in records[0] else None
-    label = portable_name(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
-    return LabelledTexts(texts, categories, {"source": label, "split": split, "num_texts": len(texts)})
-
-
-def interleave_by_category(texts: LabelledTexts) -> LabelledTexts:
-    """Round-robin across categories, so a token budget samples every category evenly."""
-    if texts.categories is None:
-        return texts
-    queues: dict[str, list[int]] = {}
-    for index, category in enumerate(texts.categories):
-        queues.setdefault(category, []).append(index)
-    order = []
-    while any(queues.values()):
-        for queue in queues.values():
-            if queue:
-                order.append(queue.pop(0))
-    return LabelledTexts(
-        [texts.texts[i] for i in order], [texts.categories[i] for i in order], texts.provenance
-    )
+from .selection import Components, NetworkSelection
+from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
 
 def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
@@ -109,28 +49,34 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
+
+    >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
+    >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
+    >>> with ica.masked(model, [0, 1], mode="lesion"):  # doctest: +SKIP
+    ...     model.generate(...)
     """
 
     def __init__(
         self,
-        num_components: int = 20,
-        threshold: float = 3.0,
-        threshold_rule: str = "zscore",
-        granularity: str = "intermediate",
-        ica_over: str = "neurons",
-        seed: int = 0,
+        num_components: int = DISCOVERY.num_components,
+        threshold: float = DISCOVERY.threshold,
+        threshold_rule: str = DISCOVERY.threshold_rule,
+        granularity: str = DISCOVERY.granularity,
+        ica_over: str = DISCOVERY.ica_over,
+        seed: int = DISCOVERY.seed,
         max_iter: int = 400,
         tol: float = 1e-4,
         restarts: int = 3,
-        stability_runs: int = 5,
+        stability_runs: int = DISCOVERY.stability_runs,
         stability_threshold: float = 0.8,
-        max_length: int = 256,
+        max_length: int = DISCOVERY.max_length,
         batch_size: int = 8,
         chat_format: bool = False,
         device: str | torch.device | None = "auto",
     ):
         check_granularity(granularity)
-        threshold_map(np.arange(4.0), threshold_rule, threshold if threshold_rule != "topk" else 1)
+        check_threshold(threshold_rule, threshold)
+        check_choice("ica_over", ica_over, ICA_ORIENTATIONS)
         self.num_components = num_components
         self.threshold = threshold
         self.threshold_rule = threshold_rule
@@ -147,13 +93,14 @@ class ICAMask:
         self.chat_format = chat_format
         self.device = device
         self.networks_: FunctionalNetworks | None = None
+        self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
     def compute_global_networks(
         self,
         model: nn.Module,
         tokenizer,
         texts_or_dataset: Any = None,
-        max_tokens: int = 4096,
+        max_tokens: int = DISCOVERY.max_tokens,
         *,
         text_field: str | None = None,
         category_field: str = "category",
@@ -164,6 +111,8 @@ class ICAMask:
 
         texts_or_dataset: texts, a file, a dataset, or None for the project's multi-domain prompt set
         (its discovery split). progress(stage, fraction) reports capture and decomposition.
+
+        >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
         """
         if texts_or_dataset is None:
             texts_or_dataset, split = DEFAULT_PROMPTS, split or "discovery"
@@ -172,19 +121,8 @@ class ICAMask:
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
         texts = interleave_by_category(texts_or_dataset)
-        inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         report = progress or (lambda stage, fraction: None)
-        captured = capture_activations(
-            model,
-            tokenizer,
-            inputs,
-            granularity=self.granularity,
-            max_tokens=max_tokens,
-            max_length=self.max_length,
-            batch_size=self.batch_size,
-            add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
-            progress=lambda done, total: report("capture", done / total),
-        )
+        captured = self._capture(model, tokenizer, texts, max_tokens, report)
         report("decompose", 0.0)
         matrix = standardize_(captured.matrix)
         result = decompose(
@@ -199,37 +137,45 @@ class ICAMask:
             device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
-        offsets = np.concatenate([[0], np.cumsum(captured.layer_widths)])
-        neurons = [
-            self._split_by_layer(threshold_map(m, self.threshold_rule, self.threshold), offsets)
-            for m in result.maps
-        ]
+        self.networks_ = self._networks(model, texts, captured, result)
+        report("done", 1.0)
+        return self.networks_
+
+    def _capture(
+        self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report
+    ) -> CapturedActivations:
+        inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
+        return capture_activations(
+            model,
+            tokenizer,
+            inputs,
+            granularity=self.granularity,
+            max_tokens=max_tokens,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
+            progress=lambda done, total: report("capture", done / total),
+        )
+
+    def _networks(
+        self, model: nn.Module, texts: LabelledTexts, captured: CapturedActivations, result: Decomposition
+    ) -> FunctionalNetworks:
+        """The thresholded networks with everything known about how they were found."""
+        neurons, threshold = threshold_networks(
+            result.maps, captured.layer_widths, self.threshold_rule, self.threshold
+        )
         categories, response = [], None
         if texts.categories is not None:
             token_categories = np.asarray(texts.categories, dtype=object)[captured.text_index]
-            categories = sorted(set(token_categories[: len(token_categories)].tolist()))
+            categories = sorted(set(token_categories.tolist()))
             response = category_response(result.time_courses, token_categories, categories)
-        shape = model_shape(model)
-        self.networks_ = FunctionalNetworks(
+        return FunctionalNetworks(
             neurons=neurons,
-            shape=shape,
+            shape=model_shape(model),
             model_id=model_id(model),
             granularity=self.granularity,
-            threshold={"rule": self.threshold_rule, "value": self.threshold},
-            decomposition={
-                "method": "randomized PCA (2 power iterations, 40 extra probes) + symmetric FastICA (logcosh)",
-                "ica_over": self.ica_over,
-                "num_components": self.num_components,
-                "seed": self.seed,
-                "max_iter": self.max_iter,
-                "tol": self.tol,
-                "restarts": self.restarts,
-                "converged": result.converged,
-                "iterations": result.iterations,
-                "pca_variance_ratio": result.pca_variance_ratio,
-                "stability_runs": result.stability_runs,
-                "notes": result.notes,
-            },
+            threshold=threshold,
+            decomposition=self._decomposition_record(result),
             data={
                 **texts.provenance,
                 "num_texts_used": captured.num_texts,
@@ -244,13 +190,22 @@ class ICAMask:
             category_response=response,
             maps=result.maps,
         )
-        report("done", 1.0)
-        return self.networks_
 
-    @staticmethod
-    def _split_by_layer(flat_ids: np.ndarray, offsets: np.ndarray) -> dict[int, np.ndarray]:
-        layers = np.searchsorted(offsets, flat_ids, side="right") - 1
-        return {int(layer): flat_ids[layers == layer] - offsets[layer] for layer in np.unique(layers)}
+    def _decomposition_record(self, result: Decomposition) -> dict:
+        return {
+            "method": "randomized PCA (2 power iterations, 40 extra probes) + symmetric FastICA (logcosh)",
+            "ica_over": self.ica_over,
+            "num_components": self.num_components,
+            "seed": self.seed,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "restarts": self.restarts,
+            "converged": result.converged,
+            "iterations": result.iterations,
+            "pca_variance_ratio": result.pca_variance_ratio,
+            "stability_runs": result.stability_runs,
+            "notes": result.notes,
+        }
 
     def _fitted(self) -> FunctionalNetworks:
         if self.networks_ is None:
@@ -264,29 +219,64 @@ class ICAMask:
         """{component: {layer: [neuron ids]}} of the current networks."""
         return self._fitted().mask_dict()
 
+    def select(
+        self,
+        model: nn.Module,
+        component_ids: Components = "all",
+        *,
+        layers: Iterable[int] | None = None,
+        random_control: bool = False,
+        seed: int = 0,
+    ) -> NetworkSelection:
+        """The current networks' `component_ids` ("all", "0,3" or ids), checked once against `model`.
+
+        >>> selection = ica.select(model, "0,3")  # doctest: +SKIP
+        >>> selection.description["neurons"], selection.mask("preserve")  # doctest: +SKIP
+        """
+        return NetworkSelection.for_model(
+            self._fitted(), model, component_ids, layers=layers, random_control=random_control, seed=seed
+        )
+
     def apply_component_masks(
         self,
         model: nn.Module,
-        component_ids: Iterable[int],
+        component_ids: Components,
         mode: str = "lesion",
         layers: Iterable[int] | None = None,
         *,
         gain: float | None = None,
         fill: str = "zero",
         means: dict[int, np.ndarray] | None = None,
-    ):
+    ) -> MaskHandle:
         """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`, with `means`) the union of
-        `component_ids` on `model` for every forward pass; returns a removable handle / context manager.
+        `component_ids` on `model` for every forward pass (global: every thread); returns a removable handle /
+        context manager.
 
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        from .masking import apply_mask, mask_from_networks
-
-        mask = mask_from_networks(
-            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
-        )
+        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
         return apply_mask(model, mask)
+
+    def masked(
+        self,
+        model: nn.Module,
+        component_ids: Components,
+        mode: str = "lesion",
+        layers: Iterable[int] | None = None,
+        *,
+        gain: float | None = None,
+        fill: str = "zero",
+        means: dict[int, np.ndarray] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """The same mask as `apply_component_masks`, but context-local: only forward passes run inside the
+        `with` block, in this thread / contextvars context, see it (others sharing the model do not).
+
+        >>> with ica.masked(model, [0, 1], mode="preserve"):  # doctest: +SKIP
+        ...     model.generate(...)
+        """
+        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        return masked(model, mask)
 
     def build_templates_from_current_components(
         self, name: str, path: str | os.PathLike | None = None
@@ -302,37 +292,54 @@ class ICAMask:
 
     @classmethod
     def from_templates(cls, path: str | os.PathLike, model: nn.Module | None = None) -> ICAMask:
-        """An ICAMask holding the networks of a template file (checked against `model` when given)."""
+        """An ICAMask holding the networks of a template file (checked against `model` when given).
+
+        Its settings are those the template records; any it does not record (an imported template knows no
+        threshold or decomposition) keep ICAMask's defaults and are named in `unknown_settings`.
+
+        >>> ica = fnsft.ICAMask.from_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
+        """
         from .templates import load_templates
 
         networks = load_templates(path, model)
-        decomposition = networks.decomposition
-        mask = cls(
-            num_components=networks.num_components,
-            threshold=networks.threshold.get("value") or 0.0,
-            threshold_rule=networks.threshold.get("rule")
-            if networks.threshold.get("rule") in ("zscore", "percentile", "topk")
-            else "zscore",
-            granularity=networks.granularity,
-            ica_over=decomposition.get("ica_over", "neurons"),
-            seed=decomposition.get("seed", 0),
-        )
+        known = recorded_settings(networks)
+        mask = cls(**known)
+        mask.unknown_settings = tuple(sorted(set(DISCOVERY_SETTINGS) - set(known)))
         mask.networks_ = networks
         return mask
 
 
-def per_category(texts: LabelledTexts, count: int) -> LabelledTexts:
-    """The first `count` texts of each category (all texts when unlabelled)."""
-    if texts.categories is None:
-        return LabelledTexts(texts.texts[:count], None, texts.provenance)
-    seen: dict[str, int] = {}
-    keep = []
-    for index, category in enumerate(texts.categories):
-        seen[category] = seen.get(category, 0) + 1
-        if seen[category] <= count:
-            keep.append(index)
-    return LabelledTexts(
-        [texts.texts[i] for i in keep],
-        [texts.categories[i] for i in keep],
-        {**texts.provenance, "per_category": count},
-    )
+DISCOVERY_SETTINGS = (
+    "num_components",
+    "threshold",
+    "threshold_rule",
+    "granularity",
+    "ica_over",
+    "seed",
+    "max_iter",
+    "tol",
+    "restarts",
+    "stability_runs",
+    "stability_threshold",
+    "max_length",
+    "chat_format",
+)
+
+
+def recorded_settings(networks: FunctionalNetworks) -> dict[str, Any]:
+    """The ICAMask settings that found `networks`, as far as they record them (none are guessed)."""
+    settings: dict[str, Any] = {
+        "num_components": networks.num_components,
+        "granularity": networks.granularity,
+        "stability_threshold": networks.stability_threshold,
+    }
+    rule, value = networks.threshold.get("rule"), networks.threshold.get("value")
+    if rule in THRESHOLD_RULES and value is not None:
+        settings.update(threshold_rule=rule, threshold=value)
+    for name in ("ica_over", "seed", "max_iter", "tol", "restarts", "stability_runs"):
+        if name in networks.decomposition:
+            settings[name] = networks.decomposition[name]
+    for name in ("max_length", "chat_format"):
+        if name in networks.data:
+            settings[name] = networks.data[name]
+    return settings

@@ -10,6 +10,8 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
+from .errors import FnsftError
+
 PACKAGE_PREFIX = "fnsft:"
 
 
@@ -37,3 +39,13 @@ def portable_name(source: str | os.PathLike) -> str:
     if resolved.is_relative_to(Path.cwd().resolve()):
         return resolved.relative_to(Path.cwd().resolve()).as_posix()
     return path.name
+
+
+def shipped_template(model) -> Path:
+    """The template shipped for `model` (found by its model id); a clear error when none ships for it."""
+    from .models import model_id
+
+    path = SHIPPED_TEMPLATES_DIR / f"{model_id(model)}.json"
+    if not path.is_file():
+        raise FnsftError(f"No shipped template for {model_id(model)}; pass --templates or build one first.")
+    return path

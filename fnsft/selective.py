@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from .architectures import MLPBlock, mlp_blocks, neuron_rows
+from .choices import SELECTIVE_MODES
 from .errors import MaskSelectionError
 from .functional_networks import NeuronSets
-
-SELECTIVE_MODES = ("train_only", "freeze")
+from .selection import NetworkSelection
 
 
 def _lora_factor(module: nn.Module, name: str) -> nn.Parameter | None:
@@ -59,8 +59,15 @@ def _shared_lora_factors(block: MLPBlock) -> list[nn.Parameter]:
     return [factor for factor in factors if factor is not None]
 
 
-def _layer_ids(neuron_sets: NeuronSets, blocks: list[MLPBlock]) -> dict[int, torch.Tensor]:
-    """Neuron ids per layer as tensors, refusing layers or ids the model does not have."""
+def _layer_ids(networks: NeuronSets | NetworkSelection, blocks: list[MLPBlock]) -> dict[int, torch.Tensor]:
+    """Neuron ids per layer as tensors, refusing layers or ids the model does not have (unless a selection
+    was checked against the model when made)."""
+    if isinstance(networks, NetworkSelection) and networks.checked_against_model:
+        return {
+            int(layer): torch.as_tensor(np.asarray(ids, dtype=np.int64))
+            for layer, ids in networks.neuron_sets.items()
+        }
+    neuron_sets = networks.neuron_sets if isinstance(networks, NetworkSelection) else networks
     widths = {block.layer: block.intermediate_size for block in blocks}
     result = {}
     for layer, ids in neuron_sets.items():
@@ -77,17 +84,19 @@ def _layer_ids(neuron_sets: NeuronSets, blocks: list[MLPBlock]) -> dict[int, tor
 
 
 class SelectiveUpdate:
-    """Restrict training to (mode="train_only") or away from (mode="freeze") the neurons in `neuron_sets`.
+    """Restrict training to (mode="train_only") or away from (mode="freeze") the neurons of `networks`: neuron
+    sets, or a NetworkSelection (checked against the model once, when made with `NetworkSelection.for_model`).
 
     Construct it after LoRA is attached and before the optimizer is built; build the optimizer with
     `optimizer_groups(model, weight_decay, update.no_decay_parameter_names())`.
     """
 
-    def __init__(self, model: nn.Module, neuron_sets: NeuronSets, mode: str = "train_only"):
+    def __init__(self, model: nn.Module, networks: NeuronSets | NetworkSelection, mode: str = "train_only"):
         if mode not in SELECTIVE_MODES:
             raise MaskSelectionError(
                 f"selective mode {mode!r} is not supported; use one of {SELECTIVE_MODES}."
             )
+        neuron_sets = networks.neuron_sets if isinstance(networks, NetworkSelection) else networks
         if not any(len(ids) for ids in neuron_sets.values()):
             raise MaskSelectionError("The networks hold no neurons: nothing to train or freeze selectively.")
         self.mode = mode
@@ -95,7 +104,7 @@ class SelectiveUpdate:
         self._handles = []
         self.partially_frozen: dict[str, torch.Tensor] = {}  # parameter name -> keep mask (True = trainable)
         self.lora = any("lora_" in name for name, _ in model.named_parameters())
-        keep = self._keep_masks(neuron_sets)
+        keep = self._keep_masks(networks)
         if mode == "train_only":
             for name, param in model.named_parameters():
                 if name not in keep:
@@ -109,11 +118,11 @@ class SelectiveUpdate:
                 "layers; target them (e.g. gate_proj, up_proj, down_proj)."
             )
 
-    def _keep_masks(self, neuron_sets: NeuronSets) -> dict[str, torch.Tensor]:
+    def _keep_masks(self, networks: NeuronSets | NetworkSelection) -> dict[str, torch.Tensor]:
         """Parameter name -> boolean mask of its trainable entries, for every tensor the MLP neurons own."""
         names = {id(param): name for name, param in self.model.named_parameters()}
         blocks = mlp_blocks(self.model)
-        layer_ids = _layer_ids(neuron_sets, blocks)
+        layer_ids = _layer_ids(networks, blocks)
         train_only = self.mode == "train_only"
         keep: dict[str, torch.Tensor] = {}
         for block in blocks:

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from .choices import GRANULARITIES
 from .errors import TemplateError
 
 MAX_TEMPLATE_BYTES = 256 * 2**20
 MAX_DEPTH = 32
 MAX_ID = 2**31 - 1
 LAYER_KEY = re.compile(r"0|[1-9][0-9]{0,8}")
-GRANULARITIES = ("intermediate", "mlp_output")
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 

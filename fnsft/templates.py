@@ -81,7 +81,10 @@ def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
 
 
 def save_templates(networks: FunctionalNetworks, path: str | os.PathLike) -> Path:
-    """Write `networks` as a template file; returns the path written."""
+    """Write `networks` as a template file; returns the path written.
+
+    >>> fnsft.save_templates(networks, "my-networks.json")  # doctest: +SKIP
+    """
     return write_json_atomically(templates_to_dict(networks), path)
 
 
@@ -137,7 +140,10 @@ def _from_functional_networks_sft(data: dict, source: str) -> FunctionalNetworks
 
 
 def load_templates(path: str | os.PathLike, model: nn.Module | None = None) -> FunctionalNetworks:
-    """Read a template file (bounded, strictly validated); with `model`, also refuse another model's shape."""
+    """Read a template file (bounded, strictly validated); with `model`, also refuse another model's shape.
+
+    >>> networks = fnsft.load_templates("my-networks.json", model)  # doctest: +SKIP
+    """
     source = str(path)
     networks = templates_from_dict(read_template_json(path), source)
     if model is not None:

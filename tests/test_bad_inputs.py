@@ -18,8 +18,8 @@ from fnsft.cli_types import OneLineParser, port_number
 from fnsft.data import load_train_validation
 from fnsft.errors import DatasetFormatError, TemplateError
 from fnsft.functional_networks import FunctionalNetworks
-from fnsft.networks import load_labelled_texts
 from fnsft.templates import load_templates, templates_to_dict
+from fnsft.texts import load_labelled_texts
 
 # ---------------------------------------------------------------- templates
 

@@ -171,6 +171,22 @@ def test_unknown_format_error_names_columns_and_expected_formats():
         assert expected in message
 
 
+@pytest.mark.parametrize(("name", "record", "expected"), FORMAT_CASES, ids=[case[0] for case in FORMAT_CASES])
+def test_detect_format_also_takes_the_records_themselves(name, record, expected):
+    assert DatasetFormatter.detect_format([record]) == name
+    assert DatasetFormatter.detect_format([{"id": 1}, record]) == name  # keys of every record count
+
+
+def test_detect_format_on_records_gives_the_same_error_for_unknown_columns():
+    records = [{"query": "Moons?", "reply": "Two."}]
+    with pytest.raises(DatasetFormatError) as from_records:
+        DatasetFormatter.detect_format(records)
+    with pytest.raises(DatasetFormatError) as from_columns:
+        DatasetFormatter.detect_format(["query", "reply"])
+    assert str(from_records.value) == str(from_columns.value)
+    assert "Columns found: ['query', 'reply']" in str(from_records.value)
+
+
 def test_empty_responses_are_dropped_and_counted(caplog):
     records = [
         {"question": "Moons?", "answer": "Two."},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fnsft.cli import shipped_template
 from fnsft.evaluation import measure_effect
-from fnsft.networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from fnsft.resources import shipped_template
 from fnsft.templates import load_templates
+from fnsft.texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from conftest import tiny_llama
 from fnsft.architectures import mlp_blocks, model_shape, neuron_rows
 from fnsft.errors import MaskSelectionError, TemplateError
 from fnsft.functional_networks import FunctionalNetworks
-from fnsft.masking import apply_mask, build_mask, mask_from_networks, masked, random_neuron_sets
+from fnsft.masking import apply_mask, build_mask, masked, random_neuron_sets
+from fnsft.selection import mask_from_networks
 
 INPUT = torch.tensor([[5, 17, 3, 99, 42, 8, 61, 7]])
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.errors import TemplateError
-from fnsft.networks import ICAMask, interleave_by_category, load_labelled_texts
+from fnsft.errors import MaskSelectionError, TemplateError
+from fnsft.networks import ICAMask
 from fnsft.templates import load_templates, match_components, save_templates
+from fnsft.texts import interleave_by_category, load_labelled_texts
 
 
 class CharTokenizer:
@@ -176,3 +177,81 @@ def test_select_keeps_the_chosen_networks_and_their_measures():
     assert np.array_equal(chosen.stability, networks.stability[[1, 3]])
     assert chosen.category_response.shape == (2, 2)
     assert chosen.data["selected_components"] == [1, 3]
+
+
+def same_sets(a, b) -> bool:
+    return len(a.neurons) == len(b.neurons) and all(
+        sets_a.keys() == sets_b.keys() and all(np.array_equal(sets_a[k], sets_b[k]) for k in sets_a)
+        for sets_a, sets_b in zip(a.neurons, b.neurons, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "stricter"), [("zscore", 2.0, 2.5), ("percentile", 90.0, 95.0), ("topk", 7, 3)]
+)
+def test_rethresholding_reproduces_the_fit_and_a_stricter_value_gives_subsets(rule, value, stricter):
+    _, _, networks = fit(threshold_rule=rule, threshold=value)
+    again = networks.rethreshold(rule, value)
+    assert same_sets(again, networks) and again.threshold == networks.threshold
+    tighter = networks.rethreshold(rule, stricter)
+    assert (tighter.threshold["rule"], tighter.threshold["value"]) == (rule, stricter)
+    for component in range(networks.num_components):
+        kept, before = set(tighter.flat_ids(component).tolist()), set(networks.flat_ids(component).tolist())
+        assert kept <= before
+    assert tighter.sizes().sum() < networks.sizes().sum()
+    assert tighter.maps is networks.maps and networks.threshold == {"rule": rule, "value": value}
+
+
+def test_rethresholding_to_a_rule_reproduces_a_fit_with_that_rule():
+    _, _, by_zscore = fit(threshold_rule="zscore", threshold=2.0)
+    _, _, by_topk = fit(threshold_rule="topk", threshold=7)
+    assert same_sets(by_zscore.rethreshold("topk", 7), by_topk)
+
+
+def test_a_network_left_empty_is_named():
+    _, _, networks = fit(threshold_rule="zscore", threshold=2.0)
+    with pytest.warns(UserWarning, match=r"N0, N1, N2, N3 are empty: no neuron passes zscore 50;"):
+        empty = networks.rethreshold("zscore", 50.0)
+    assert empty.sizes().tolist() == [0, 0, 0, 0]
+    assert empty.threshold["notes"] == [
+        "N0, N1, N2, N3 are empty: no neuron passes zscore 50; lower the threshold to keep them."
+    ]
+
+
+def test_rethresholding_needs_the_maps_and_a_valid_threshold(tmp_path):
+    model, mask, networks = fit(threshold_rule="topk", threshold=5)
+    with pytest.raises(ValueError, match="percentile threshold must be above 0 and below 100"):
+        networks.rethreshold("percentile", 100)
+    mask.build_templates_from_current_components("tiny", tmp_path / "t.json")
+    loaded = load_templates(tmp_path / "t.json")
+    with pytest.raises(MaskSelectionError, match="keeps no neuron maps"):
+        loaded.rethreshold("topk", 3)
+
+
+def test_from_templates_takes_the_recorded_settings_and_names_the_unknown(tmp_path):
+    model, mask, networks = fit(threshold_rule="topk", threshold=5, seed=4)
+    mask.build_templates_from_current_components("tiny", tmp_path / "t.json")
+    loaded = ICAMask.from_templates(tmp_path / "t.json", model)
+    assert (loaded.threshold_rule, loaded.threshold, loaded.seed, loaded.stability_runs) == ("topk", 5, 4, 2)
+    assert loaded.unknown_settings == ()
+    sft = {"name": "x", "layout": {"captured_layers_sorted": [0, 1, 2], "hidden_size": 32}, "templates": {}}
+    sft["templates"] = {"0": {"0": [1, 2]}}
+    (tmp_path / "sft.json").write_text(json.dumps(sft))
+    imported = ICAMask.from_templates(tmp_path / "sft.json")
+    assert {"threshold", "threshold_rule", "ica_over", "seed"} <= set(imported.unknown_settings)
+    assert imported.granularity == "mlp_output" and imported.num_components == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"threshold_rule": "median"}, "Threshold rule 'median' is unknown"),
+        ({"threshold_rule": "percentile", "threshold": 100.0}, "above 0 and below 100"),
+        ({"threshold_rule": "topk", "threshold": 0.5}, "whole number"),
+        ({"ica_over": "layers"}, "ica_over 'layers' is not available"),
+        ({"granularity": "attention"}, "granularity='attention' is not supported"),
+    ],
+)
+def test_settings_are_checked_directly_when_made(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ICAMask(**settings)

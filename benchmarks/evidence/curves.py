@@ -16,7 +16,7 @@ import numpy as np
 from fnsft.evaluation import loss_by_category, sample_std, token_losses
 from fnsft.functional_networks import FunctionalNetworks
 from fnsft.masking import build_mask, random_neuron_sets
-from fnsft.networks import LabelledTexts
+from fnsft.texts import LabelledTexts
 
 
 def _loss(model, tokenizer, texts: LabelledTexts, mask) -> dict[str, float]:

@@ -9,8 +9,9 @@ from .. import figures
 from ..evaluation import measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
 from ..limits import parse_layer_spec, whole
-from ..masking import FILLS, MODES, NeuronMask, mask_from_networks
-from ..networks import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from ..masking import FILLS, MODES, NeuronMask
+from ..selection import mask_from_networks
+from ..texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
 from .common import bind, heavy_job, show_warnings, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor

@@ -20,10 +20,10 @@ from typing import Any
 
 from torch import nn
 
-from ..cli import shipped_template  # moves into the library with #13
 from ..errors import FnsftError, ModelLoadError, TemplateError
 from ..functional_networks import FunctionalNetworks
 from ..models import EMBEDDED_MODEL_ID, load_model
+from ..resources import shipped_template
 from ..templates import check_compatible, load_templates
 from .common import HUB_ID
 from .jobs import TrainingJobs

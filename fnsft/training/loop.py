@@ -1,0 +1,263 @@
+"""The Hugging Face Trainer wiring of one run: model, data, networks (masked or selective), training, saving."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..checkpoints import atomic_trainer_class, last_complete_checkpoint
+from ..choices import FORWARD_MASK_MODES
+from ..data import SAMPLE_DATA
+from ..errors import QuantizationUnavailableError, TemplateError
+from ..run_status import Heartbeat, is_main_process
+from ..selection import NetworkSelection
+from ..templates import write_json_atomically
+from .config import TrainingConfig
+from .progress import progress_callback
+from .report import EVALUATED, forgetting_report, measure_losses, model_card
+
+
+@dataclass
+class TrainingResult:
+    """Where the run went, how it ended, its forgetting report and (in this process) the trained model."""
+
+    run_dir: Path
+    state: str
+    report: dict = field(default_factory=dict)
+    model: nn.Module | None = field(default=None, repr=False)
+
+
+def _network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
+    """The configured networks, checked once against the model; None for network_mode "none"."""
+    if config.network_mode == "none":
+        return None
+    from ..resources import shipped_template
+    from ..templates import load_templates
+
+    path = config.templates or shipped_template(model)
+    networks = load_templates(path)
+    if networks.granularity != "intermediate":
+        raise TemplateError(
+            f"{networks.name}: training with networks needs intermediate-neuron templates "
+            f"(granularity 'intermediate', not {networks.granularity!r})."
+        )
+    return NetworkSelection.for_model(
+        networks,
+        model,
+        config.components,
+        random_control=config.random_control,
+        seed=config.seed,
+        source=str(path),
+    )
+
+
+def _checkpointing_argument() -> str:
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing."""
+    import inspect
+
+    from transformers import TrainingArguments
+
+    names = inspect.signature(TrainingArguments.__init__).parameters
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
+def _load(config: TrainingConfig):
+    """The model and tokenizer to train: fp32 weights for a full fine-tune (mixed precision runs on top)."""
+    from ..devices import resolve_device
+    from ..models import load_model
+
+    device = resolve_device(config.device)
+    if config.method == "qlora" and device.type != "cuda":
+        raise QuantizationUnavailableError(
+            f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
+            f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
+        )
+    quantization = "4bit" if config.method == "qlora" else None
+    dtype = "float32" if config.method == "full" else "auto"
+    return load_model(config.model, device=device, dtype=dtype, quantization=quantization)
+
+
+def _datasets(config: TrainingConfig, tokenizer):
+    """(train set, held-out validation set or None, collator)."""
+    from ..data import SFTDataCollator, build_tokenized_dataset, load_train_validation
+
+    train_records, validation_records = load_train_validation(
+        config.dataset or SAMPLE_DATA, config.validation_fraction, config.seed
+    )
+    options = {"template": config.template, "max_length": config.max_length, "loss_on": config.loss_on}
+    train_set = build_tokenized_dataset(train_records, tokenizer, **options)
+    validation = (
+        build_tokenized_dataset(validation_records, tokenizer, **options) if validation_records else None
+    )
+    return train_set, validation, SFTDataCollator.from_tokenizer(tokenizer)
+
+
+def _training_arguments(
+    config: TrainingConfig, run_dir: Path, device: torch.device, has_validation: bool, quiet: bool
+):
+    from transformers import TrainingArguments
+
+    cuda = device.type == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    checkpointing = config.gradient_checkpointing == "on" or (
+        config.gradient_checkpointing == "auto" and cuda and config.method == "qlora"
+    )
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if config.eval_steps and has_validation else "no",
+        eval_steps=config.eval_steps or None,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=cuda,
+        **{_checkpointing_argument(): checkpointing},
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=quiet,
+    )
+
+
+def _trainable_parameters(model: nn.Module, selective) -> int:
+    if selective is not None:
+        return selective.trainable_entries()
+    return sum(param.numel() for param in model.parameters() if param.requires_grad)
+
+
+def _trainer(config: TrainingConfig, model: nn.Module, run_dir: Path, data: tuple, selective, callback):
+    """The Trainer of this run: AdamW groups that never decay frozen entries, the progress callback."""
+    from ..selective import optimizer_groups
+
+    train_set, validation, collator = data
+    no_decay = selective.no_decay_parameter_names() if selective else ()
+    device = next(model.parameters()).device
+    quiet = callback.reports_elsewhere
+    return atomic_trainer_class()(
+        model=model,
+        args=_training_arguments(config, run_dir, device, validation is not None, quiet=quiet),
+        train_dataset=train_set,
+        eval_dataset=validation,
+        data_collator=collator,
+        callbacks=[callback],
+        optimizers=(
+            torch.optim.AdamW(
+                optimizer_groups(model, config.weight_decay, no_decay), lr=config.learning_rate
+            ),
+            None,
+        ),
+    )
+
+
+def _base_report(config: TrainingConfig, networks: dict | None, steps: int, trainable: int) -> dict:
+    """What every completed run reports, measured or not."""
+    return {
+        "evaluated": EVALUATED,
+        "method": config.method,
+        "network_mode": config.network_mode,
+        "networks": networks,
+        "steps": steps,
+        "trainable_parameters": trainable,
+    }
+
+
+def fine_tune(
+    config: TrainingConfig,
+    run_dir: Path,
+    checkpoint: str | None,
+    heartbeat: Heartbeat,
+    stop_event: threading.Event,
+    progress,
+) -> TrainingResult:
+    """Load, prepare (LoRA or full, networks masked or selective), train, measure and save one run."""
+    from ..masking import apply_mask
+    from ..models import model_id, setup_lora
+    from ..selective import SelectiveUpdate
+
+    model, tokenizer = _load(config)
+    base_id = model_id(model)
+    train_set, validation, collator = _datasets(config, tokenizer)
+    selection = _network_selection(config, model)
+    networks = selection.description if selection else None
+    measure = (
+        (lambda m: measure_losses(m, tokenizer, validation, collator, config)) if config.evaluate else None
+    )
+    torch.manual_seed(config.seed)
+    if config.method in ("lora", "qlora"):
+        model = setup_lora(model, r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout)
+    else:
+        model.requires_grad_(True)
+    # after setup_lora, which starts as a no-op but for QLoRA casts the non-quantized weights to float32:
+    # "before" must differ from "after" by the training alone
+    before = measure(model) if measure else None
+    handle = selective = masked_before = None
+    if config.network_mode in FORWARD_MASK_MODES:
+        handle = apply_mask(model, selection.mask(config.network_mode))
+        masked_before = measure(model) if measure else None
+    elif config.network_mode != "none":
+        selective = SelectiveUpdate(model, selection, config.network_mode)
+    callback = progress_callback(run_dir, heartbeat, stop_event, progress)
+    trainer = _trainer(config, model, run_dir, (train_set, validation, collator), selective, callback)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+        # accelerate leaves a mixed-precision autocast wrapper on forward: evaluate and return the model as saved
+        model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        masked_after = measure(model) if handle and measure and not callback.stop_requested else None
+    finally:
+        if handle:
+            handle.remove()
+        if selective:
+            selective.remove()
+    step = trainer.state.global_step
+    if callback.stop_requested:
+        (run_dir / "STOP").unlink(missing_ok=True)
+        last = last_complete_checkpoint(run_dir / "checkpoints")
+        heartbeat.set("stopped", step=step, checkpoint=str(last) if last else None)
+        return TrainingResult(run_dir, "stopped", model=model)
+    report = _base_report(config, networks, step, _trainable_parameters(model, selective))
+    if measure:
+        report.update(forgetting_report(before, measure(model)))
+        report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
+        report["target_records"] = len(validation) if validation is not None else 0
+    if masked_after is not None:
+        report["with_training_mask"] = {
+            "evaluated": f"with the {config.network_mode} mask of training applied",
+            **forgetting_report(masked_before, masked_after),
+        }
+    if is_main_process():
+        if measure:
+            write_json_atomically(report, run_dir / "forgetting_report.json")
+        _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
+    heartbeat.set("completed", step=step)
+    return TrainingResult(run_dir, "completed", report, model)
+
+
+def _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir: Path) -> None:
+    """final/: adapter or full model, tokenizer, model card and config; merged/ when asked."""
+    final = run_dir / "final"
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    (final / "README.md").write_text(model_card(config, networks, report, base_id))
+    write_json_atomically(asdict(config), final / "fnsft_training.json")
+    if config.merge:
+        from ..models import load_model
+
+        # reload unquantized, so a QLoRA adapter merges into full-precision weights
+        merged, _ = load_model(final, device=config.device)
+        merged = merged.merge_and_unload()
+        merged.save_pretrained(run_dir / "merged")
+        tokenizer.save_pretrained(run_dir / "merged")

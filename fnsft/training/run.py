@@ -1,0 +1,90 @@
+"""`train`: one fine-tuning run in its folder, admitted (refusals before any work), its status kept truthful."""
+
+from __future__ import annotations
+
+import errno
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from ..checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
+from ..errors import StorageError
+from ..run_folder import check_run_folder, claim_run_folder
+from ..run_status import Heartbeat, is_main_process, try_write_status
+from ..templates import write_json_atomically
+from .config import TrainingConfig
+from .loop import TrainingResult, fine_tune
+from .progress import trim_progress
+
+
+def train(
+    config: TrainingConfig,
+    stop_event: threading.Event | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> TrainingResult:
+    """Run one fine-tuning job into config.output_dir (runs/<timestamp> by default).
+
+    Setting `stop_event` (or creating <run>/STOP) saves a checkpoint and ends the run as "stopped"; `progress`
+    receives each progress row. Any error leaves status.json "failed" with its traceback, and is re-raised.
+
+    >>> result = fnsft.train(fnsft.TrainingConfig(max_steps=60, network_mode="freeze"))  # doctest: +SKIP
+    >>> result.state, result.report["forgotten"]  # doctest: +SKIP
+    """
+    run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
+    config.output_dir = str(run_dir)
+    try:
+        return _run_in_folder(config, run_dir, checkpoint, stop_event or threading.Event(), progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _admit(config: TrainingConfig, run_dir: Path):
+    """(checkpoint to resume from or None, the folder's lock): rank 0 checks and claims the folder."""
+    if not is_main_process():
+        checkpoint = last_complete_checkpoint(run_dir / "checkpoints", warn=False) if config.resume else None
+        return (str(checkpoint) if checkpoint else None), None
+    plan = check_run_folder(run_dir, config.resume, config.overwrite)
+    lock = claim_run_folder(plan)
+    return (str(plan.checkpoint) if plan.checkpoint else None), lock
+
+
+def _run_in_folder(config, run_dir: Path, checkpoint: str | None, stop_event, progress) -> TrainingResult:
+    """The run proper, its status kept truthful: a heartbeat while it runs, "failed" (when the disk allows)."""
+    try:
+        (run_dir / "STOP").unlink(missing_ok=True)  # a stale request must not stop this run
+        if is_main_process():
+            if checkpoint:
+                trim_progress(run_dir, checkpoint_step(Path(checkpoint)))
+                remove_staging(run_dir / "checkpoints")
+            write_json_atomically(asdict(config), run_dir / "config.json")
+        with Heartbeat(run_dir) as heartbeat:
+            heartbeat.set("running", step=checkpoint_step(Path(checkpoint)) if checkpoint else 0)
+            return fine_tune(config, run_dir, checkpoint, heartbeat, stop_event, progress)
+    except BaseException as error:
+        try_write_status(
+            run_dir, "failed", error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()
+        )
+        problem = _storage_problem(error)
+        if problem:
+            raise StorageError(
+                f"{run_dir}: {problem}; free space or fix permissions, then continue with --resume true."
+            ) from None
+        raise
+
+
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _storage_problem(error: BaseException) -> str | None:
+    """A one-line description when `error` is the disk or the folder refusing a write, else None."""
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"cannot write{where}: {error.strerror or error}"
+    if "No space left on device" in str(error):
+        return "cannot write: no space left on device"
+    return None

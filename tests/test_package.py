@@ -1,0 +1,159 @@
+"""The package's structure: layering (the library never reaches up into its command line or app), no import
+cycle, sizes, and the public API."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fnsft
+
+PACKAGE = Path(fnsft.__file__).parent
+FRONT_ENDS = ("fnsft.cli", "fnsft.ui")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The fnsft modules a file imports, at top level or inside functions (relative imports resolved)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("fnsft"))
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join([*base, node.module] if node.module else base)
+            if not target.startswith("fnsft"):
+                continue
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)  # `from . import figures`
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    files = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: {m for m in _imports(path) if m in files and m != name} for name, path in files.items()}
+
+
+def _is_front_end(module: str) -> bool:
+    return any(module == end or module.startswith(end + ".") for end in FRONT_ENDS)
+
+
+def test_no_library_module_imports_the_command_line_or_the_app():
+    graph = _graph()
+    offenders = {
+        module: sorted(filter(_is_front_end, imports))
+        for module, imports in graph.items()
+        if not _is_front_end(module) and any(map(_is_front_end, imports))
+    }
+    assert offenders == {}
+    assert "fnsft.texts" in graph["fnsft.evaluation"]  # text loading comes from the data layer...
+    assert "fnsft.networks" not in graph["fnsft.evaluation"]  # ...not from the discovery module
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = _graph()
+    # a package's __init__ imports its submodules lazily or to re-export them: that edge is not a cycle
+    edges = {m: {t for t in imports if not t.startswith(m + ".")} for m, imports in graph.items()}
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(edges[module]):
+            assert state.get(target) != "open", f"import cycle: {' -> '.join([*path, target])}"
+            if target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_every_library_module_imports():
+    import importlib
+
+    for module in sorted(_graph()):
+        if not _is_front_end(module):
+            importlib.import_module(module)
+
+
+def test_no_library_file_or_function_is_oversized():
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        if _is_front_end(_module_name(path)):
+            continue
+        text = path.read_text()
+        if len(text.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node.end_lineno - node.lineno >= 80
+            ):
+                too_long.append(f"{path.name}:{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert too_long == []
+
+
+def test_the_command_line_offers_the_library_choices_and_defaults():
+    from fnsft import choices
+    from fnsft.cli import build_templates_parser, eval_parser
+
+    actions = {action.dest: action for action in build_templates_parser()._actions}
+    assert tuple(actions["threshold_rule"].choices) == choices.THRESHOLD_RULES
+    assert tuple(actions["granularity"].choices) == choices.GRANULARITIES
+    assert tuple(actions["ica_over"].choices) == choices.ICA_ORIENTATIONS
+    defaults = choices.DISCOVERY
+    assert (actions["components"].default, actions["threshold"].default) == (20, 3.0)
+    assert (actions["components"].default, actions["max_tokens"].default) == (
+        defaults.num_components,
+        defaults.max_tokens,
+    )
+    assert tuple({a.dest: a for a in eval_parser()._actions}["mode"].choices) == choices.EVAL_MODES
+    assert choices.USUAL_THRESHOLDS == {"zscore": 3.0, "percentile": 98.0, "topk": 50}
+    from fnsft.networks import ICAMask
+
+    assert (ICAMask().num_components, ICAMask().threshold, ICAMask().ica_over) == (20, 3.0, "neurons")
+
+
+def test_the_public_api_covers_every_job_and_not_the_internals():
+    for name in ("ICAMask", "NetworkSelection", "masked", "measure_effect", "train", "TrainingConfig"):
+        assert name in fnsft.__all__
+    for internal in ("build_mask", "mlp_blocks"):
+        assert internal not in fnsft.__all__ and not hasattr(fnsft, internal)
+    from fnsft.architectures import mlp_blocks
+    from fnsft.masking import build_mask
+
+    assert callable(build_mask) and callable(mlp_blocks)  # still importable from their modules
+    from fnsft.evaluation import measure_effect
+    from fnsft.selection import NetworkSelection
+    from fnsft.training import TrainingConfig, train
+
+    assert (fnsft.train, fnsft.TrainingConfig) == (train, TrainingConfig)
+    assert (fnsft.measure_effect, fnsft.NetworkSelection) == (measure_effect, NetworkSelection)
+
+
+def test_every_exported_name_has_a_docstring_example():
+    import importlib
+
+    def exported(name):  # from its module: `fnsft.drift` is also the name of a submodule
+        return getattr(importlib.import_module(f"fnsft.{fnsft._EXPORTS[name]}"), name)
+
+    missing = [name for name in fnsft.__all__ if ">>>" not in (exported(name).__doc__ or "")]
+    assert missing == []
+
+
+def test_the_runnable_examples_run():
+    import doctest
+
+    from fnsft import selection, texts
+    from fnsft.data import formats
+
+    for module in (formats, selection, texts):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
