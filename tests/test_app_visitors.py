@@ -277,3 +277,26 @@ def test_on_a_space_visitors_cannot_change_the_model(monkeypatch):
     monkeypatch.delenv("SPACE_ID")
     assert parse_args([]).allow_model_change is True
     assert parse_args(["--allow-model-change", "false"]).allow_model_change is False
+
+
+def test_rethresholding_from_the_page_is_instant_and_reversible(app):  # noqa: F811
+    client, state = app
+    visitor = Client(client.src, verbose=False)
+    visitor.predict(*DISCOVERY.values(), api_name="/discover")
+    fitted = mine(visitor, state).networks
+    start = time.perf_counter()
+    visitor.predict("zscore", 4.0, api_name="/rethreshold")
+    assert time.perf_counter() - start < FAST
+    stricter = mine(visitor, state).networks
+    assert all(stricter.sizes() <= fitted.sizes()) and stricter.sizes().sum() < fitted.sizes().sum()
+    visitor.predict(DISCOVERY["rule"], DISCOVERY["threshold"], api_name="/rethreshold")
+    again = mine(visitor, state).networks
+    assert all(
+        np.array_equal(a.get(layer, []), b.get(layer, []))
+        for a, b in zip(again.neurons, fitted.neurons, strict=True)
+        for layer in range(3)
+    )
+    mine(visitor, state).drop_maps()  # as the memory budget does for an idle visitor
+    with pytest.raises(AppError, match="rediscover the networks"):
+        visitor.predict("zscore", 4.0, api_name="/rethreshold")
+    visitor.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..architectures import model_shape
+from ..choices import DISCOVERY, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
 from ..limits import check_discovery
 from ..networks import ICAMask
 from .common import (
@@ -24,13 +25,34 @@ from .visitor import Visitor
 
 SHIPPED = "Shipped prompt set"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
-THRESHOLD_DEFAULTS = {"zscore": 3.0, "percentile": 98.0, "topk": 50.0}
+APP_DISCOVERY = {"num_components": 8, "max_tokens": 1024, "stability_runs": 2}  # smaller than the library's
 STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
 
 
 def threshold_default(rule: str) -> float:
     """The usual value of each threshold rule (z >= 3, 98th percentile, top 50 per network)."""
-    return THRESHOLD_DEFAULTS[rule]
+    return float(USUAL_THRESHOLDS[rule])
+
+
+def defaults_note() -> str:
+    """Why the app's defaults differ from the library's."""
+    smaller = ", ".join(
+        f"{name.replace('_', ' ')} {value:,} (library: {getattr(DISCOVERY, name):,})"
+        for name, value in APP_DISCOVERY.items()
+    )
+    return f"Defaults here are smaller than the library's, so a discovery takes seconds: {smaller}."
+
+
+@user_errors
+def rethreshold(
+    state: AppState, visitor: Visitor, rule: str, threshold: float, request: gr.Request = None
+) -> tuple[str, int]:
+    """Threshold the visitor's networks anew from their kept maps: instant, no capture or decomposition."""
+    networks = state.visit(visitor, request).require_networks()
+    changed = networks.rethreshold(rule, threshold)
+    visitor.set_networks(changed)
+    show_warnings(changed.threshold.get("notes", []))
+    return networks_markdown(changed), visitor.version
 
 
 def neuron_count(state: AppState, granularity: str) -> int:
@@ -123,21 +145,28 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             upload = gr.File(label="Texts (.json / .jsonl / .csv)", file_types=DATA_FILE_TYPES, visible=False)
             hub_id = gr.Textbox(label="Hub dataset id", visible=False)
             gr.Markdown("#### Settings")
-            components = gr.Slider(2, 64, value=8, step=1, label="Networks (ICA components)")
+            components = gr.Slider(
+                2, 64, value=APP_DISCOVERY["num_components"], step=1, label="Networks (ICA components)"
+            )
             with gr.Row():
-                rule = gr.Dropdown(list(THRESHOLD_DEFAULTS), value="zscore", label="Threshold rule")
-                threshold = gr.Number(THRESHOLD_DEFAULTS["zscore"], label="Threshold value")
-            granularity = gr.Radio(["intermediate", "mlp_output"], value="intermediate", label="Neurons")
+                rule = gr.Dropdown(
+                    list(THRESHOLD_RULES), value=DISCOVERY.threshold_rule, label="Threshold rule"
+                )
+                threshold = gr.Number(DISCOVERY.threshold, label="Threshold value")
+            rethreshold_button = gr.Button("Apply this threshold to my networks (instant, no new discovery)")
+            granularity = gr.Radio(list(GRANULARITIES), value=DISCOVERY.granularity, label="Neurons")
             with gr.Row():
-                max_tokens = gr.Number(1024, precision=0, label="Token budget")
-                seed = gr.Number(0, precision=0, label="Seed")
+                max_tokens = gr.Number(APP_DISCOVERY["max_tokens"], precision=0, label="Token budget")
+                seed = gr.Number(DISCOVERY.seed, precision=0, label="Seed")
             with gr.Accordion("Advanced", open=False):
-                ica_over = gr.Radio(["neurons", "tokens"], value="neurons", label="ICA over")
-                stability_runs = gr.Slider(0, 10, value=2, step=1, label="Stability reruns (0 = none)")
+                ica_over = gr.Radio(list(ICA_ORIENTATIONS), value=DISCOVERY.ica_over, label="ICA over")
+                stability_runs = gr.Slider(
+                    0, 10, value=APP_DISCOVERY["stability_runs"], step=1, label="Stability reruns (0 = none)"
+                )
                 restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
             gr.Markdown(
                 "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
-                "at a time; while yours waits, the result shows its place in the queue."
+                f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"
             )
             run = gr.Button("Find networks", variant="primary")
         with gr.Column():
@@ -159,6 +188,12 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
         settings + [ica_over, stability_runs, restarts],
         [result, networks_version],
         api_name="discover",
+    )
+    rethreshold_button.click(
+        bind(rethreshold, state),
+        [visitor, rule, threshold],
+        [result, networks_version],
+        api_name="rethreshold",
     )
     networks_version.change(bind(current_summary, state), visitor, result, api_name="networks_summary")
     load.click(
