@@ -57,7 +57,7 @@ def load_labelled_texts(
     if field_name is None or field_name not in records[0]:
         raise ValueError(
             f"Cannot tell which field of {source!r} holds the text (fields: {sorted(records[0])}); "
-            "pass text_field=..."
+            f"name it one of {', '.join(TEXT_FIELDS)} (in Python: text_field=...)"
         )
     records = records[:per_source_limit]
     texts = [str(r[field_name]) for r in records]

@@ -424,3 +424,19 @@ def test_embedded_model_with_the_shipped_networks_lesioned(tmp_path, embedded):
     torch.testing.assert_close(logits(model), logits(result.model))
     base_model, _ = embedded
     assert not torch.allclose(logits(model), logits(base_model))
+
+
+def test_before_its_first_step_a_run_says_what_it_is_doing(make_config, monkeypatch):
+    import fnsft.run_status as run_status
+
+    phases = []
+    original = run_status.write_status
+
+    def recording(run_dir, state, **extra):
+        if "phase" in extra and (not phases or phases[-1] != extra["phase"]):
+            phases.append(extra["phase"])
+        original(run_dir, state, **extra)
+
+    monkeypatch.setattr(run_status, "write_status", recording)
+    train(make_config(max_steps=1))
+    assert phases == ["loading the model", "tokenising the data", "measuring the model before training"]

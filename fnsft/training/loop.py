@@ -175,6 +175,11 @@ def _base_report(config: TrainingConfig, networks: dict | None, steps: int, trai
     }
 
 
+def _phase(heartbeat: Heartbeat, doing: str) -> None:
+    """Say in status.json what the run is doing before its first step (the page shows it)."""
+    heartbeat.set("running", **{**heartbeat.extra, "phase": doing})
+
+
 def fine_tune(
     config: TrainingConfig,
     run_dir: Path,
@@ -188,8 +193,10 @@ def fine_tune(
     from ..models import model_id, setup_lora
     from ..selective import SelectiveUpdate
 
+    _phase(heartbeat, "loading the model")
     model, tokenizer = _load(config)
     base_id = model_id(model)
+    _phase(heartbeat, "tokenising the data")
     train_set, validation, collator = _datasets(config, tokenizer)
     selection = _network_selection(config, model)
     networks = selection.description if selection else None
@@ -203,6 +210,7 @@ def fine_tune(
         model.requires_grad_(True)
     # after setup_lora, which starts as a no-op but for QLoRA casts the non-quantized weights to float32:
     # "before" must differ from "after" by the training alone
+    _phase(heartbeat, "measuring the model before training" if measure else "starting the first step")
     before = measure(model) if measure else None
     handle = selective = masked_before = None
     if config.network_mode in FORWARD_MASK_MODES:
