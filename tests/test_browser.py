@@ -120,7 +120,7 @@ def test_a_session_in_the_browser(browser, app_url, page):
     # Model: the embedded model, loaded again with the button.
     page.get_by_role("button", name="Load model for everyone").click()
     expect(page.get_by_text(re.compile(r"^processing"))).to_have_count(0, timeout=SLOW)
-    expect(page.get_by_text("MLP neurons in all")).to_be_visible()
+    expect(page.get_by_text("MLP neurons in all")).to_be_visible(timeout=SLOW)
     expect(page.get_by_role("cell", name="46,080")).to_be_visible()
     expect(page.get_by_role("heading", name="SmolLM2-135M-Instruct")).to_be_visible()
     shot(page, "1_model")
@@ -155,9 +155,11 @@ def test_a_session_in_the_browser(browser, app_url, page):
     # Lesion & compare: one network lesioned, both generations streamed side by side.
     open_tab(page, "Lesion/Preserve & Compare")
     page.locator("#compare-networks input").first.click()
-    expect(page.get_by_role("option")).to_have_count(6)  # this visitor's own discovery
+    options = page.get_by_role("option")
+    expect(options).to_have_count(6)  # this visitor's own discovery
+    label = options.first.inner_text()
+    options.first.click()
     page.keyboard.press("Escape")
-    label = choose(page, "compare-networks")
     assert label.startswith("N0 · ")
     page.get_by_text("Decoding").click()
     set_number(page, "Max new tokens", 16)
@@ -170,6 +172,7 @@ def test_a_session_in_the_browser(browser, app_url, page):
     set_number(page, "Texts per category", 2)
     page.get_by_role("button", name="Measure effect").click()
     expect(page.get_by_text("as much as with random masks")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#effect-table").get_by_role("columnheader", name="ratio")).to_be_in_viewport()
     expect(page.locator(".js-plotly-plot")).to_have_count(7)  # six in Explore, the effect chart here
     shot(page, "4_compare")
 

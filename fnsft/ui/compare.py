@@ -254,9 +254,10 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
     headline = gr.Markdown()
-    with gr.Row():
-        effect_table = gr.Dataframe(headers=EFFECT_HEADERS, label="Loss per category", interactive=False)
-        effect_plot = gr.Plot(label="Loss per category")
+    effect_table = gr.Dataframe(  # full width, so the ratio and note columns stay in view
+        headers=EFFECT_HEADERS, label="Loss per category", interactive=False, elem_id="effect-table"
+    )
+    effect_plot = gr.Plot(label="Loss per category")
     selection = [selector, mode, gain, fill, layers]
     generate.click(
         bind(compare, state),

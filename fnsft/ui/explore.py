@@ -57,14 +57,14 @@ def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tu
 def network_map(state: AppState, visitor: Visitor, request: gr.Request = None):
     """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call).
 
-    A map finished after the visitor's networks changed is dropped, so a slow map of the old networks cannot
-    overwrite the map of the new ones."""
-    networks = state.visit(visitor, request).networks
-    if networks is None:
-        return figures.empty_figure(NO_NETWORKS)
-    version = visitor.version
-    figure = figures.component_map(networks)
-    return figure if visitor.version == version else gr.skip()
+    Drawn again when the visitor's networks changed meanwhile, so a slow map of the old networks never ends up
+    in the page of the new ones."""
+    state.visit(visitor, request)
+    while True:
+        version, networks = visitor.version, visitor.networks
+        figure = figures.empty_figure(NO_NETWORKS) if networks is None else figures.component_map(networks)
+        if visitor.version == version:
+            return figure
 
 
 @user_errors
