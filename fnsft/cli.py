@@ -244,10 +244,12 @@ def _eval(argv) -> None:
     print(header)
     print("-" * len(header))
     for row in report.rows():
-        random_text = f"{row['random_loss_mean']:.3f}±{row['random_loss_std']:.3f}"
+        spread = f"±{row['random_loss_std']:.3f}" if len(report.random) > 1 else "±n/a"  # one draw: no spread
+        random_text = f"{row['random_loss_mean']:.3f}{spread}"
+        noise = "  (random shift within noise)" if row["ratio_is_noise"] else ""
         print(
             f"{row['category']:<12} {row['baseline_loss']:>9.3f} {row['network_loss']:>9.3f} "
-            f"{random_text:>15} {row['ratio']:>7.2f}"
+            f"{random_text:>15} {row['ratio']:>7.2f}{noise}"
         )
     if args.json:
         from .templates import write_json_atomically

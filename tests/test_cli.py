@@ -117,3 +117,18 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(tiny_folder, texts_
     code = eval_main(["--model", str(tiny_folder), "--templates", str(tmp_path / "missing.json")])
     assert code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_eval_with_one_random_draw_shows_no_spread(tiny_folder, texts_file, tmp_path, capsys):
+    output = tmp_path / "nets.json"
+    build = ["--model", str(tiny_folder), "--dataset", f"{texts_file}:40", "--components", "2"]
+    build += ["--threshold-rule", "topk", "--threshold", "6", "--max-tokens", "200", "--output", str(output)]
+    assert build_templates_main(build + ["--stability-runs", "0"]) == 0
+    capsys.readouterr()
+    evaluate = ["--model", str(tiny_folder), "--templates", str(output), "--components", "0"]
+    evaluate += ["--eval-data", str(texts_file), "--texts-per-category", "2", "--random-draws", "1"]
+    assert eval_main(evaluate) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith(("all ", "cats ", "ships "))]
+    assert len(rows) == 3 and all("±n/a" in row and "within noise" in row for row in rows)
+    assert "±0.000" not in table
