@@ -217,7 +217,9 @@ def test_malformed_template_text_is_refused(case, tmp_path):
 def test_template_files_that_are_not_files_or_too_big_are_refused(tmp_path, monkeypatch):
     valid = tmp_path / "ok.json"
     valid.write_text(json.dumps(valid_template()))
-    assert load_templates(valid).label(0) == "N0 · 6 neurons · code, math"  # the base of every case loads
+    assert (
+        load_templates(valid).label(0) == "N0 · 6 neurons · code"
+    )  # the base loads (math, -1.0, names nothing)
     with pytest.raises(TemplateError, match="is a folder, not a template file"):
         load_templates(tmp_path)
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe{}")

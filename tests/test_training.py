@@ -326,14 +326,26 @@ def test_lora_train_only_random_control(make_config, template):
     assert torch.nonzero(delta.any(dim=0)).flatten().tolist() == control.tolist()
 
 
-def test_a_crash_leaves_a_readable_failed_status(make_config, tmp_path):
+def test_unreadable_training_data_is_refused_before_the_run_folder_exists(make_config, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"colour": "red"}) + "\n")
-    with pytest.raises(DatasetFormatError):
+    with pytest.raises(DatasetFormatError, match="colour"):
         train(make_config(dataset=str(bad)))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_crash_leaves_a_readable_failed_status(make_config, tmp_path, monkeypatch):
+    import fnsft.training.loop as loop
+
+    def crash(config, tokenizer):
+        raise RuntimeError("tokeniser exploded")
+
+    monkeypatch.setattr(loop, "_datasets", crash)
+    with pytest.raises(RuntimeError, match="exploded"):
+        train(make_config())
     status = read_status(tmp_path / "run")
     assert status["state"] == "failed"
-    assert "DatasetFormatError" in status["error"] and "colour" in status["error"]
+    assert "RuntimeError" in status["error"] and "exploded" in status["error"]
     assert "Traceback" in status["traceback"]
 
 
@@ -342,7 +354,7 @@ def test_qlora_needs_cuda(make_config, tmp_path):
         pytest.skip("this machine has CUDA")
     with pytest.raises(QuantizationUnavailableError, match="Use method='lora'"):
         train(make_config(method="qlora"))
-    assert read_status(tmp_path / "run")["state"] == "failed"
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_config_file_and_flags(tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 from ..checkpoints import atomic_trainer_class, last_complete_checkpoint
 from ..choices import FORWARD_MASK_MODES
 from ..data import SAMPLE_DATA
-from ..errors import QuantizationUnavailableError, TemplateError
+from ..errors import TemplateError
 from ..run_status import Heartbeat, is_main_process
 from ..selection import NetworkSelection
 from ..templates import write_json_atomically
@@ -70,12 +70,7 @@ def _load(config: TrainingConfig):
     from ..devices import resolve_device
     from ..models import load_model
 
-    device = resolve_device(config.device)
-    if config.method == "qlora" and device.type != "cuda":
-        raise QuantizationUnavailableError(
-            f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
-            f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
-        )
+    device = resolve_device(config.device)  # a QLoRA run off CUDA was refused by run.preflight
     quantization = "4bit" if config.method == "qlora" else None
     dtype = "float32" if config.method == "full" else "auto"
     return load_model(config.model, device=device, dtype=dtype, quantization=quantization)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
-from ..errors import StorageError
+from ..errors import QuantizationUnavailableError, StorageError
 from ..run_folder import check_run_folder, claim_run_folder
 from ..run_status import Heartbeat, is_main_process, try_write_status
 from ..templates import write_json_atomically
@@ -34,6 +34,7 @@ def train(
     >>> result.state, result.report["forgotten"]  # doctest: +SKIP
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    preflight(config)
     checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
     config.output_dir = str(run_dir)
     try:
@@ -41,6 +42,21 @@ def train(
     finally:
         if lock is not None:
             lock.release()
+
+
+def preflight(config: TrainingConfig) -> None:
+    """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, and
+    training data that cannot be read or fits no supported format."""
+    from ..data import SAMPLE_DATA, preview
+    from ..devices import resolve_device
+
+    device = resolve_device(config.device)
+    if config.method == "qlora" and device.type != "cuda":
+        raise QuantizationUnavailableError(
+            f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
+            f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
+        )
+    preview(config.dataset or SAMPLE_DATA, 1)
 
 
 def _admit(config: TrainingConfig, run_dir: Path):

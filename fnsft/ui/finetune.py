@@ -21,6 +21,7 @@ from ..errors import FnsftError, MaskSelectionError
 from ..limits import check_training
 from ..templates import save_templates
 from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
+from ..training.run import preflight
 from .common import HUB, UPLOAD, bind, chosen_source, page_message, source_fields, user_errors
 from .jobs import JobSnapshot
 from .state import AppState
@@ -234,7 +235,6 @@ def start(
     loaded = state.require_model()
     settings = check_training(max_steps, epochs, learning_rate, batch_size, max_length, lora_r)
     dataset = chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES)
-    preview(dataset, 1)  # a file the preview cannot read is refused now, not after the model has loaded
     if method not in methods():
         raise FnsftError(f"Method {method!r} is not available here; choose one of {', '.join(methods())}.")
     run_dir = state.jobs.new_run_dir()
@@ -248,8 +248,9 @@ def start(
         lora_alpha=2 * settings["lora_r"],
         output_dir=str(run_dir),
         **settings,
-        **network_settings(visitor, ids, mode, run_dir),
     )
+    preflight(config)  # unreadable data is refused now, not after the model has loaded
+    config = dataclasses.replace(config, **network_settings(visitor, ids, mode, run_dir))
     _launch(state, visitor, config)
     return (*status(state, visitor, request), run_dir.name)
 
