@@ -300,3 +300,27 @@ def test_rethresholding_from_the_page_is_instant_and_reversible(app):  # noqa: F
     with pytest.raises(AppError, match="rediscover the networks"):
         visitor.predict("zscore", 4.0, api_name="/rethreshold")
     visitor.close()
+
+
+def test_after_a_model_change_networks_that_no_longer_fit_are_replaced(tmp_path, embedded_tokenizer):
+    from conftest import tiny_llama
+
+    from fnsft.ui.state import AppState
+
+    folders = {}
+    for layers in (3, 2):
+        folders[layers] = tmp_path / f"tiny-{layers}"
+        tiny_llama(layers=layers, vocab=len(embedded_tokenizer)).save_pretrained(folders[layers])
+        embedded_tokenizer.save_pretrained(folders[layers])
+    state = AppState(runs_dir=tmp_path / "runs", work_dir=tmp_path / "work")
+    state.load(str(folders[3]))
+    visitor = state.visit(Visitor())
+    assert visitor.networks is None  # no shipped networks for this model
+    shape = model_shape(state.require_model().model)
+    own = FunctionalNetworks([{2: np.arange(4)}], shape, "tiny-3", "intermediate", {})
+    visitor.set_networks(own)
+    state.load(str(folders[3]))  # the same architecture again: the networks still fit
+    assert state.visit(visitor).networks is own and visitor.notice is None
+    state.load(str(folders[2]))
+    assert state.visit(visitor).networks is None
+    assert visitor.notice.startswith("Your networks were replaced, since the model changed:")

@@ -9,7 +9,7 @@ import torch
 from ..architectures import model_shape, unwrap_model
 from ..devices import resolve_device
 from ..models import EMBEDDED_MODEL_ID, model_id
-from .common import bind, show_warnings, user_errors
+from .common import bind, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
 
@@ -70,9 +70,7 @@ def load(
 ) -> tuple[str, int]:
     """Load the chosen model for every visitor; returns its summary and the visitor's networks version."""
     loaded = state.change_model(name, device, dtype, None if quantization == "none" else quantization)
-    state.visit(visitor, request)
-    show_warnings([visitor.notice] if visitor.notice else [])
-    visitor.notice = None
+    state.visit(visitor, request)  # warns when the visitor's networks were replaced
     return summary_markdown(loaded), visitor.version
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 from torch import nn
 
 from ..errors import FnsftError, ModelLoadError, TemplateError
@@ -132,6 +133,9 @@ class AppState:
         self.visitors.attach(visitor, getattr(request, "session_hash", None))
         if visitor.model_generation != self.generation and self._loaded is not None:
             self._refit(visitor, self._loaded.model)
+        if visitor.notice and request is not None:
+            gr.Warning(visitor.notice)
+            visitor.notice = None
         self.visitors.trim(keep=visitor)
         return visitor
 
