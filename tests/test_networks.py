@@ -79,7 +79,10 @@ def test_result_carries_variance_stability_and_category_response():
     assert networks.category_response.shape == (4, 2)
     assert networks.data["num_tokens"] == 600
     assert networks.decomposition["converged"] in (True, False)
-    assert networks.label(0).startswith("N0 · 5 neurons · ")
+    top = networks.top_categories(0)
+    assert networks.label(0) == " · ".join(["N0 · 5 neurons", *([", ".join(top)] if top else [])])
+    response = dict(zip(networks.categories, networks.category_response[0], strict=True))
+    assert all(response[category] >= 0.1 for category in top)  # only clearly positive responses name it
 
 
 def test_same_seed_gives_identical_networks():
