@@ -13,6 +13,7 @@ from torch import nn
 
 from .activations import CapturedActivations, capture_activations, check_granularity
 from .architectures import model_shape
+from .card_pass import EFFECT_TEXTS, discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
 from .functional_networks import FunctionalNetworks
@@ -49,6 +50,7 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
+    cards: also build each network's card (fnsft.cards) from the discovery pass.
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -73,6 +75,7 @@ class ICAMask:
         batch_size: int = 8,
         chat_format: bool = False,
         device: str | torch.device | None = "auto",
+        cards: bool = True,
     ):
         check_granularity(granularity)
         check_threshold(threshold_rule, threshold)
@@ -92,6 +95,7 @@ class ICAMask:
         self.batch_size = batch_size
         self.chat_format = chat_format
         self.device = device
+        self.cards = cards
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
@@ -138,6 +142,18 @@ class ICAMask:
         )
         del matrix, captured.matrix
         self.networks_ = self._networks(model, texts, captured, result)
+        if self.cards:
+            report("cards", 0.0)
+            inputs = texts.texts[:EFFECT_TEXTS]
+            self.networks_.cards = discovery_cards(
+                model,
+                tokenizer,
+                self.networks_,
+                result.time_courses,
+                token_rows(captured, texts.categories),
+                chat_formatted(inputs, tokenizer) if self.chat_format else inputs,
+                add_special_tokens=not self.chat_format,
+            )
         report("done", 1.0)
         return self.networks_
 
