@@ -44,10 +44,17 @@ def main() -> None:
     import torch
 
     from fnsft import load_model
-    from fnsft.card_pass import template_cards
+    from fnsft.card_pass import EFFECT_TEXTS, logit_effects, template_cards
+    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
 
     model, tokenizer = load_model()
     result, networks = timed_discovery(model, tokenizer)
+    texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
+    start = time.perf_counter()
+    logit_effects(model, tokenizer, networks, texts[:EFFECT_TEXTS])
+    result["logit_effect_seconds_again"] = (
+        time.perf_counter() - start
+    )  # of the cards stage, the forward passes
     start = time.perf_counter()
     template_cards(networks, model, tokenizer)
     result["template_cards_seconds"] = time.perf_counter() - start
@@ -61,6 +68,7 @@ def main() -> None:
         example_label=networks.card(0).label,
     )
     RESULTS.mkdir(exist_ok=True)
+    result["load_average_at_end"] = os.getloadavg()[0]  # other work on the machine slows every stage
     (RESULTS / "cards.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

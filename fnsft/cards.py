@@ -18,7 +18,7 @@ from .choices import MIN_LABEL_RESPONSE
 
 ACTIVE_Z = 3.0  # a token counts as "active" for a network at z >= this (the share shown with the histogram)
 TOP_EXAMPLES, PER_TEXT, BEFORE, AFTER = 20, 3, 12, 4
-INTERVALS, PER_INTERVAL, BINS = 5, 3, 30
+INTERVALS, PER_INTERVAL, BINS = 5, 2, 30
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class _Windows:
         text = int(self.rows.text_index[row])
         return Example(
             tokens=[self.decode(int(t)) for t in self.rows.token_ids[start:end]],
-            values=[round(float(v), 2) for v in self.activation[start:end]],
+            values=[round(float(v), 1) for v in self.activation[start:end]],
             position=row - start,
             activation=round(float(self.activation[row]), 3),
             text_index=text,
