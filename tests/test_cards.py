@@ -161,3 +161,20 @@ def test_malformed_cards_are_refused_by_name(tmp_path, path, value, message):
     file.write_text(json.dumps(data))
     with pytest.raises(TemplateError, match=message):
         load_templates(file)
+
+
+def test_card_html_shades_tokens_escapes_them_and_exports_one_page():
+    from fnsft.card_view import card_histogram, card_html
+
+    rows = rows_for([20])
+    activation = np.zeros(20)
+    activation[10] = 5.0
+    pieces = {10: "<b>", 9: "\n"}
+    card = network_card(0, activation, rows, lambda t: pieces.get(t, f"t{t}"), "test")
+    fragment = card_html(card)
+    assert "&lt;b&gt;" in fragment and "<b>" not in fragment.replace("<b>falls", "").replace("<b>rises", "")
+    assert "outline:2px solid" in fragment and "⏎" in fragment  # the token outlined, a newline shown
+    assert "rgba(255,140,0,0.85)" in fragment  # the strongest token fully shaded, its text set dark
+    page = card_html(card, document=True)
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+    assert list(card_histogram(card).data[0].y) == card.histogram.counts
