@@ -28,7 +28,10 @@ from .selection import NetworkSelection
 from .templates import check_compatible
 from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
-EFFECT_TEXTS, EFFECT_LENGTH, EFFECT_TOP = 4, 16, 10  # sized so cards add <= 10% to a default discovery
+EFFECT_TEXTS, EFFECT_LENGTH, EFFECT_TOP = 4, 16, 10  # sized to keep the cards' cost small against discovery
+EFFECT_CANDIDATES = (
+    1000  # the output tokens ranked: the most likely unmasked (rare tokens' log-probs are noise)
+)
 DISCOVERED_ACTIVATION = "ICA time course of the component over the discovery tokens, z-scored over them"
 TEMPLATE_ACTIVATION = (
     "mean standardised activation of the network's neurons (each neuron centred and scaled over these tokens), "
@@ -83,10 +86,12 @@ def logit_effects(
     add_special_tokens: bool = True,
     progress: Progress | None = None,
 ) -> list[LogitEffect | None]:
-    """Per network, the output tokens whose mean log-probability falls (`suppressed`) or rises (`promoted`) most
-    when it alone is lesioned (context-local mask, one batched pass); None for an empty network."""
+    """Per network, among the EFFECT_CANDIDATES output tokens most likely unmasked, those whose mean
+    log-probability falls (`suppressed`) or rises (`promoted`) most when it alone is lesioned (context-local mask,
+    one batched pass); None for an empty network."""
     input_ids, attention = _effect_batch(tokenizer, texts, length, add_special_tokens)
     baseline = _mean_log_probs(model, input_ids, attention)
+    candidates = torch.topk(baseline, min(EFFECT_CANDIDATES, len(baseline))).indices
     decode = decoder(tokenizer)
     effects: list[LogitEffect | None] = []
     for component in range(networks.num_components):
@@ -95,10 +100,12 @@ def logit_effects(
             continue
         mask = NetworkSelection.for_model(networks, model, [component]).mask("lesion")
         with masked(model, mask):
-            change = _mean_log_probs(model, input_ids, attention) - baseline
+            change = (_mean_log_probs(model, input_ids, attention) - baseline)[candidates]
 
         def pairs(values: torch.Tensor, ids: torch.Tensor) -> list[tuple[str, float]]:
-            return [(decode(int(i)), round(float(v), 4)) for v, i in zip(values, ids, strict=True)]
+            return [
+                (decode(int(candidates[i])), round(float(v), 4)) for v, i in zip(values, ids, strict=True)
+            ]
 
         falls, rises = torch.topk(-change, top), torch.topk(change, top)
         effects.append(
