@@ -28,7 +28,7 @@ from .selection import NetworkSelection
 from .templates import check_compatible
 from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
-EFFECT_TEXTS, EFFECT_LENGTH, EFFECT_TOP = 4, 16, 10  # sized to keep the cards' cost small against discovery
+EFFECT_TEXTS, EFFECT_LENGTH, EFFECT_TOP = 4, 16, 10  # 4 texts x 16 tokens: one small batched pass per network
 EFFECT_CANDIDATES = (
     1000  # the output tokens ranked: the most likely unmasked (rare tokens' log-probs are noise)
 )
@@ -49,11 +49,8 @@ def token_rows(captured: CapturedActivations, categories: Sequence[str] | None) 
     return TokenRows(captured.token_ids, captured.text_index, captured.positions, categories)
 
 
-def _effect_batch(tokenizer, texts: Sequence[str], length: int, add_special_tokens: bool):
-    encoded = tokenizer(
-        list(texts), truncation=True, max_length=length, add_special_tokens=add_special_tokens
-    )["input_ids"]
-    encoded = [ids for ids in encoded if ids]
+def _effect_batch(tokenizer, texts: Sequence[str], length: int):
+    encoded = [ids for ids in tokenizer(list(texts), truncation=True, max_length=length)["input_ids"] if ids]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(encoded), max(map(len, encoded))), pad, dtype=torch.long)
     attention = torch.zeros_like(input_ids)
@@ -81,70 +78,81 @@ def logit_effects(
     networks: FunctionalNetworks,
     texts: Sequence[str],
     *,
+    components: Sequence[int] | None = None,
     top: int = EFFECT_TOP,
     length: int = EFFECT_LENGTH,
-    add_special_tokens: bool = True,
     progress: Progress | None = None,
 ) -> list[LogitEffect | None]:
-    """Per network, among the EFFECT_CANDIDATES output tokens most likely unmasked, those whose mean
-    log-probability falls (`suppressed`) or rises (`promoted`) most when it alone is lesioned (context-local mask,
-    one batched pass); None for an empty network."""
-    input_ids, attention = _effect_batch(tokenizer, texts, length, add_special_tokens)
+    """Per network (of `components`, default all), among the EFFECT_CANDIDATES output tokens most likely
+    unmasked, those whose mean log-probability falls (`suppressed`) or rises (`promoted`) most when it alone is
+    lesioned (context-local mask, one batched pass each); None for an empty network or one not asked for."""
+    input_ids, attention = _effect_batch(tokenizer, texts, length)
     baseline = _mean_log_probs(model, input_ids, attention)
     candidates = torch.topk(baseline, min(EFFECT_CANDIDATES, len(baseline))).indices
     decode = decoder(tokenizer)
-    effects: list[LogitEffect | None] = []
-    for component in range(networks.num_components):
-        if not networks.neurons[component]:
-            effects.append(None)
-            continue
-        mask = NetworkSelection.for_model(networks, model, [component]).mask("lesion")
-        with masked(model, mask):
-            change = (_mean_log_probs(model, input_ids, attention) - baseline)[candidates]
+    wanted = (
+        list(range(networks.num_components)) if components is None else networks.check_components(components)
+    )
+    effects: list[LogitEffect | None] = [None] * networks.num_components
 
-        def pairs(values: torch.Tensor, ids: torch.Tensor) -> list[tuple[str, float]]:
-            return [
-                (decode(int(candidates[i])), round(float(v), 4)) for v, i in zip(values, ids, strict=True)
-            ]
+    def pairs(values: torch.Tensor, ids: torch.Tensor) -> list[tuple[str, float]]:
+        return [(decode(int(candidates[i])), round(float(v), 4)) for v, i in zip(values, ids, strict=True)]
 
-        falls, rises = torch.topk(-change, top), torch.topk(change, top)
-        effects.append(
-            LogitEffect(
+    for done, component in enumerate(wanted, start=1):
+        if networks.neurons[component]:
+            mask = NetworkSelection.for_model(networks, model, [component]).mask("lesion")
+            with masked(model, mask):
+                change = (_mean_log_probs(model, input_ids, attention) - baseline)[candidates]
+            falls, rises = torch.topk(-change, top), torch.topk(change, top)
+            effects[component] = LogitEffect(
                 pairs(-falls.values, falls.indices), pairs(rises.values, rises.indices), int(attention.sum())
             )
-        )
         if progress is not None:
-            progress("logit effect", (component + 1) / networks.num_components)
+            progress("logit effect", done / len(wanted))
     return effects
 
 
-def with_effects(cards: list[NetworkCard], effects: list[LogitEffect | None]) -> list[NetworkCard]:
+def effect_texts() -> list[str]:
+    """The texts a logit effect is averaged over: the first EFFECT_TEXTS of the shipped prompt set's evaluation
+    split, one per category."""
+    return interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval")).texts[:EFFECT_TEXTS]
+
+
+def add_logit_effects(
+    networks: FunctionalNetworks,
+    model: nn.Module,
+    tokenizer,
+    components: Sequence[int] | None = None,
+    *,
+    texts: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> list[NetworkCard]:
+    """The networks' cards with the logit effect of `components` (default all) measured, the others unchanged.
+
+    Discovery leaves it out (one forward pass per network costs far more than the cards' 10% budget on a CPU);
+    the app measures it when a card is opened, fnsft-build-templates for every network.
+
+    >>> networks.cards = add_logit_effects(networks, model, tokenizer)  # doctest: +SKIP
+    """
+    cards = [networks.card(c) for c in range(networks.num_components)]
+    chosen = effect_texts() if texts is None else texts
+    effects = logit_effects(model, tokenizer, networks, chosen, components=components, progress=progress)
     return [
-        dataclasses.replace(card, logit_effect=effect) for card, effect in zip(cards, effects, strict=True)
+        card if effect is None else dataclasses.replace(card, logit_effect=effect)
+        for card, effect in zip(cards, effects, strict=True)
     ]
 
 
 def discovery_cards(
-    model: nn.Module,
-    tokenizer,
-    networks: FunctionalNetworks,
-    time_courses: np.ndarray,
-    rows: TokenRows,
-    texts: Sequence[str],
-    *,
-    add_special_tokens: bool = True,
+    networks: FunctionalNetworks, time_courses: np.ndarray, rows: TokenRows, tokenizer
 ) -> list[NetworkCard]:
-    """Cards of freshly discovered networks from their time courses [tokens x components]; the logit effect is
-    measured on the first EFFECT_TEXTS discovery texts."""
+    """Cards of freshly discovered networks from their time courses [tokens x components], without the logit
+    effect (see `add_logit_effects`)."""
     decode = decoder(tokenizer)
-    cards = [
+    return [
         network_card(c, time_courses[:, c], rows, decode, DISCOVERED_ACTIVATION)
         for c in range(networks.num_components)
     ]
-    effects = logit_effects(
-        model, tokenizer, networks, texts[:EFFECT_TEXTS], add_special_tokens=add_special_tokens
-    )
-    return with_effects(cards, effects)
 
 
 def project(matrix: torch.Tensor, networks: FunctionalNetworks) -> np.ndarray:
@@ -195,5 +203,4 @@ def template_cards(
         network_card(c, activation[:, c], rows, decode, TEMPLATE_ACTIVATION)
         for c in range(networks.num_components)
     ]
-    effects = logit_effects(model, tokenizer, networks, texts.texts[:EFFECT_TEXTS], progress=report)
-    return with_effects(cards, effects)
+    return add_logit_effects(dataclasses.replace(networks, cards=cards), model, tokenizer, progress=report)

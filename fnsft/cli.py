@@ -147,6 +147,7 @@ def _add_cards(args, model, tokenizer, data, progress) -> None:
 def _build_templates(argv) -> None:
     from tqdm import tqdm
 
+    from .card_pass import add_logit_effects
     from .models import load_model, model_id
     from .networks import ICAMask
     from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
@@ -203,6 +204,7 @@ def _build_templates(argv) -> None:
     networks = mask.compute_global_networks(
         model, tokenizer, data, max_tokens=args.max_tokens, progress=progress
     )
+    networks.cards = add_logit_effects(networks, model, tokenizer, progress=progress)
     bar.close()
     name = args.name or f"{model_id(model)}-{args.granularity}"
     output = Path(args.output or Path("ica_templates") / f"{model_id(model)}.json")

@@ -13,7 +13,7 @@ from torch import nn
 
 from .activations import CapturedActivations, capture_activations, check_granularity
 from .architectures import model_shape
-from .card_pass import EFFECT_TEXTS, discovery_cards, token_rows
+from .card_pass import discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
 from .functional_networks import FunctionalNetworks
@@ -50,7 +50,8 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
-    cards: also build each network's card (fnsft.cards) from the discovery pass.
+    cards: also build each network's card (fnsft.cards) from the discovery pass (its logit effect is measured
+    later: fnsft.card_pass.add_logit_effects).
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -142,18 +143,10 @@ class ICAMask:
         )
         del matrix, captured.matrix
         self.networks_ = self._networks(model, texts, captured, result)
-        if self.cards:
+        if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
             report("cards", 0.0)
-            inputs = texts.texts[:EFFECT_TEXTS]
-            self.networks_.cards = discovery_cards(
-                model,
-                tokenizer,
-                self.networks_,
-                result.time_courses,
-                token_rows(captured, texts.categories),
-                chat_formatted(inputs, tokenizer) if self.chat_format else inputs,
-                add_special_tokens=not self.chat_format,
-            )
+            rows = token_rows(captured, texts.categories)
+            self.networks_.cards = discovery_cards(self.networks_, result.time_courses, rows, tokenizer)
         report("done", 1.0)
         return self.networks_
 

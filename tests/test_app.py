@@ -200,7 +200,10 @@ def test_explore_returns_every_figure(discovered):
 def test_a_networks_card_opens_from_the_table_and_exports_as_one_html_file(discovered):
     client, state, _ = discovered
     card = mine(client, state).networks.card(3)
+    assert card.logit_effect is None  # a fresh discovery's card gets its lesion effect when first opened
     html_text, histogram, export = client.predict(3, api_name="/network_card")
+    card = mine(client, state).networks.card(3)
+    assert "rises most (promoted)" in html_text and len(card.logit_effect.promoted) == 10
     top = card.top_examples[0]
     assert html.escape(card.label) in html_text and html.escape(top.tokens[top.position]) in html_text
     assert values(plot(histogram)["data"][0]["y"]).tolist() == card.histogram.counts

@@ -12,7 +12,7 @@ from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer, fit
 
 from fnsft.architectures import model_shape
-from fnsft.card_pass import TEMPLATE_ACTIVATION, template_cards
+from fnsft.card_pass import TEMPLATE_ACTIVATION, add_logit_effects, template_cards
 from fnsft.cards import TokenRows, network_card, top_rows
 from fnsft.errors import MaskSelectionError, TemplateError
 from fnsft.functional_networks import FunctionalNetworks
@@ -116,7 +116,12 @@ def test_discovered_cards_round_trip_through_a_version_2_template(tmp_path):
     assert max(len(json.dumps(card)) for card in data["cards"]) < 12_000
     loaded = load_templates(path, model)
     assert loaded.card(1) == networks.card(1)
-    assert networks.rethreshold("topk", 3).card(0).logit_effect is None
+    assert networks.card(0).logit_effect is None  # measured on demand, not during discovery
+    measured = add_logit_effects(networks, model, CharTokenizer(), [2])
+    assert [card.logit_effect is not None for card in measured] == [False, False, True, False]
+    assert measured[2].top_examples == networks.card(2).top_examples
+    networks.cards = measured
+    assert networks.rethreshold("topk", 3).card(2).logit_effect is None
     assert networks.select([2]).card(0) == networks.card(2)
 
 

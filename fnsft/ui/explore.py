@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from .. import figures
-from ..card_pass import template_cards
+from ..card_pass import add_logit_effects, template_cards
 from ..card_view import card_histogram, card_html
 from ..functional_networks import FunctionalNetworks
 from .common import bind, heavy_job, network_choices, user_errors
@@ -65,10 +65,15 @@ def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tu
 
 
 def card_panel(state: AppState, visitor: Visitor, networks: FunctionalNetworks, component: int) -> tuple:
-    """(card HTML, histogram, export file) of one network; a note and no file when the networks have no cards."""
+    """(card HTML, histogram, export file) of one network; a note and no file when the networks have no cards.
+    A card without its logit effect (a fresh discovery) gets it now, kept in the visitor's networks."""
     if networks.cards is None:
         return NO_CARDS, figures.empty_figure("No card yet: press Compute cards."), None
     card = networks.card(component)
+    if card.logit_effect is None and networks.neurons[component]:  # measured on first opening (two passes)
+        loaded = state.require_model()
+        networks.cards = add_logit_effects(networks, loaded.model, loaded.tokenizer, [component])
+        card = networks.card(component)
     folder = Path(state.work_dir) / "cards"
     folder.mkdir(parents=True, exist_ok=True)
     export = folder / f"{visitor.key}-N{component}.html"
