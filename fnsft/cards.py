@@ -8,6 +8,7 @@ is pure data; the forward passes that feed it live in `fnsft.card_pass`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -87,6 +88,11 @@ class NetworkCard:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def renumbered(self, component: int) -> NetworkCard:
+        """The same card under a new network id (networks.select renumbers from 0)."""
+        label = f"N{component}" + self.label.removeprefix(f"N{self.component}")
+        return dataclasses.replace(self, component=component, label=label)
 
     @classmethod
     def from_dict(cls, data: dict) -> NetworkCard:

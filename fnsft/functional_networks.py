@@ -164,7 +164,7 @@ class FunctionalNetworks:
             stability=rows(self.stability),
             category_response=rows(self.category_response),
             maps=rows(self.maps),
-            cards=None if self.cards is None else [self.cards[c] for c in ids],
+            cards=None if self.cards is None else [self.cards[c].renumbered(i) for i, c in enumerate(ids)],
             data={**self.data, "selected_components": ids},
         )
 

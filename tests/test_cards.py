@@ -122,7 +122,9 @@ def test_discovered_cards_round_trip_through_a_version_2_template(tmp_path):
     assert measured[2].top_examples == networks.card(2).top_examples
     networks.cards = measured
     assert networks.rethreshold("topk", 3).card(2).logit_effect is None
-    assert networks.select([2]).card(0) == networks.card(2)
+    chosen = networks.select([2]).card(0)
+    assert chosen.component == 0 and chosen.label == "N0" + networks.card(2).label.removeprefix("N2")
+    assert chosen.top_examples == networks.card(2).top_examples
 
 
 def test_version_1_templates_load_without_cards_and_say_how_to_get_them(tmp_path):
