@@ -27,13 +27,15 @@ _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsf
 
 @dataclass
 class CapturedActivations:
-    """A [tokens x neurons] matrix plus which text each token came from."""
+    """A [tokens x neurons] matrix plus which text each token came from, its id and its position in that text."""
 
     matrix: torch.Tensor
     text_index: np.ndarray
     layer_widths: tuple[int, ...]
     granularity: str
     num_texts: int
+    token_ids: np.ndarray | None = None
+    positions: np.ndarray | None = None
 
     @property
     def layer_offsets(self) -> np.ndarray:
@@ -78,6 +80,14 @@ def _choose_tokens(token_lists: list[list[int]], max_tokens: int | None) -> list
         chosen.append((index, ids))
         total += len(ids)
     return chosen
+
+
+def _row_origins(chosen: list[tuple[int, list[int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per matrix row (texts in order): its text index, token id and position within the text."""
+    text_index = np.concatenate([np.full(len(ids), index) for index, ids in chosen])
+    token_ids = np.concatenate([np.asarray(ids, dtype=np.int32) for _, ids in chosen])
+    positions = np.concatenate([np.arange(len(ids), dtype=np.int32) for _, ids in chosen])
+    return text_index, token_ids, positions
 
 
 @torch.no_grad()
@@ -158,5 +168,5 @@ def capture_activations(
         _CAPTURING.reset(token)
         for handle in handles:
             handle.remove()
-    text_index = np.concatenate([np.full(len(ids), index) for index, ids in chosen])
-    return CapturedActivations(matrix, text_index, widths, granularity, len(chosen))
+    text_index, token_ids, positions = _row_origins(chosen)
+    return CapturedActivations(matrix, text_index, widths, granularity, len(chosen), token_ids, positions)

@@ -13,6 +13,7 @@ GRANULARITIES = ("intermediate", "mlp_output")  # MLP neurons (down-projection i
 ICA_ORIENTATIONS = ("neurons", "tokens")  # spatial ICA (sparse neuron maps) or temporal ICA
 THRESHOLD_RULES = ("zscore", "percentile", "topk")
 USUAL_THRESHOLDS = {"zscore": 3.0, "percentile": 98.0, "topk": 50}  # a sensible value for each rule
+MIN_LABEL_RESPONSE = 0.1  # a category names a network only when its mean z-scored response is at least this
 
 
 @dataclass(frozen=True)

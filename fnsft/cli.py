@@ -113,12 +113,41 @@ def build_templates_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", type=_output_file, default=None, help="output file (default: ica_templates/<model>.json)"
     )
+    parser.add_argument(
+        "--add-cards",
+        metavar="TEMPLATE",
+        default=None,
+        help="instead of a discovery, add network cards to this template (one pass over the texts); "
+        "written to --output, default: the template itself",
+    )
     return parser
+
+
+def _add_cards(args, model, tokenizer, data, progress) -> None:
+    """Cards for an existing template's networks, the template rewritten as schema version 2."""
+    from .card_pass import template_cards
+    from .templates import load_templates, save_templates
+
+    networks = load_templates(args.add_cards, model)
+    networks.cards = template_cards(
+        networks,
+        model,
+        tokenizer,
+        data,
+        max_tokens=args.max_tokens,
+        max_length=args.max_length,
+        progress=progress,
+    )
+    output = save_templates(networks, args.output or args.add_cards)
+    print(
+        f"wrote {output}: cards for {networks.num_components} networks over {args.max_tokens} tokens at most"
+    )
 
 
 def _build_templates(argv) -> None:
     from tqdm import tqdm
 
+    from .card_pass import add_logit_effects
     from .models import load_model, model_id
     from .networks import ICAMask
     from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
@@ -150,6 +179,17 @@ def _build_templates(argv) -> None:
         )
     else:
         data = load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
+    bar = tqdm(total=100, desc="capture", unit="%")
+
+    def progress(stage: str, fraction: float) -> None:
+        bar.set_description(stage)
+        bar.n = int(fraction * 100)
+        bar.refresh()
+
+    if args.add_cards is not None:
+        _add_cards(args, model, tokenizer, data, progress)
+        bar.close()
+        return
     mask = ICAMask(
         num_components=args.components,
         threshold=args.threshold,
@@ -161,16 +201,10 @@ def _build_templates(argv) -> None:
         max_length=args.max_length,
         chat_format=args.chat_format,
     )
-    bar = tqdm(total=100, desc="capture", unit="%")
-
-    def progress(stage: str, fraction: float) -> None:
-        bar.set_description(stage)
-        bar.n = int(fraction * 100)
-        bar.refresh()
-
     networks = mask.compute_global_networks(
         model, tokenizer, data, max_tokens=args.max_tokens, progress=progress
     )
+    networks.cards = add_logit_effects(networks, model, tokenizer, progress=progress)
     bar.close()
     name = args.name or f"{model_id(model)}-{args.granularity}"
     output = Path(args.output or Path("ica_templates") / f"{model_id(model)}.json")

@@ -6,7 +6,6 @@ The figures are plain `plotly.graph_objects` (the app's Plot component renders t
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +14,6 @@ import plotly.graph_objects as go
 from .evidence import CURVE_TEXT, CurveSeries
 from .functional_networks import FunctionalNetworks
 
-MIN_UMAP_POINTS = 5
 UNSTABLE_COLOR = "#d62728"
 STABLE_COLOR = "#1f77b4"
 SERIES_COLORS = {"baseline": "#7f7f7f", "network": "#d62728", "random": "#1f77b4"}
@@ -153,66 +151,6 @@ def stability_chart(networks: FunctionalNetworks) -> go.Figure:
         f"Stability across reruns (dashed: threshold {networks.stability_threshold:g}; {unstable} unstable)"
     )
     return styled(figure, title, "network", "stability", yaxis_range=[0, 1.05])
-
-
-def _membership(networks: FunctionalNetworks) -> np.ndarray:
-    features = np.zeros((networks.num_components, sum(networks.layer_widths)), dtype=np.float32)
-    for component in range(networks.num_components):
-        features[component, networks.flat_ids(component)] = 1.0
-    return features
-
-
-def _embed(features: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
-    """2-D coordinates of the rows and the method's name: UMAP, or PCA when there are too few rows."""
-    count = len(features)
-    if count >= MIN_UMAP_POINTS:
-        import umap
-
-        reducer = umap.UMAP(
-            n_neighbors=min(15, count - 1), init="random", random_state=seed, metric="cosine", n_jobs=1
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return reducer.fit_transform(features), "UMAP"
-    from sklearn.decomposition import PCA
-
-    coordinates = np.zeros((count, 2))
-    dims = min(2, count, features.shape[1])
-    if count > 1:
-        coordinates[:, :dims] = PCA(n_components=dims, random_state=seed).fit_transform(features)
-    return coordinates, "PCA"
-
-
-def component_map(networks: FunctionalNetworks, seed: int = 0) -> go.Figure:
-    """The networks in 2-D (UMAP of their neuron maps, or of their neuron sets when maps are unknown), coloured by
-    the category that drives each most. Fewer than MIN_UMAP_POINTS networks fall back to PCA, and the title says so.
-    """
-    use_maps = networks.maps is not None
-    features = np.asarray(networks.maps, dtype=np.float32) if use_maps else _membership(networks)
-    coordinates, method = _embed(features, seed)
-    tops = [(networks.top_categories(c, 1) or ["no category"])[0] for c in range(networks.num_components)]
-    sizes = networks.sizes()
-    figure = go.Figure()
-    for category in sorted(set(tops)):
-        members = [c for c, top in enumerate(tops) if top == category]
-        figure.add_trace(
-            go.Scatter(
-                x=coordinates[members, 0],
-                y=coordinates[members, 1],
-                mode="markers+text",
-                name=category,
-                text=[f"N{c}" for c in members],
-                textposition="top center",
-                marker={"size": 10 + 20 * np.sqrt(sizes[members] / max(sizes.max(), 1))},
-                customdata=[networks.label(c) for c in members],
-                hovertemplate="%{customdata}<br>x %{x:.2f}, y %{y:.2f}<extra></extra>",
-            )
-        )
-    basis = "neuron maps" if use_maps else "neuron sets"
-    title = f"{method} of {networks.num_components} networks by their {basis}"
-    if method == "PCA":
-        title += f" (UMAP needs at least {MIN_UMAP_POINTS} networks)"
-    return styled(figure, title, f"{method} 1", f"{method} 2", legend_title="top category")
 
 
 def effect_chart(rows: Sequence[dict]) -> go.Figure:

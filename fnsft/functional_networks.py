@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .architectures import ModelShape
+from .choices import MIN_LABEL_RESPONSE as MIN_LABEL_RESPONSE  # re-exported
 from .errors import MaskSelectionError
 
+if TYPE_CHECKING:
+    from .cards import NetworkCard
+
 NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
-MIN_LABEL_RESPONSE = 0.1  # a category names a network only when its mean z-scored response is at least this
 
 
 @dataclass
@@ -40,6 +44,7 @@ class FunctionalNetworks:
     category_response: np.ndarray | None = None  # [components, categories]
     maps: np.ndarray | None = None  # [components, neurons]; kept in memory, not written to templates
     name: str = "networks"
+    cards: list[NetworkCard] | None = None  # one per component (fnsft.cards), written to templates
 
     @property
     def num_components(self) -> int:
@@ -132,6 +137,19 @@ class FunctionalNetworks:
         top = self.top_categories(component)
         return f"{text} · {', '.join(top)}" if top else text
 
+    def card(self, component: int) -> NetworkCard:
+        """The card of one network: top and interval examples, histogram, logit effect, label (fnsft.cards).
+
+        >>> networks.card(3).top_examples[0].tokens  # doctest: +SKIP
+        """
+        component = self.check_components([component])[0]
+        if self.cards is None:
+            raise MaskSelectionError(
+                f"{self.name} has no cards (an older or imported template): compute them with "
+                "fnsft.card_pass.template_cards(networks, model, tokenizer)."
+            )
+        return self.cards[component]
+
     def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
         """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""
         ids = self.check_components(component_ids)
@@ -146,6 +164,7 @@ class FunctionalNetworks:
             stability=rows(self.stability),
             category_response=rows(self.category_response),
             maps=rows(self.maps),
+            cards=None if self.cards is None else [self.cards[c].renumbered(i) for i, c in enumerate(ids)],
             data={**self.data, "selected_components": ids},
         )
 
@@ -167,4 +186,8 @@ class FunctionalNetworks:
             )
         check_threshold(rule, value, self.maps.shape[1])
         neurons, threshold = threshold_networks(self.maps, self.layer_widths, rule, value)
-        return dataclasses.replace(self, neurons=neurons, threshold=threshold)
+        # the time courses (examples, histogram) are unchanged; the lesion effect was of the old neuron sets
+        cards = (
+            None if self.cards is None else [dataclasses.replace(c, logit_effect=None) for c in self.cards]
+        )
+        return dataclasses.replace(self, neurons=neurons, threshold=threshold, cards=cards)

@@ -13,6 +13,7 @@ from torch import nn
 
 from .activations import CapturedActivations, capture_activations, check_granularity
 from .architectures import model_shape
+from .card_pass import discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
 from .functional_networks import FunctionalNetworks
@@ -49,6 +50,8 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
+    cards: also build each network's card (fnsft.cards) from the discovery pass (its logit effect is measured
+    later: fnsft.card_pass.add_logit_effects).
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -73,6 +76,7 @@ class ICAMask:
         batch_size: int = 8,
         chat_format: bool = False,
         device: str | torch.device | None = "auto",
+        cards: bool = True,
     ):
         check_granularity(granularity)
         check_threshold(threshold_rule, threshold)
@@ -92,6 +96,7 @@ class ICAMask:
         self.batch_size = batch_size
         self.chat_format = chat_format
         self.device = device
+        self.cards = cards
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
@@ -138,6 +143,10 @@ class ICAMask:
         )
         del matrix, captured.matrix
         self.networks_ = self._networks(model, texts, captured, result)
+        if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
+            report("cards", 0.0)
+            rows = token_rows(captured, texts.categories)
+            self.networks_.cards = discovery_cards(self.networks_, result.time_courses, rows, tokenizer)
         report("done", 1.0)
         return self.networks_
 

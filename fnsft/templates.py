@@ -1,6 +1,7 @@
 """Template files: functional networks as versioned JSON, written atomically, validated on load.
 
-Schema "fnsft-templates" version 1. The FunctionalNetworksSFT layout
+Schema "fnsft-templates" version 2 (version 1 plus an optional `cards` list, one network card per component;
+version-1 files are still read). The FunctionalNetworksSFT layout
 ({"name", "layout": {"captured_layers_sorted", "hidden_size"}, "templates": {component: {layer: [channels]}}},
 MLP-output channels) is read too, so its users can bring their templates.
 """
@@ -18,13 +19,15 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .architectures import ModelShape, model_shape
+from .card_schema import check_cards
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
 from .template_schema import Checker, check_fnsft_template, check_sft_template, read_template_json
 
 FORMAT_NAME = "fnsft-templates"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def _optional_list(values) -> list | None:
@@ -47,6 +50,7 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
             entry["stability"] = float(networks.stability[c])
         entry["top_categories"] = networks.top_categories(c, 3)
         components.append(entry)
+    cards = None if networks.cards is None else [card.to_dict() for card in networks.cards]
     return {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
@@ -61,6 +65,7 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "categories": networks.categories,
         "category_response": _optional_list(networks.category_response),
         "components": components,
+        **({} if cards is None else {"cards": cards}),
     }
 
 
@@ -105,13 +110,15 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
     )
     version = data.get("schema_version")
     _require(
-        type(version) is int and version == SCHEMA_VERSION,
+        type(version) is int and version in READABLE_VERSIONS,
         source,
-        f"schema_version {version!r} is not supported by this fnsft (reads {SCHEMA_VERSION}); upgrade fnsft.",
+        f"schema_version {version!r} is not supported by this fnsft (reads {READABLE_VERSIONS}); upgrade fnsft.",
     )
     for key in ("model", "granularity", "threshold", "components"):
         _require(key in data, source, f"missing required key {key!r}.")
-    fields = check_fnsft_template(Checker(source), data)
+    check = Checker(source)
+    fields = check_fnsft_template(check, data)
+    cards = check_cards(check, data.get("cards"), len(fields["neurons"])) if version >= 2 else None
     return FunctionalNetworks(
         shape=ModelShape.from_dict(data["model"]["shape"]),
         model_id=str(data["model"].get("id", "unknown")),
@@ -120,6 +127,7 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
         decomposition=dict(data.get("decomposition") or {}),
         data=dict(data.get("data") or {}),
         name=str(data.get("name", "networks")),
+        cards=cards,
         **fields,
     )
 

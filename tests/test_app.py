@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import html
 import json
 import socket
 import time
@@ -104,7 +106,7 @@ def test_every_event_has_an_api_name(app):
     names = set(client.view_api(return_format="dict")["named_endpoints"])
     expected = {
         "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
-        "/load_template", "/explore", "/network_map", "/layer_profile", "/compare", "/next_token", "/measure_effect",
+        "/load_template", "/explore", "/network_card", "/pick_network", "/compute_cards", "/layer_profile", "/compare", "/next_token", "/measure_effect",
         "/export_template", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
         "/preview_data", "/training_status", "/start_training", "/stop_training", "/evidence", "/evidence_upload",
     }  # fmt: skip
@@ -179,17 +181,51 @@ def test_discovery_on_an_uploaded_file(discovered, tmp_path):
 
 def test_explore_returns_every_figure(discovered):
     client, state, _ = discovered
-    table, layers, categories, overlap, stability, selector, profile = client.predict(api_name="/explore")
-    embedding = client.predict(api_name="/network_map")
+    table, layers, categories, overlap, stability, selector, profile, card, histogram, export = (
+        client.predict(api_name="/explore")
+    )
     assert len(table["data"]) == 5 and table["headers"][0] == "id"
     assert values(plot(layers)["data"][0]["z"]).shape == (5, LAYERS)
     assert plot(categories)["data"][0]["x"] == mine(client, state).networks.categories
     assert values(plot(overlap)["data"][0]["z"]).shape == (5, 5)
     assert len(plot(stability)["data"][0]["x"]) == 5
-    assert plot(embedding)["layout"]["title"]["text"].startswith("UMAP of 5 networks")
-    assert sum(len(values(trace["x"])) for trace in plot(embedding)["data"]) == 5
     assert len(selector["choices"]) == 5 and selector["value"] == 0
     assert values(plot(profile)["data"][0]["y"]).shape == (LAYERS,)
+    first = mine(client, state).networks.card(0)
+    assert html.escape(first.label) in card and "Top activations" in card
+    assert plot(histogram)["layout"]["title"]["text"].startswith("N0 activation: ")
+    assert Path(export).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_networks_card_opens_from_the_table_and_exports_as_one_html_file(discovered):
+    client, state, _ = discovered
+    card = mine(client, state).networks.card(3)
+    assert card.logit_effect is None  # a fresh discovery's card gets its lesion effect when first opened
+    html_text, histogram, export = client.predict(3, api_name="/network_card")
+    card = mine(client, state).networks.card(3)
+    assert "rises most (promoted)" in html_text and len(card.logit_effect.promoted) == 10
+    top = card.top_examples[0]
+    assert html.escape(card.label) in html_text and html.escape(top.tokens[top.position]) in html_text
+    assert values(plot(histogram)["data"][0]["y"]).tolist() == card.histogram.counts
+    page = Path(export).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
+    with pytest.raises(AppError, match="Value: 9 is not in the list of choices"):
+        client.predict(9, api_name="/network_card")
+
+
+def test_cards_are_computed_for_networks_loaded_without_them(discovered):
+    client, state, _ = discovered
+    visitor = mine(client, state)
+    previous = visitor.networks
+    try:
+        visitor.set_networks(dataclasses.replace(previous, cards=None))
+        note, _, export = client.predict(1, api_name="/network_card")
+        assert "no cards yet" in note and export is None
+        html_text, _, export = client.predict(1, api_name="/compute_cards")
+        assert visitor.networks.cards is not None and html.escape(visitor.networks.card(1).label) in html_text
+        assert Path(export).name.endswith("-N1.html")
+    finally:
+        visitor.set_networks(previous)
 
 
 def test_layer_profile_of_one_network(discovered):

@@ -146,11 +146,16 @@ def test_a_session_in_the_browser(browser, app_url, page):
     other.context.close()
     expect(result).to_contain_text("6 networks")
 
-    # Explore: six figures drawn by Plotly, the UMAP map among them.
+    # Explore: six figures drawn by Plotly (the card's histogram among them) and the card of the first network;
+    # a click on a table row opens that network's card.
     open_tab(page, "Explore")
     expect(page.locator(".js-plotly-plot")).to_have_count(6, timeout=SLOW)
-    expect(page.get_by_text("UMAP of 6 networks")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#network-card")).to_contain_text("Top activations", timeout=SLOW)
+    expect(page.get_by_text("N0 activation:")).to_be_visible(timeout=SLOW)
     shot(page, "3_explore")
+    page.locator("#network-table tbody tr").nth(2).locator("td").first.click()
+    expect(page.locator("#network-card h3")).to_contain_text("N2", timeout=SLOW)
+    shot(page, "3_network_card")
 
     # Lesion & compare: one network lesioned, both generations streamed side by side.
     open_tab(page, "Lesion/Preserve & Compare")

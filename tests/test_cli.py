@@ -37,6 +37,27 @@ def test_dataset_spec_parsing():
     assert parse_dataset_spec("C:/x.json") == ("C:/x.json", None)
 
 
+def test_cards_are_added_to_a_version_1_template(tiny_folder, texts_file, tmp_path, capsys):
+    import numpy as np
+
+    from fnsft.architectures import model_shape
+    from fnsft.functional_networks import FunctionalNetworks
+    from fnsft.templates import templates_to_dict
+
+    shape = model_shape(tiny_llama())
+    networks = FunctionalNetworks([{0: np.arange(5)}, {2: np.arange(7)}], shape, "tiny", "intermediate", {})
+    old = templates_to_dict(networks) | {"schema_version": 1}
+    source, output = tmp_path / "v1.json", tmp_path / "v2.json"
+    source.write_text(json.dumps(old))
+    argv = ["--model", str(tiny_folder), "--dataset", str(texts_file), "--max-tokens", "300"]
+    assert build_templates_main([*argv, "--add-cards", str(source), "--output", str(output)]) == 0
+    assert f"wrote {output}: cards for 2 networks" in capsys.readouterr().out
+    loaded = load_templates(output)
+    assert json.loads(output.read_text())["schema_version"] == 2 and len(loaded.cards) == 2
+    assert loaded.mask_dict() == networks.mask_dict()
+    assert sum(loaded.card(1).histogram.counts) == 300
+
+
 def test_build_templates_then_eval(tiny_folder, texts_file, tmp_path, capsys):
     output = tmp_path / "nets.json"
     code = build_templates_main(
@@ -66,6 +87,7 @@ def test_build_templates_then_eval(tiny_folder, texts_file, tmp_path, capsys):
     assert networks.sizes().tolist() == [6, 6, 6]
     assert networks.categories == ["cats", "ships"]
     assert networks.name == "tiny-model-intermediate"
+    assert len(networks.cards) == 3 and networks.card(2).top_examples[0].category in ("cats", "ships")
 
     report = tmp_path / "effect.json"
     code = eval_main(

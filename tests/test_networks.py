@@ -26,6 +26,9 @@ class CharTokenizer:
             return {"input_ids": [2 + b % 120 for b in texts.encode()][:max_length]}
         return {"input_ids": [[2 + b % 120 for b in t.encode()][:max_length] for t in texts]}
 
+    def decode(self, ids):
+        return "".join(chr(i - 2) if 2 <= i < 122 else f"<{i}>" for i in ids)
+
 
 TEXTS = [{"text": f"def f{i}(x): return x * {i} + {i * 7}", "category": "code"} for i in range(12)] + [
     {"text": f"The river number {i} flows into the sea near town {i * 3}.", "category": "geography"}
@@ -100,7 +103,7 @@ def test_interleaving_samples_every_category_under_a_small_budget():
 def test_template_round_trip(tmp_path):
     model, mask, networks = fit(threshold_rule="topk", threshold=5)
     data = mask.build_templates_from_current_components("tiny-nets", path=tmp_path / "t.json")
-    assert data["name"] == "tiny-nets" and data["schema_version"] == 1
+    assert data["name"] == "tiny-nets" and data["schema_version"] == 2
     assert data["model"]["shape"]["intermediate_sizes"] == [48, 48, 48]
     loaded = ICAMask.from_templates(tmp_path / "t.json", model=model)
     assert loaded.mask_dict_components == mask.mask_dict_components

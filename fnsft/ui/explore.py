@@ -1,17 +1,27 @@
-"""Explore tab: the current networks as figures (depth, categories, overlap, stability, 2-D map) and a table."""
+"""Explore tab: the current networks as figures (depth, categories, overlap, stability), a table, and the card of
+the chosen network (its top contexts, activation intervals, histogram and lesion effect on the output)."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import gradio as gr
 
 from .. import figures
+from ..card_pass import add_logit_effects, template_cards
+from ..card_view import card_histogram, card_html
 from ..functional_networks import FunctionalNetworks
-from .common import bind, network_choices, user_errors
+from .common import bind, heavy_job, network_choices, user_errors
 from .state import AppState
 from .visitor import Visitor
 
 TABLE_HEADERS = ["id", "label", "neurons", "layers", "explained variance", "stability", "top categories"]
 NO_NETWORKS = "No networks yet: run a discovery or load a template in the Discover tab."
+NO_CARDS = (
+    "<p>These networks have no cards yet (a template made before cards, or an imported one). "
+    "<b>Compute cards</b> runs the shipped prompt set through the model once (seconds to a minute).</p>"
+)
 
 
 def table_rows(networks: FunctionalNetworks) -> list[list]:
@@ -41,7 +51,7 @@ def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tu
     networks = state.visit(visitor, request).networks
     if networks is None:
         empty = figures.empty_figure(NO_NETWORKS)
-        return [], empty, empty, empty, empty, gr.update(choices=[], value=None), empty
+        return [], empty, empty, empty, empty, gr.update(choices=[], value=None), empty, "", empty, None
     return (
         table_rows(networks),
         figures.layer_heatmap(networks),
@@ -50,21 +60,70 @@ def explore(state: AppState, visitor: Visitor, request: gr.Request = None) -> tu
         figures.stability_chart(networks),
         gr.update(choices=network_choices(networks), value=0),
         figures.layer_profile(networks, 0),
+        *card_panel(state, visitor, networks, 0),
     )
 
 
-@user_errors
-def network_map(state: AppState, visitor: Visitor, request: gr.Request = None):
-    """The 2-D map of the networks, separate because UMAP takes seconds (much more on its first call).
+def card_panel(state: AppState, visitor: Visitor, networks: FunctionalNetworks, component: int) -> tuple:
+    """(card HTML, histogram, export file) of one network; a note and no file when the networks have no cards.
+    A card without its logit effect (a fresh discovery) gets it now, kept in the visitor's networks."""
+    if networks.cards is None:
+        return NO_CARDS, figures.empty_figure("No card yet: press Compute cards."), None
+    card = networks.card(component)
+    if card.logit_effect is None and networks.neurons[component]:  # measured on first opening (two passes)
+        loaded = state.require_model()
+        cards = add_logit_effects(networks, loaded.model, loaded.tokenizer, [component])
+        networks = dataclasses.replace(networks, cards=cards)  # never written into shared (shipped) networks
+        if visitor.networks is not None and visitor.networks.neurons is networks.neurons:
+            visitor.networks = networks  # the same networks, now with this effect: no refresh needed
+        card = networks.card(component)
+    folder = Path(state.work_dir) / "cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    export = folder / f"{visitor.key}-N{component}.html"
+    export.write_text(card_html(card, document=True), encoding="utf-8")
+    return card_html(card), card_histogram(card), str(export)
 
-    Drawn again when the visitor's networks changed meanwhile, so a slow map of the old networks never ends up
-    in the page of the new ones."""
-    state.visit(visitor, request)
-    while True:
-        version, networks = visitor.version, visitor.networks
-        figure = figures.empty_figure(NO_NETWORKS) if networks is None else figures.component_map(networks)
-        if visitor.version == version:
-            return figure
+
+@user_errors
+def network_card(
+    state: AppState, visitor: Visitor, component: int | None, request: gr.Request = None
+) -> tuple:
+    """The card panel of the chosen network."""
+    if component is None:
+        return "", figures.empty_figure("Choose a network."), None
+    networks = state.visit(visitor, request).require_networks()
+    return card_panel(state, visitor, networks, networks.check_components([component])[0])
+
+
+@user_errors
+def pick_network(state: AppState, visitor: Visitor, event: gr.SelectData, request: gr.Request = None) -> int:
+    """The network of the table row clicked (row i is network i), for the dropdown, which opens its card."""
+    networks = state.visit(visitor, request).require_networks()
+    return networks.check_components([int(event.index[0])])[0]
+
+
+@user_errors
+def compute_cards(
+    state: AppState,
+    visitor: Visitor,
+    component: int | None,
+    request: gr.Request = None,
+    progress=gr.Progress(),
+) -> tuple:
+    """Cards for networks loaded without them: one pass of the shipped prompt set through the shared model."""
+    networks = state.visit(visitor, request).require_networks()
+    loaded = state.require_model()
+    with visitor.running("cards"):
+        cards = template_cards(
+            networks,
+            loaded.model,
+            loaded.tokenizer,
+            progress=lambda stage, fraction: progress(fraction, desc=f"Cards: {stage}"),
+        )
+    networks = dataclasses.replace(networks, cards=cards)
+    visitor.set_networks(networks)
+    chosen = 0 if component is None else networks.check_components([component])[0]
+    return card_panel(state, visitor, networks, chosen)
 
 
 @user_errors
@@ -78,7 +137,9 @@ def profile(state: AppState, visitor: Visitor, component: int | None, request: g
 
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> None:
     refresh = gr.Button("Refresh figures")
-    table = gr.Dataframe(headers=TABLE_HEADERS, label="Network table", interactive=False)
+    table = gr.Dataframe(
+        headers=TABLE_HEADERS, label="Network table", interactive=False, elem_id="network-table"
+    )
     with gr.Row():
         layers = gr.Plot(label="Neurons per layer")
         with gr.Column():
@@ -89,12 +150,38 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         overlap = gr.Plot(label="Overlap")
     with gr.Row():
         stability = gr.Plot(label="Stability")
-        embedding = gr.Plot(label="Map of networks")
+        histogram = gr.Plot(label="Activation histogram")
+    gr.Markdown("#### Network card")
+    with gr.Row():
+        compute = gr.Button("Compute cards")
+        export = gr.DownloadButton("Export card (HTML)", value=None)
+    card = gr.HTML(elem_id="network-card")
+    panel = [card, histogram, export]
     component.change(bind(profile, state), [visitor, component], layer_profile, api_name="layer_profile")
+    component.change(  # a card opened the first time measures its logit effect: queued with the heavy jobs
+        bind(network_card, state),
+        [visitor, component],
+        panel,
+        api_name="network_card",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    )
+    table.select(bind(pick_network, state), visitor, component, api_name="pick_network")
+    heavy_job(
+        compute.click,
+        state,
+        visitor,
+        "cards",
+        None,
+        bind(compute_cards, state),
+        [component],
+        panel,
+        "compute_cards",
+    )
     gr.on(
         [networks_version.change, refresh.click],
         bind(explore, state),
         visitor,
-        [table, layers, categories, overlap, stability, component, layer_profile],
+        [table, layers, categories, overlap, stability, component, layer_profile, *panel],
         api_name="explore",
-    ).then(bind(network_map, state), visitor, embedding, api_name="network_map")
+    )
