@@ -17,6 +17,7 @@ _EXPORTS = {
     "model_shape": "architectures",
     "DatasetFormatter": "data",
     "drift": "drift",
+    "neuron_means": "means",
     "get_optimal_device": "devices",
     "convert_to_gguf": "export",
     "FunctionalNetworks": "functional_networks",

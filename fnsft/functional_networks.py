@@ -35,6 +35,8 @@ class FunctionalNetworks:
     categories: list[str] = field(default_factory=list)
     category_response: np.ndarray | None = None  # [components, categories]
     maps: np.ndarray | None = None  # [components, neurons]; kept in memory, not written to templates
+    # layer -> mean activation of each neuron over the discovery tokens (what mean-ablation sets it to)
+    neuron_means: dict[int, np.ndarray] | None = None
     name: str = "networks"
 
     @property

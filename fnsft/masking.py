@@ -29,6 +29,7 @@ from torch import nn
 from .architectures import mlp_blocks, output_width, unwrap_model
 from .errors import MaskSelectionError
 from .functional_networks import FunctionalNetworks, NeuronSets
+from .means import NeuronMeans
 
 MODES = ("lesion", "preserve", "scale", "mean")
 FILLS = (
@@ -39,7 +40,6 @@ _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.Con
     "fnsft_masks", default=()
 )
 _REGISTRY_LOCK = threading.Lock()
-NeuronMeans = dict[int, np.ndarray]  # layer -> mean activation of each of its neurons at the mask's site
 
 
 @dataclass(eq=False)
@@ -100,7 +100,8 @@ def _check_dial(mode: str, gain: float | None, fill: str, means: NeuronMeans | N
     if fill == "mean" and means is None:
         raise MaskSelectionError(
             "Mean-ablation needs the neurons' mean activations: use networks from a discovery, a template "
-            "that records them, or compute them with fnsft.neuron_means(model, texts)."
+            "that records them, or compute them with fnsft.neuron_means(model, tokenizer, texts, "
+            "granularity=...)."
         )
     return mode, fill
 
@@ -181,7 +182,7 @@ def mask_from_networks(
     means: NeuronMeans | None = None,
 ) -> NeuronMask:
     """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` (checked against
-    `model` when given)."""
+    `model` when given). A mean fill uses `means`, else the means recorded in `networks`."""
     if model is not None:
         from .templates import check_compatible
 
@@ -195,7 +196,7 @@ def mask_from_networks(
         layers=layers,
         gain=gain,
         fill=fill,
-        means=means,
+        means=networks.neuron_means if means is None else means,
         description={"components": ids, "networks": networks.name},
     )
 

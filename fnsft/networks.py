@@ -15,6 +15,7 @@ from .activations import capture_activations, check_granularity
 from .architectures import model_shape
 from .decomposition import category_response, decompose, standardize_, threshold_map
 from .functional_networks import FunctionalNetworks
+from .means import split_by_layer
 from .models import model_id
 from .resources import DEFAULT_PROMPTS, portable_name
 
@@ -186,7 +187,8 @@ class ICAMask:
             progress=lambda done, total: report("capture", done / total),
         )
         report("decompose", 0.0)
-        matrix = standardize_(captured.matrix)
+        flat_means = torch.empty(captured.matrix.shape[1])
+        matrix = standardize_(captured.matrix, means_out=flat_means)
         result = decompose(
             matrix,
             self.num_components,
@@ -243,6 +245,7 @@ class ICAMask:
             categories=categories,
             category_response=response,
             maps=result.maps,
+            neuron_means=split_by_layer(flat_means, captured.layer_widths),
         )
         report("done", 1.0)
         return self.networks_
@@ -275,8 +278,8 @@ class ICAMask:
         fill: str = "zero",
         means: dict[int, np.ndarray] | None = None,
     ):
-        """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`, with `means`) the union of
-        `component_ids` on `model` for every forward pass; returns a removable handle / context manager.
+        """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`; `means` default: the networks' own) the
+        union of `component_ids` on `model` for every forward pass; returns a removable handle / context manager.
 
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)

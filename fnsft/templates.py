@@ -31,6 +31,13 @@ def _optional_list(values) -> list | None:
     return None if values is None else np.asarray(values).tolist()
 
 
+def _rounded_means(means: dict[int, np.ndarray]) -> dict[str, list[float]]:
+    """Neuron means to 4 significant digits (about 8 characters a neuron): precise enough to mean-ablate with."""
+    return {
+        str(layer): [float(f"{v:.4g}") for v in values.tolist()] for layer, values in sorted(means.items())
+    }
+
+
 def templates_to_dict(networks: FunctionalNetworks) -> dict:
     components = []
     sizes = networks.sizes()
@@ -61,6 +68,7 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "categories": networks.categories,
         "category_response": _optional_list(networks.category_response),
         "components": components,
+        **({"neuron_means": _rounded_means(networks.neuron_means)} if networks.neuron_means else {}),
     }
 
 
