@@ -105,13 +105,9 @@ class FunctionalNetworks:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def iou_matrix(self) -> np.ndarray:
-        """[components x components] intersection over union of neuron sets."""
-        sets = [set(self.flat_ids(c).tolist()) for c in range(self.num_components)]
-        matrix = np.eye(self.num_components)
-        for i in range(self.num_components):
-            for j in range(i + 1, self.num_components):
-                union = len(sets[i] | sets[j])
-                matrix[i, j] = matrix[j, i] = len(sets[i] & sets[j]) / union if union else 0.0
+        """[components x components] intersection over union of neuron sets (1 on the diagonal)."""
+        matrix = iou_between(self, self)
+        np.fill_diagonal(matrix, 1.0)
         return matrix
 
     def top_categories(self, component: int, count: int = 2) -> list[str]:
@@ -143,3 +139,12 @@ class FunctionalNetworks:
             maps=rows(self.maps),
             data={**self.data, "selected_components": ids},
         )
+
+
+def iou_between(a: FunctionalNetworks, b: FunctionalNetworks) -> np.ndarray:
+    """[a's components x b's components] intersection over union of their neuron sets (0 when both are empty)."""
+    sets_a = [set(a.flat_ids(c).tolist()) for c in range(a.num_components)]
+    sets_b = [set(b.flat_ids(c).tolist()) for c in range(b.num_components)]
+    return np.array([[len(x & y) / max(len(x | y), 1) for y in sets_b] for x in sets_a]).reshape(
+        len(sets_a), len(sets_b)
+    )

@@ -77,7 +77,8 @@ class TrainingConfig:
     steps below 1, else a step count. general_eval: None for the eval split of the shipped prompt set.
     gradient_checkpointing: "auto" turns it on for QLoRA on CUDA only. resume: continue from the last
     complete checkpoint in output_dir. overwrite: replace an earlier run in output_dir (without it, or resume,
-    such a folder is refused). evaluate: measure the forgetting report before and after training.
+    such a folder is refused). evaluate: measure the forgetting report before and after training. drift:
+    rediscover the networks of `templates` on the fine-tuned model and report which were kept, moved or dissolved.
     """
 
     model: str | None = None
@@ -113,6 +114,7 @@ class TrainingConfig:
     general_eval: str | None = None
     eval_texts_per_category: int = 3
     evaluate: bool = True
+    drift: bool = False
     device: str = "auto"
 
     def __post_init__(self):
@@ -545,6 +547,8 @@ def _train(
     progress,
 ) -> TrainingResult:
     from .architectures import model_shape
+    from .drift import load_base_networks
+    from .drift import report_section as drift_report_section
     from .masking import apply_mask, build_mask
     from .models import model_id, setup_lora
     from .selective import SelectiveUpdate, optimizer_groups
@@ -553,6 +557,7 @@ def _train(
     base_id = model_id(model)
     train_set, validation, collator = _datasets(config, tokenizer)
     sets, networks = _network_sets(config, model)
+    drift_base = load_base_networks(config.templates, model) if config.drift else None
     measure = (lambda m: _measure(m, tokenizer, validation, collator, config)) if config.evaluate else None
     torch.manual_seed(config.seed)
     if config.method in ("lora", "qlora"):
@@ -615,13 +620,15 @@ def _train(
         report.update(forgetting_report(before, measure(model)))
         report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
         report["target_records"] = len(validation) if validation is not None else 0
+    if drift_base is not None:
+        report["drift"] = drift_report_section(drift_base, model, tokenizer)
     if masked_after is not None:
         report["with_training_mask"] = {
             "evaluated": f"with the {config.network_mode} mask of training applied",
             **forgetting_report(masked_before, masked_after),
         }
     if is_main_process():
-        if measure:
+        if measure or drift_base is not None:
             write_json_atomically(report, run_dir / "forgetting_report.json")
         _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
     heartbeat.set("completed", step=step)

@@ -9,9 +9,10 @@ import pytest
 import torch
 from conftest import tiny_llama
 
+from fnsft.drift import match_components
 from fnsft.errors import TemplateError
 from fnsft.networks import ICAMask, interleave_by_category, load_labelled_texts
-from fnsft.templates import load_templates, match_components, save_templates
+from fnsft.templates import load_templates, save_templates
 
 
 class CharTokenizer:
