@@ -135,31 +135,24 @@ def measure_effect(
     texts: LabelledTexts,
     *,
     mode: str = "lesion",
+    gain: float | None = None,
+    fill: str = "zero",
     random_draws: int = 3,
     seed: int = 0,
     max_length: int = 256,
     batch_size: int = 8,
     progress: Callable[[float], None] | None = None,
 ) -> EffectReport:
-    """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
-    same number of neurons per layer (drawn outside the networks)."""
+    """Loss per category unmasked, with the networks masked (any mode, gain and fill of `build_mask`; mean fills
+    use the networks' recorded means), and with `random_draws` random masks that have the same number of neurons
+    per layer (drawn outside the networks) and the same dial."""
     if random_draws < 1:
         raise ValueError(
             f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
         )
     ids = networks.check_components(component_ids)
-    network_mask = mask_from_networks(networks, ids, mode, model=model)
-    union = networks.union(ids)
-    controls = [
-        build_mask(
-            random_neuron_sets(union, networks.layer_widths, seed + draw),
-            networks.layer_widths,
-            mode,
-            site=networks.granularity,
-            description={"control": "random", "seed": seed + draw},
-        )
-        for draw in range(random_draws)
-    ]
+    network_mask = mask_from_networks(networks, ids, mode, model=model, gain=gain, fill=fill)
+    controls = random_masks(networks, ids, mode, random_draws, seed, gain=gain, fill=fill)
     masks = [None, network_mask, *controls]
     results = []
     for step, mask in enumerate(masks):
@@ -170,3 +163,84 @@ def measure_effect(
         if progress is not None:
             progress((step + 1) / len(masks))
     return EffectReport(mode, ids, network_mask.total_masked, results[0], results[1], results[2:])
+
+
+def random_masks(
+    networks: FunctionalNetworks,
+    component_ids: list[int],
+    mode: str,
+    draws: int,
+    seed: int,
+    *,
+    gain: float | None = None,
+    fill: str = "zero",
+) -> list[NeuronMask]:
+    """`draws` masks like the networks' (same mode and dial) on random neurons of equal count per layer."""
+    union = networks.union(component_ids)
+    return [
+        build_mask(
+            random_neuron_sets(union, networks.layer_widths, seed + draw),
+            networks.layer_widths,
+            mode,
+            site=networks.granularity,
+            gain=gain,
+            fill=fill,
+            means=networks.neuron_means if fill == "mean" or mode == "mean" else None,
+            description={"control": "random", "seed": seed + draw},
+        )
+        for draw in range(draws)
+    ]
+
+
+GAINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+def gain_sweep(
+    model: nn.Module,
+    tokenizer,
+    networks: FunctionalNetworks,
+    component_ids: Iterable[int],
+    texts: LabelledTexts,
+    gains: Iterable[float] = GAINS,
+    *,
+    random_draws: int = 0,
+    seed: int = 0,
+    max_length: int = 256,
+    batch_size: int = 8,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """Loss per category with the networks' neurons scaled by each gain (0 = lesion, 1 = the unmasked model,
+    > 1 = amplified), and with `random_draws` random neuron sets of equal count per layer scaled alike.
+
+    Returns {"components", "gains", "network": [losses per gain], "random": [[losses per gain] per draw]}; a
+    plot of network[i]["all"] against gains[i] is the loss-vs-gain curve. Gain 1 is not run: it is the model.
+    """
+    ids = networks.check_components(component_ids)
+    gains = [float(g) for g in gains]
+    baseline: dict[str, float] | None = None
+    series: list[list[dict[str, float]]] = [[] for _ in range(random_draws + 1)]
+    for step, gain in enumerate(gains):
+        if gain == 1.0:
+            if baseline is None:
+                losses = token_losses(
+                    model, tokenizer, texts.texts, max_length=max_length, batch_size=batch_size
+                )
+                baseline = loss_by_category(losses, texts.categories)
+            results = [baseline] * len(series)
+        else:
+            masks = [mask_from_networks(networks, ids, "scale", model=model, gain=gain)]
+            masks += random_masks(networks, ids, "scale", random_draws, seed, gain=gain)
+            results = [
+                loss_by_category(
+                    token_losses(
+                        model, tokenizer, texts.texts, mask=mask, max_length=max_length, batch_size=batch_size
+                    ),
+                    texts.categories,
+                )
+                for mask in masks
+            ]
+        for row, result in zip(series, results, strict=True):
+            row.append(result)
+        if progress is not None:
+            progress((step + 1) / len(gains))
+    return {"components": ids, "gains": gains, "network": series[0], "random": series[1:]}
