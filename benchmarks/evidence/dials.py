@@ -22,11 +22,22 @@ PAPER = {"num_components": 10, "threshold": 1.96, "threshold_rule": "zscore", "g
 SWEEP_GAINS = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 
-def curves(model, tokenizer, networks, texts, points, draws, seed, fills=("zero", "mean"), save=None) -> dict:
+def curves(
+    model,
+    tokenizer,
+    networks,
+    texts,
+    points,
+    draws,
+    seed,
+    fills=("zero", "mean"),
+    save=None,
+    modes=("lesion", "preserve"),
+) -> dict:
     """Lesion and preservation curves for each fill, keyed lesion_curve / preserve_curve (+ _mean for mean fill)."""
     found = {}
     for fill in fills:
-        for mode in ("lesion", "preserve"):
+        for mode in modes:
             key = f"{mode}_curve" + ("_mean" if fill == "mean" else "")
             found[key] = masking_curve(
                 model, tokenizer, networks, texts, mode, points, draws, seed, fill=fill
@@ -90,6 +101,7 @@ def paper_section(
     seed: int,
     tokens: int,
     save: Callable[[dict], None] | None = None,
+    modes=("lesion", "preserve"),
 ) -> dict:
     """The paper protocol's networks (sizes, share of channels) and their curves under both fills."""
     networks = paper_networks(model, tokenizer, tokens, stability_runs=0)
@@ -110,14 +122,6 @@ def paper_section(
         if save:
             save(section)
 
-    curves(
-        model,
-        tokenizer,
-        networks,
-        texts,
-        [p for p in points if p <= networks.num_components],
-        draws,
-        seed,
-        save=keep,
-    )
+    points = [p for p in points if p <= networks.num_components]
+    curves(model, tokenizer, networks, texts, points, draws, seed, save=keep, modes=modes)
     return section

@@ -84,27 +84,30 @@ def drift_experiment(
     steps: int,
     device: str,
     methods=DRIFT_METHODS,
+    tokens: int | None = None,
     save=None,
 ) -> dict:
-    """The control rediscovery, then per seed and method: train, rediscover, match to the template and to the
-    control."""
+    """The control rediscovery, then per seed and method: train, rediscover (on `tokens` tokens, default the
+    template's), match to the template and to the control. Learned and forgotten are in the forgetting
+    experiment, whose runs these repeat, so they are not measured again."""
     task = write_task(runs / "task")
     template = save_templates(networks, runs / "networks.json")
     base_model, tokenizer = load_model(model, device=device)
-    control = drift(networks, base_model, tokenizer, settings=REDISCOVERY)
+    control = drift(networks, base_model, tokenizer, max_tokens=tokens, settings=REDISCOVERY)
     base_after = control.after
     del base_model
     results = [
         _entry("no fine-tuning (rediscovery alone)", None, control, compare_networks(base_after, base_after))
     ]
-    section = {"methods": list(methods), "steps": steps, "runs": results}
+    tokens_used = control.after.data["num_tokens"]
+    section = {"methods": list(methods), "steps": steps, "tokens": tokens_used, "runs": results}
     for seed in range(seeds):
         for key in methods:
             config = run_config(key, seed, model, task, template, runs, steps=steps, device=device)
+            config.evaluate = False
             trained = train(config)
-            report = drift(networks, trained.model, tokenizer, settings=REDISCOVERY)
+            report = drift(networks, trained.model, tokenizer, max_tokens=tokens, settings=REDISCOVERY)
             entry = _entry(METHODS[key][0], seed, report, compare_networks(base_after, report.after))
-            entry["learned"], entry["forgotten"] = trained.report["learned"], trained.report["forgotten"]
             results.append(entry)
             shutil.rmtree(Path(config.output_dir) / "final", ignore_errors=True)
             del trained

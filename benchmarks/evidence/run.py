@@ -64,7 +64,8 @@ def _masking_section(section: str, model, tokenizer, networks, texts, points: li
     """One of the masking parts, each result saved as soon as it is measured."""
     if section in ("curves", "mean-curves"):
         fill = "zero" if section == "curves" else "mean"
-        curves(model, tokenizer, networks, texts, points, args.draws, args.seed, fills=(fill,), save=save)
+        modes = args.curve_modes.split(",")
+        curves(model, tokenizer, networks, texts, points, args.draws, args.seed, (fill,), save, modes)
     elif section == "gain":
         tops = [int(n) for n in args.gain_tops.split(",")]
         save("gain_sweep", gain_section(model, tokenizer, networks, texts, tops, args.draws, args.seed))
@@ -79,6 +80,7 @@ def _masking_section(section: str, model, tokenizer, networks, texts, points: li
             args.seed,
             args.discovery_tokens,
             save=lambda value: save("paper_protocol", value),
+            modes=args.curve_modes.split(","),
         )
 
 
@@ -118,6 +120,10 @@ def main(argv: list[str] | None = None) -> None:
         "--paper-points", default="1,2,5,10", help="paper protocol: top-n points of its curves"
     )
     parser.add_argument("--drift-seeds", type=int, default=1)
+    parser.add_argument(
+        "--drift-tokens", type=int, default=None, help="rediscovery tokens (default: the template's)"
+    )
+    parser.add_argument("--curve-modes", default="lesion,preserve", help="which curves to draw")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     sections = _sections(args)
@@ -131,14 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     if networks.neuron_means is None and "mean-curves" in sections:
         networks = with_neuron_means(networks, model, tokenizer)  # an older template: one capture pass
     texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), args.texts_per_category)
-    evidence["setup"] = {
-        "model": networks.model_id,
-        "networks": networks.name,
-        "components": networks.num_components,
-        "eval_texts": len(texts.texts),
-        "random_draws": args.draws,
-        "seed": args.seed,
-    }
+    # the setup describes the main curves: a run of other sections (with other draws) leaves it as it is
+    evidence["setup"] = (
+        evidence["setup"]
+        if "setup" in evidence and "curves" not in sections
+        else {
+            "model": networks.model_id,
+            "networks": networks.name,
+            "components": networks.num_components,
+            "eval_texts": len(texts.texts),
+            "random_draws": args.draws,
+            "seed": args.seed,
+        }
+    )
     seconds = evidence["seconds"] = (
         evidence.get("seconds") if isinstance(evidence.get("seconds"), dict) else {}
     )
@@ -163,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             seeds=args.drift_seeds,
             steps=args.steps,
             device=args.device,
+            tokens=args.drift_tokens,
             save=lambda value: save("drift", value),
         )
         seconds["drift"] = time.perf_counter() - started
