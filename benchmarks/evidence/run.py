@@ -1,6 +1,7 @@
-"""Evidence: lesion and preservation curves, and forgetting under each fine-tuning method, in one command.
+"""Evidence: lesion and preservation curves (zero and mean fill), a gain sweep, the paper's protocol, and
+forgetting and network drift under each fine-tuning method, in one command.
 
-    .venv/bin/python benchmarks/evidence/run.py                 # embedded model, 2-core CPU, about 45 minutes
+    .venv/bin/python benchmarks/evidence/run.py                 # embedded model, 2-core CPU: 45 minutes + Evidence II
     .venv/bin/python benchmarks/evidence/run.py --model Qwen/Qwen2.5-1.5B-Instruct --device cuda \
         --out benchmarks/results/evidence-qwen1.5b                  # at scale, discovering its networks first
     .venv/bin/python benchmarks/evidence/run.py --skip-curves --methods full,full-freeze,full-freeze-random
