@@ -27,6 +27,7 @@ _EXPORTS = {
     "load_templates": "templates",
     "save_templates": "templates",
     "drift": "drift",
+    "neuron_means": "means",
     # masking and evaluation
     "NetworkSelection": "selection",
     "NeuronMask": "masking",

@@ -41,12 +41,20 @@ class Decomposition:
     notes: list[str] = field(default_factory=list)
 
 
-def standardize_(matrix: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """Centre and scale every column (neuron) over rows (tokens), in place; constant columns become 0."""
+def standardize_(
+    matrix: torch.Tensor, chunk: int = 8192, *, means_out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Centre and scale every column (neuron) over rows (tokens), in place; constant columns become 0.
+
+    means_out (one value per column), when given, receives each column's mean before centring: the neuron
+    means that mean-ablation sets a neuron to, at no extra pass over the matrix.
+    """
     rows = matrix.shape[0]
     for start in range(0, matrix.shape[1], chunk):
         block = matrix[:, start : start + chunk]
         mean = block.mean(dim=0, keepdim=True)
+        if means_out is not None:
+            means_out[start : start + chunk] = mean[0]
         block -= mean
         std = block.pow(2).sum(dim=0, keepdim=True).div_(max(rows - 1, 1)).sqrt_()
         std[std < 1e-8] = 1.0

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from .functional_networks import FunctionalNetworks
+from .functional_networks import FunctionalNetworks, iou_between
 
 KEPT_IOU = 0.5
 MOVED_IOU = 0.1
@@ -59,12 +59,17 @@ class DriftReport:
         }
 
 
-def _iou_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray:
-    sets_base = [set(base.flat_ids(c).tolist()) for c in range(base.num_components)]
-    sets_after = [set(after.flat_ids(c).tolist()) for c in range(after.num_components)]
-    return np.array([[len(x & y) / max(len(x | y), 1) for y in sets_after] for x in sets_base]).reshape(
-        len(sets_base), len(sets_after)
-    )
+def _assign(score: np.ndarray) -> dict[int, int]:
+    """The one-to-one matching of rows to columns with the highest total score (Hungarian assignment)."""
+    rows, cols = linear_sum_assignment(-score)
+    return dict(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+def match_components(a: FunctionalNetworks, b: FunctionalNetworks) -> list[tuple[int, int, float]]:
+    """One-to-one matching of a's components to b's by IoU of neuron sets, best first: (a_id, b_id, iou)."""
+    iou = iou_between(a, b)
+    pairs = [(r, c, float(iou[r, c])) for r, c in _assign(iou).items()]
+    return sorted(pairs, key=lambda pair: -pair[2])
 
 
 def _correlation_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray | None:
@@ -88,11 +93,9 @@ def _status(iou: float, correlation: float | None) -> str:
 
 def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> DriftReport:
     """Match `after` to `base` one-to-one and classify every base network (see the module docstring)."""
-    iou = _iou_matrix(base, after)
+    iou = iou_between(base, after)
     correlation = _correlation_matrix(base, after)
-    score = iou if correlation is None else (iou + correlation) / 2
-    rows, cols = linear_sum_assignment(-score)
-    matched = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+    matched = _assign(iou if correlation is None else (iou + correlation) / 2)
     entries = []
     for component in range(base.num_components):
         partner = matched.get(component)
@@ -131,6 +134,7 @@ def drift(
     texts: Any = None,
     *,
     max_tokens: int | None = None,
+    settings: dict[str, Any] | None = None,
     progress=None,
 ) -> DriftReport:
     """Rediscover networks on `model_after` with the texts and settings of `base_networks`, and say per base
@@ -139,6 +143,7 @@ def drift(
     texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split). Use the
     texts the base networks were found on, or the comparison mixes data change with model change.
     max_tokens: default the token count the base networks were found with.
+    settings: ICAMask settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
 
     >>> report = drift(base, fine_tuned_model, tokenizer)  # doctest: +SKIP
     >>> report.counts()  # doctest: +SKIP
@@ -146,9 +151,43 @@ def drift(
     """
     from .networks import ICAMask
 
-    finder = ICAMask(**rediscovery_settings(base_networks))
+    finder = ICAMask(**{**rediscovery_settings(base_networks), **(settings or {})})
     budget = max_tokens or base_networks.data.get("num_tokens") or 4096
-    after = finder.compute_global_networks(
-        model_after, tokenizer, texts, max_tokens=budget, progress=progress
-    )
+    was_training = model_after.training
+    model_after.eval()  # a model straight from training would otherwise run its dropout during capture
+    try:
+        after = finder.compute_global_networks(
+            model_after, tokenizer, texts, max_tokens=budget, progress=progress
+        )
+    finally:
+        model_after.train(was_training)
     return compare_networks(base_networks, after)
+
+
+def drift_table(report: DriftReport) -> str:
+    """The report as a plain-text table, one line per base network, then the counts."""
+    lines = [f"{'network':>7}  {'status':<9}  {'match':>5}  {'IoU':>5}  {'|corr|':>6}"]
+    for entry in report.networks:
+        match = "-" if entry.after is None else f"N{entry.after}"
+        correlation = "-" if entry.correlation is None else f"{entry.correlation:.2f}"
+        lines.append(
+            f"{'N' + str(entry.base):>7}  {entry.status:<9}  {match:>5}  {entry.iou:5.2f}  {correlation:>6}"
+        )
+    counts = ", ".join(f"{count} {status}" for status, count in report.counts().items())
+    return "\n".join([*lines, f"drift: {counts}"])
+
+
+def load_base_networks(templates: str | None, model: nn.Module) -> FunctionalNetworks:
+    """The networks drift is measured against: `templates`, or the shipped template of `model`."""
+    from .resources import shipped_template
+    from .templates import load_templates
+
+    return load_templates(templates or shipped_template(model), model)
+
+
+def report_section(base: FunctionalNetworks, model_after: nn.Module, tokenizer, log=print) -> dict[str, Any]:
+    """The `drift` entry of a fine-tuning report: rediscover on the fine-tuned model (without stability reruns,
+    which matching does not use), log the table, and return the report as JSON data."""
+    report = drift(base, model_after, tokenizer, settings={"stability_runs": 0})
+    log(drift_table(report))
+    return {"base_networks": base.name, **report.to_dict()}

@@ -155,7 +155,7 @@ def measure_effect(
 ) -> EffectReport:
     """Loss per category unmasked, with the networks masked, and with `random_draws` random masks that have the
     same number of neurons per layer (drawn outside the networks), every mask with the same dials (`gain` for
-    mode 'scale', `fill` for what 'preserve' silences).
+    mode 'scale', `fill` for what 'preserve' silences). Mean fills use the networks\' recorded means.
 
     `networks` with `component_ids` (ids, "0,3", or "all"/None), or a NetworkSelection already checked against
     the model (then `component_ids` is None).
@@ -190,3 +190,60 @@ def measure_effect(
     return EffectReport(
         mode, list(selection.ids), network_mask.total_masked, results[0], results[1], results[2:]
     )
+
+
+GAINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+def gain_sweep(
+    model: nn.Module,
+    tokenizer,
+    networks: FunctionalNetworks,
+    component_ids: Iterable[int],
+    texts: LabelledTexts,
+    gains: Iterable[float] = GAINS,
+    *,
+    random_draws: int = 0,
+    seed: int = 0,
+    max_length: int = 256,
+    batch_size: int = 8,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """Loss per category with the networks' neurons scaled by each gain (0 = lesion, 1 = the unmasked model,
+    > 1 = amplified), and with `random_draws` random neuron sets of equal count per layer scaled alike.
+
+    Returns {"components", "gains", "network": [losses per gain], "random": [[losses per gain] per draw]}; a
+    plot of network[i]["all"] against gains[i] is the loss-vs-gain curve. Gain 1 is not run: it is the model.
+    """
+    selection = NetworkSelection.for_model(networks, model, component_ids)
+    gains = [float(g) for g in gains]
+    baseline: dict[str, float] | None = None
+    series: list[list[dict[str, float]]] = [[] for _ in range(random_draws + 1)]
+    for step, gain in enumerate(gains):
+        if gain == 1.0:
+            if baseline is None:
+                losses = token_losses(
+                    model, tokenizer, texts.texts, max_length=max_length, batch_size=batch_size
+                )
+                baseline = loss_by_category(losses, texts.categories)
+            results = [baseline] * len(series)
+        else:
+            masks = [selection.mask("scale", gain=gain)]
+            masks += [
+                selection.with_random_control(seed + draw).mask("scale", gain=gain)
+                for draw in range(random_draws)
+            ]
+            results = [
+                loss_by_category(
+                    token_losses(
+                        model, tokenizer, texts.texts, mask=mask, max_length=max_length, batch_size=batch_size
+                    ),
+                    texts.categories,
+                )
+                for mask in masks
+            ]
+        for row, result in zip(series, results, strict=True):
+            row.append(result)
+        if progress is not None:
+            progress((step + 1) / len(gains))
+    return {"components": list(selection.ids), "gains": gains, "network": series[0], "random": series[1:]}

@@ -43,6 +43,8 @@ class FunctionalNetworks:
     categories: list[str] = field(default_factory=list)
     category_response: np.ndarray | None = None  # [components, categories]
     maps: np.ndarray | None = None  # [components, neurons]; kept in memory, not written to templates
+    # layer -> mean activation of each neuron over the discovery tokens (what mean-ablation sets it to)
+    neuron_means: dict[int, np.ndarray] | None = None
     name: str = "networks"
     cards: list[NetworkCard] | None = None  # one per component (fnsft.cards), written to templates
 
@@ -114,12 +116,8 @@ class FunctionalNetworks:
     def iou_matrix(self) -> np.ndarray:
         """[components x components] intersection over union of neuron sets; NaN on the diagonal of an empty
         network, which overlaps nothing, not even itself."""
-        sets = [set(self.flat_ids(c).tolist()) for c in range(self.num_components)]
-        matrix = np.diag([1.0 if members else np.nan for members in sets])
-        for i in range(self.num_components):
-            for j in range(i + 1, self.num_components):
-                union = len(sets[i] | sets[j])
-                matrix[i, j] = matrix[j, i] = len(sets[i] & sets[j]) / union if union else 0.0
+        matrix = iou_between(self, self)
+        np.fill_diagonal(matrix, np.where(self.sizes() > 0, 1.0, np.nan))
         return matrix
 
     def top_categories(self, component: int, count: int = 2) -> list[str]:
@@ -191,3 +189,12 @@ class FunctionalNetworks:
             None if self.cards is None else [dataclasses.replace(c, logit_effect=None) for c in self.cards]
         )
         return dataclasses.replace(self, neurons=neurons, threshold=threshold, cards=cards)
+
+
+def iou_between(a: FunctionalNetworks, b: FunctionalNetworks) -> np.ndarray:
+    """[a's components x b's components] intersection over union of their neuron sets (0 when both are empty)."""
+    sets_a = [set(a.flat_ids(c).tolist()) for c in range(a.num_components)]
+    sets_b = [set(b.flat_ids(c).tolist()) for c in range(b.num_components)]
+    return np.array([[len(x & y) / max(len(x | y), 1) for y in sets_b] for x in sets_a]).reshape(
+        len(sets_a), len(sets_b)
+    )

@@ -31,6 +31,7 @@ from .architectures import hook_site, mlp_blocks, output_width, unwrap_model
 from .choices import MASK_FILLS, MASK_MODES
 from .errors import MaskSelectionError
 from .functional_networks import NeuronSets
+from .means import NeuronMeans
 
 MODES = MASK_MODES
 FILLS = MASK_FILLS  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
@@ -38,7 +39,6 @@ _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.Con
     "fnsft_masks", default=()
 )
 _REGISTRY_LOCK = threading.Lock()
-NeuronMeans = dict[int, np.ndarray]  # layer -> mean activation of each of its neurons at the mask's site
 
 
 @dataclass(eq=False)
@@ -102,7 +102,8 @@ def _check_dial(mode: str, gain: float | None, fill: str, means: NeuronMeans | N
     if fill == "mean" and means is None:
         raise MaskSelectionError(
             "Mean-ablation needs the neurons' mean activations: use networks from a discovery, a template "
-            "that records them, or compute them with fnsft.neuron_means(model, texts)."
+            "that records them, or compute them with fnsft.neuron_means(model, tokenizer, texts, "
+            "granularity=...)."
         )
     return mode, fill
 

@@ -19,6 +19,7 @@ from .decomposition import Decomposition, category_response, decompose, standard
 from .functional_networks import FunctionalNetworks
 from .limits import check_choice, check_threshold
 from .masking import MaskHandle, apply_mask, masked
+from .means import NeuronMeans, split_by_layer
 from .models import model_id
 from .selection import Components, NetworkSelection
 from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
@@ -129,7 +130,8 @@ class ICAMask:
         report = progress or (lambda stage, fraction: None)
         captured = self._capture(model, tokenizer, texts, max_tokens, report)
         report("decompose", 0.0)
-        matrix = standardize_(captured.matrix)
+        flat_means = torch.empty(captured.matrix.shape[1])
+        matrix = standardize_(captured.matrix, means_out=flat_means)
         result = decompose(
             matrix,
             self.num_components,
@@ -142,7 +144,8 @@ class ICAMask:
             device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
-        self.networks_ = self._networks(model, texts, captured, result)
+        means = split_by_layer(flat_means, captured.layer_widths)
+        self.networks_ = self._networks(model, texts, captured, result, means)
         if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
             report("cards", 0.0)
             rows = token_rows(captured, texts.categories)
@@ -167,9 +170,14 @@ class ICAMask:
         )
 
     def _networks(
-        self, model: nn.Module, texts: LabelledTexts, captured: CapturedActivations, result: Decomposition
+        self,
+        model: nn.Module,
+        texts: LabelledTexts,
+        captured: CapturedActivations,
+        result: Decomposition,
+        means: NeuronMeans,
     ) -> FunctionalNetworks:
-        """The thresholded networks with everything known about how they were found."""
+        """The thresholded networks with everything known about how they were found (and each neuron's mean)."""
         neurons, threshold = threshold_networks(
             result.maps, captured.layer_widths, self.threshold_rule, self.threshold
         )
@@ -198,6 +206,7 @@ class ICAMask:
             categories=categories,
             category_response=response,
             maps=result.maps,
+            neuron_means=means,
         )
 
     def _decomposition_record(self, result: Decomposition) -> dict:
@@ -257,9 +266,9 @@ class ICAMask:
         fill: str = "zero",
         means: dict[int, np.ndarray] | None = None,
     ) -> MaskHandle:
-        """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`, with `means`) the union of
-        `component_ids` on `model` for every forward pass (global: every thread); returns a removable handle /
-        context manager.
+        """Lesion, preserve, scale (`gain`) or mean-ablate (`mode="mean"`; `means` default: the networks' own) the
+        union of `component_ids` on `model` for every forward pass (global: every thread); returns a removable
+        handle / context manager.
 
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)

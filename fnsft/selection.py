@@ -138,7 +138,8 @@ class NetworkSelection:
         fill: str = "zero",
         means: NeuronMeans | None = None,
     ) -> NeuronMask:
-        """The mask lesioning, preserving, scaling (`gain`) or mean-ablating this selection (`fnsft.masking`)."""
+        """The mask lesioning, preserving, scaling (`gain`) or mean-ablating this selection (`fnsft.masking`); a
+        mean fill uses `means`, else the means recorded in the networks."""
         return build_mask(
             self.neuron_sets,
             self.networks.layer_widths,
@@ -147,7 +148,7 @@ class NetworkSelection:
             layers=self.layers,
             gain=gain,
             fill=fill,
-            means=means,
+            means=self.networks.neuron_means if means is None else means,
             description=self.description,
         )
 

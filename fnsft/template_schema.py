@@ -249,6 +249,29 @@ def check_categories(check: Checker, data: dict, components: int) -> tuple[list[
     return categories, np.asarray(rows, dtype=np.float32).reshape(components, len(categories))
 
 
+def check_neuron_means(check: Checker, raw: Any, widths: tuple[int, ...]) -> dict[int, np.ndarray] | None:
+    """neuron_means: {"layer": [one finite mean per neuron]} for every layer, or absent (older templates)."""
+    if raw is None:
+        return None
+    raw = check.object(raw, "neuron_means")
+    expected = [str(layer) for layer in range(len(widths))]
+    check.require(
+        sorted(raw, key=lambda key: (len(key), key)) == expected,
+        "neuron_means",
+        f"layers {sorted(raw)[:5]}...",
+        f"one entry per layer, '0'..'{len(widths) - 1}'",
+    )
+    means = {}
+    for layer, width in enumerate(widths):
+        where = f"neuron_means['{layer}']"
+        values = check.list(raw[str(layer)], where)
+        check.require(len(values) == width, where, f"{len(values)} means", f"{width}, one per neuron")
+        for i, value in enumerate(values):
+            check.number(value, f"{where}[{i}]")
+        means[layer] = np.asarray(values, dtype=np.float32)
+    return means
+
+
 def check_fnsft_template(check: Checker, data: dict) -> dict:
     """The fields of an fnsft-templates v1 file, checked; returns the values FunctionalNetworks is built from."""
     shape = check_shape(check, data.get("model"))
@@ -283,6 +306,7 @@ def check_fnsft_template(check: Checker, data: dict) -> dict:
         "stability_threshold": stability_threshold,
         "categories": categories,
         "category_response": response,
+        "neuron_means": check_neuron_means(check, data.get("neuron_means"), widths),
     }
 
 

@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .architectures import ModelShape, model_shape
 from .card_schema import check_cards
+from .drift import match_components as match_components  # re-exported: one matching for templates and drift
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
@@ -32,6 +32,13 @@ READABLE_VERSIONS = (1, 2)
 
 def _optional_list(values) -> list | None:
     return None if values is None else np.asarray(values).tolist()
+
+
+def _rounded_means(means: dict[int, np.ndarray]) -> dict[str, list[float]]:
+    """Neuron means to 4 significant digits (about 8 characters a neuron): precise enough to mean-ablate with."""
+    return {
+        str(layer): [float(f"{v:.4g}") for v in values.tolist()] for layer, values in sorted(means.items())
+    }
 
 
 def templates_to_dict(networks: FunctionalNetworks) -> dict:
@@ -66,6 +73,7 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "category_response": _optional_list(networks.category_response),
         "components": components,
         **({} if cards is None else {"cards": cards}),
+        **({"neuron_means": _rounded_means(networks.neuron_means)} if networks.neuron_means else {}),
     }
 
 
@@ -180,13 +188,3 @@ def check_compatible(networks: FunctionalNetworks, model: nn.Module, source: str
             f"{source} was made for another model ({networks.model_id}): {'; '.join(problems)}. "
             "Build templates for this model with fnsft-build-templates or ICAMask.compute_global_networks."
         )
-
-
-def match_components(a: FunctionalNetworks, b: FunctionalNetworks) -> list[tuple[int, int, float]]:
-    """One-to-one matching of a's components to b's by IoU of neuron sets, best first: (a_id, b_id, iou)."""
-    sets_a = [set(a.flat_ids(c).tolist()) for c in range(a.num_components)]
-    sets_b = [set(b.flat_ids(c).tolist()) for c in range(b.num_components)]
-    iou = np.array([[len(x & y) / max(len(x | y), 1) for y in sets_b] for x in sets_a])
-    rows, cols = linear_sum_assignment(-iou)
-    pairs = [(int(r), int(c), float(iou[r, c])) for r, c in zip(rows, cols, strict=False)]
-    return sorted(pairs, key=lambda pair: -pair[2])

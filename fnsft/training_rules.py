@@ -81,6 +81,7 @@ RULES: dict[str, Converter] = {
     "general_eval": optional(path_value),
     "eval_texts_per_category": positive_int,
     "evaluate": strict_bool,
+    "drift": strict_bool,
     "device": device_value,
 }
 

@@ -188,9 +188,31 @@ def test_the_evidence_command_runs_on_another_model_given_by_flag(embedded_token
     command.main(
         ["--model", str(folder), "--device", "cpu", "--discovery-tokens", "512", "--texts-per-category", "1"]
         + ["--draws", "2", "--points", "1,2", "--forgetting-seeds", "2", "--steps", "1", "--out", str(out)]
-        + ["--methods", "lora-lesion"]
+        + ["--methods", "lora-lesion", "--gain-tops", "1", "--paper-points", "1,2", "--drift-seeds", "1"]
     )
     saved = load_evidence(out / "evidence.json")
+    assert saved["lesion_curve_mean"]["fill"] == "mean" and saved["lesion_curve"]["fill"] == "zero"
+    assert [row["components"] for row in saved["preserve_curve_mean"]["rows"]] == [1, 2]
+    sweep = saved["gain_sweep"]["sweeps"][0]
+    assert sweep["gains"] == [0.0, 0.5, 1.0, 1.5, 2.0] and len(sweep["random"]) == 2
+    assert sweep["network"][2] == saved["lesion_curve"]["baseline"]  # gain 1 is the unmasked model
+    assert sweep["network"][0] == saved["lesion_curve"]["rows"][0]["network"]  # gain 0 is the lesion
+    paper = saved["paper_protocol"]
+    assert paper["protocol"]["granularity"] == "mlp_output" and len(paper["network_sizes"]) == 10
+    assert {"lesion_curve", "preserve_curve", "lesion_curve_mean", "preserve_curve_mean"} <= set(paper)
+    drift_runs = saved["drift"]["runs"]
+    assert [run["method"] for run in drift_runs] == [
+        "no fine-tuning (rediscovery alone)",
+        "full fine-tuning",
+        "full, networks frozen",
+        "full, train only networks",
+    ]
+    assert drift_runs[0]["mean_iou_vs_base_rediscovery"] == 1.0
+    assert set(saved["drift"]["summary"]["full fine-tuning"]) == {
+        "seeds",
+        "vs_template",
+        "vs_base_rediscovery",
+    }
     assert saved["setup"]["model"] == "tiny" and saved["setup"]["eval_texts"] == 8
     assert [row["components"] for row in saved["lesion_curve"]["rows"]] == [1, 2]
     assert len(saved["preserve_curve"]["rows"][0]["random"]) == 2

@@ -326,6 +326,26 @@ def test_lora_train_only_random_control(make_config, template):
     assert torch.nonzero(delta.any(dim=0)).flatten().tolist() == control.tolist()
 
 
+def test_drift_report_rediscovers_the_networks_on_the_fine_tuned_model(
+    make_config, tiny_folder, tmp_path, capsys
+):
+    from fnsft.networks import ICAMask
+
+    base_model, tokenizer = load_model(tiny_folder)
+    finder = ICAMask(num_components=4, threshold_rule="topk", threshold=6, stability_runs=0, max_length=64)
+    networks = finder.compute_global_networks(base_model, tokenizer, max_tokens=400)
+    template = save_templates(networks, tmp_path / "found.json")
+    # a learning rate too small to move any weight's ranking: every network must come back unchanged
+    result = train(make_config(method="full", templates=str(template), drift=True, learning_rate=1e-9))
+    section = json.loads((result.run_dir / "forgetting_report.json").read_text())["drift"]
+    assert section["base_networks"] == networks.name
+    assert section["counts"] == {"kept": 4, "moved": 0, "dissolved": 0, "empty": 0, "new": 0}
+    assert [entry["iou"] for entry in section["networks"]] == [1.0] * 4
+    printed = capsys.readouterr().out
+    assert "drift: 4 kept, 0 moved, 0 dissolved, 0 empty, 0 new" in printed
+    assert "     N0  kept          N0   1.00" in printed
+
+
 def test_unreadable_training_data_is_refused_before_the_run_folder_exists(make_config, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"colour": "red"}) + "\n")

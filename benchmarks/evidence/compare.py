@@ -19,21 +19,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fnsft.evidence import curve_series, forgetting_rows, load_evidence  # noqa: E402
 
 FLOOR = 0.01
+CURVES = ("lesion_curve", "preserve_curve", "lesion_curve_mean", "preserve_curve_mean")
 SPREADS = 2
 
 
 def reported_numbers(evidence: dict) -> dict[str, tuple[float, float]]:
     """name -> (mean, std) of every number the README and the app report."""
     found = {}
-    for key in ("lesion_curve", "preserve_curve"):
-        if key in evidence:
-            series = curve_series(evidence[key])
+    curves = [("", evidence.get(key)) for key in CURVES]
+    curves += [("paper protocol ", evidence.get("paper_protocol", {}).get(key)) for key in CURVES]
+    for prefix, curve in curves:
+        if curve is not None:
+            series = curve_series(curve)
+            name = f"{prefix}{series.mode}" + (" (mean fill)" if curve.get("fill") == "mean" else "")
             for index, n in enumerate(series.components):
-                found[f"{series.mode} top {n}: networks"] = (series.network[index], 0.0)
-                found[f"{series.mode} top {n}: random"] = (
-                    series.random_mean[index],
-                    series.random_std[index],
-                )
+                found[f"{name} top {n}: networks"] = (series.network[index], 0.0)
+                found[f"{name} top {n}: random"] = (series.random_mean[index], series.random_std[index])
     for row in forgetting_rows(evidence["forgetting"]) if "forgetting" in evidence else ():
         found[f"{row['method']}: learned"] = (row["learned"], row["learned_std"])
         found[f"{row['method']}: forgotten"] = (row["forgotten"], row["forgotten_std"])

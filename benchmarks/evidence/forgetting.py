@@ -87,6 +87,28 @@ def summarise(results: list[dict]) -> dict:
     return summary
 
 
+def run_config(
+    key: str, seed: int, model: str | None, task: Path, template: Path, runs: Path, *, steps: int, device: str
+) -> TrainingConfig:
+    """The training run of one METHODS key and seed, with the settings every method shares."""
+    label, method, mode, random_control = METHODS[key]
+    return TrainingConfig(
+        model=model,
+        dataset=str(task),
+        method=method,
+        network_mode=mode,
+        random_control=random_control,
+        templates=str(template) if mode != "none" else None,
+        learning_rate=LEARNING_RATES[method],
+        max_steps=steps,
+        seed=seed,
+        save_steps=10_000,
+        output_dir=str(runs / f"{label.replace(' ', '_').replace(',', '')}-seed{seed}"),
+        device=device,
+        **SETTINGS,
+    )
+
+
 def forgetting_experiment(
     model: str | None,
     networks,
@@ -106,26 +128,11 @@ def forgetting_experiment(
     save_templates(networks, template)
     for seed in range(seeds):
         for key in methods or METHODS:
-            label, method, mode, random_control = METHODS[key]
-            run_dir = runs / f"{label.replace(' ', '_').replace(',', '')}-seed{seed}"
-            config = TrainingConfig(
-                model=model,
-                dataset=str(task),
-                method=method,
-                network_mode=mode,
-                random_control=random_control,
-                templates=str(template) if mode != "none" else None,
-                learning_rate=LEARNING_RATES[method],
-                max_steps=steps,
-                seed=seed,
-                save_steps=10_000,
-                output_dir=str(run_dir),
-                device=device,
-                **SETTINGS,
-            )
+            label = METHODS[key][0]
+            config = run_config(key, seed, model, task, template, runs, steps=steps, device=device)
             row = _row(label, seed, train(config).report)
             # the report is kept; the weights of a sweep run are not needed
-            shutil.rmtree(run_dir / "final", ignore_errors=True)
+            shutil.rmtree(Path(config.output_dir) / "final", ignore_errors=True)
             results.append(row)
             print(
                 f"{label:<34} seed {seed}: learned {row['learned']:+.3f}, forgotten {row['forgotten']:+.3f}",

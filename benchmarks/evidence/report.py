@@ -97,12 +97,60 @@ def paired_table(forgetting: dict) -> str:
     return _table(["paired, per seed", "learned difference", "forgotten difference"], rows)
 
 
+def gain_table(section: dict) -> str:
+    """Per top-n union: loss at each gain for the networks and for random neurons (mean ± std)."""
+    rows = []
+    for sweep in section["sweeps"]:
+        n = len(sweep["components"])
+        cells = zip(sweep["network_all"], sweep["random_mean_all"], sweep["random_std_all"], strict=True)
+        rows.append(
+            [f"top {n} ({100 * sweep['neuron_fraction']:.1f}%)"]
+            + [f"{net:.2f} / {mean:.2f} ± {std:.2f}" for net, mean, std in cells]
+        )
+    header = ["networks scaled (neurons)"] + [f"g = {g:g}: networks / random" for g in section["gains"]]
+    return _table(header, rows)
+
+
+def drift_table(section: dict) -> str:
+    """Per method: mean matched IoU (± std over seeds) and kept / moved / dissolved, against the template and
+    against the rediscovery on the untouched base model."""
+    rows = []
+    for method, entry in section["summary"].items():
+        cells = [method, str(entry["seeds"])]
+        for side in ("vs_template", "vs_base_rediscovery"):
+            found = entry[side]
+            counts = found["counts_mean"]
+            cells.append(
+                f"{found['mean_iou']:.2f} ± {found['mean_iou_std']:.2f} "
+                f"({counts['kept']:.1f} / {counts['moved']:.1f} / {counts['dissolved']:.1f})"
+            )
+        rows.append(cells)
+    header = [
+        "method",
+        "seeds",
+        "vs template: IoU (kept / moved / dissolved)",
+        "vs base rediscovery: IoU (k / m / d)",
+    ]
+    return _table(header, rows)
+
+
+CURVES = ("lesion_curve", "preserve_curve", "lesion_curve_mean", "preserve_curve_mean")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     evidence = load_evidence(argv[0] if argv else EVIDENCE_JSON)
-    for key in ("lesion_curve", "preserve_curve"):
+    for key in CURVES:
         if key in evidence:
             print(f"{key}\n\n{curve_table(evidence[key])}\n")
+    if "gain_sweep" in evidence:
+        print(f"gain_sweep\n\n{gain_table(evidence['gain_sweep'])}\n")
+    paper = evidence.get("paper_protocol", {})
+    for key in CURVES:
+        if key in paper:
+            print(f"paper_protocol {key}\n\n{curve_table(paper[key])}\n")
+    if "drift" in evidence and "summary" in evidence["drift"]:
+        print(f"drift\n\n{drift_table(evidence['drift'])}\n")
     if "forgetting" in evidence:
         forgetting = evidence["forgetting"]
         for table in (forgetting_table, masked_table, paired_table):

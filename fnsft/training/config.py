@@ -28,7 +28,8 @@ class TrainingConfig:
     steps below 1, else a step count. general_eval: None for the eval split of the shipped prompt set.
     gradient_checkpointing: "auto" turns it on for QLoRA on CUDA only. resume: continue from the last
     complete checkpoint in output_dir. overwrite: replace an earlier run in output_dir (without it, or resume,
-    such a folder is refused). evaluate: measure the forgetting report before and after training.
+    such a folder is refused). evaluate: measure the forgetting report before and after training. drift:
+    rediscover the networks of `templates` on the fine-tuned model and report which were kept, moved or dissolved.
 
     >>> config = fnsft.TrainingConfig(max_steps=60, network_mode="freeze", components="0,3")  # doctest: +SKIP
     """
@@ -66,6 +67,7 @@ class TrainingConfig:
     general_eval: str | None = None
     eval_texts_per_category: int = 3
     evaluate: bool = True
+    drift: bool = False
     device: str = "auto"
 
     def __post_init__(self):

@@ -184,6 +184,8 @@ def fine_tune(
     progress,
 ) -> TrainingResult:
     """Load, prepare (LoRA or full, networks masked or selective), train, measure and save one run."""
+    from ..drift import load_base_networks
+    from ..drift import report_section as drift_report_section
     from ..masking import apply_mask
     from ..models import model_id, setup_lora
     from ..selective import SelectiveUpdate
@@ -195,6 +197,7 @@ def fine_tune(
     train_set, validation, collator = _datasets(config, tokenizer)
     selection = _network_selection(config, model)
     networks = selection.description if selection else None
+    drift_base = load_base_networks(config.templates, model) if config.drift else None
     measure = (
         (lambda m: measure_losses(m, tokenizer, validation, collator, config)) if config.evaluate else None
     )
@@ -236,13 +239,15 @@ def fine_tune(
         report.update(forgetting_report(before, measure(model)))
         report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
         report["target_records"] = len(validation) if validation is not None else 0
+    if drift_base is not None:
+        report["drift"] = drift_report_section(drift_base, model, tokenizer)
     if masked_after is not None:
         report["with_training_mask"] = {
             "evaluated": f"with the {config.network_mode} mask of training applied",
             **forgetting_report(masked_before, masked_after),
         }
     if is_main_process():
-        if measure:
+        if measure or drift_base is not None:
             write_json_atomically(report, run_dir / "forgetting_report.json")
         _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
     heartbeat.set("completed", step=step)
