@@ -52,8 +52,13 @@ def neuron_means(
     >>> means = fnsft.neuron_means(model, tokenizer)  # doctest: +SKIP
     >>> handle = ica.apply_component_masks(model, [0], mode="mean", means=means)  # doctest: +SKIP
     """
-    from .networks import chat_formatted
-    from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
+    from .texts import (
+        DEFAULT_PROMPTS,
+        LabelledTexts,
+        chat_formatted,
+        interleave_by_category,
+        load_labelled_texts,
+    )
 
     if texts is None:
         texts, split = DEFAULT_PROMPTS, split or "discovery"

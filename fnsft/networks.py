@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from .masking import MaskHandle, apply_mask, masked
 from .means import NeuronMeans, split_by_layer
 from .models import model_id
 from .selection import Components, NetworkSelection
-from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
+from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
 
 
 def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
@@ -34,13 +34,6 @@ def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> t
         return None
     free, _ = torch.cuda.mem_get_info(device)
     return device if matrix.numel() * matrix.element_size() * 2 < free else None
-
-
-def chat_formatted(texts: Sequence[str], tokenizer) -> list[str]:
-    """Each text as a user turn of the tokenizer's chat template."""
-    return [
-        tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False) for text in texts
-    ]
 
 
 class ICAMask:

@@ -19,7 +19,6 @@ from torch import nn
 
 from .architectures import ModelShape, model_shape
 from .card_schema import check_cards
-from .drift import match_components as match_components  # re-exported: one matching for templates and drift
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported

@@ -7,6 +7,7 @@ instead of reaching into each other.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +105,10 @@ def eval_texts(source: Any = None, count: int | None = None) -> LabelledTexts:
     """Texts to evaluate on: `source`, or the eval split of the shipped prompt set; `count` per category."""
     texts = load_labelled_texts(source or DEFAULT_PROMPTS, split=None if source else "eval")
     return per_category(texts, count) if count else texts
+
+
+def chat_formatted(texts: Sequence[str], tokenizer) -> list[str]:
+    """Each text as a user turn of the tokenizer's chat template."""
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False) for text in texts
+    ]
