@@ -188,6 +188,30 @@ def effect_chart(rows: Sequence[dict]) -> go.Figure:
     return styled(figure, "Loss per category", "category", "loss (nats/token)", barmode="group")
 
 
+def gain_sweep_chart(sweep: dict) -> go.Figure:
+    """Loss over all texts against the gain of the chosen networks (0 = lesion, 1 = unchanged), with random
+    neuron sets of the same size scaled alike. sweep: `fnsft.evaluation.gain_sweep`'s result."""
+    figure = go.Figure()
+    series = [("networks", sweep["network"], SERIES_COLORS["network"])]
+    series += [
+        (f"random neurons {d + 1}", draw, SERIES_COLORS["random"]) for d, draw in enumerate(sweep["random"])
+    ]
+    for name, losses, color in series:
+        figure.add_trace(
+            go.Scatter(
+                x=sweep["gains"],
+                y=[loss["all"] for loss in losses],
+                mode="lines+markers",
+                name=name,
+                line={"color": color, "dash": "solid" if name == "networks" else "dot"},
+                hovertemplate=f"{name}: gain %{{x:g}} → loss %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.add_vline(x=1.0, line_dash="dash", line_color="#9ca3af")  # the unmasked model
+    title = f"Loss vs gain of networks {sweep['components']} (dashed: gain 1, the unmasked model)"
+    return styled(figure, title, "gain", "loss (nats/token)")
+
+
 def loss_curve(rows: Sequence[dict]) -> go.Figure:
     """Training loss per step, and evaluation loss where it was measured. rows: progress.jsonl records."""
     train = [row for row in rows if row.get("loss") is not None]

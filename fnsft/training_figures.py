@@ -39,3 +39,45 @@ def forgetting_chart(report: dict) -> go.Figure:
     learned, forgotten = report.get("learned", 0.0), report.get("forgotten", 0.0)
     title = f"Learned {learned:+.3f} nats on the target · forgot {forgotten:+.3f} nats in general"
     return styled(figure, title, "", "loss (nats per token)", barmode="group")
+
+
+DRIFT_HEADERS = ["network", "status", "matched after training", "IoU", "map |correlation|"]
+DRIFT_COLORS = {"kept": "#16a34a", "moved": "#f59e0b", "dissolved": "#dc2626", "empty": "#9ca3af"}
+
+
+def drift_rows(report: dict) -> list[list]:
+    """One row per base network: what became of it after training (the report's `drift` section)."""
+    drift = report.get("drift")
+    if not drift:
+        return []
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 3)
+
+    return [
+        [f"N{entry['base']}", entry["status"], "" if entry["after"] is None else f"N{entry['after']}"]
+        + [rounded(entry["iou"]), rounded(entry["correlation"])]
+        for entry in drift["networks"]
+    ]
+
+
+def drift_chart(report: dict) -> go.Figure:
+    """IoU of each base network with its match after training, coloured kept / moved / dissolved."""
+    drift = report.get("drift")
+    if not drift:
+        return empty_figure("No drift measured: tick 'Measure drift' before training.")
+    entries = drift["networks"]
+    figure = go.Figure(
+        go.Bar(
+            x=[f"N{entry['base']}" for entry in entries],
+            y=[entry["iou"] for entry in entries],
+            marker_color=[DRIFT_COLORS.get(entry["status"], "#6b7280") for entry in entries],
+            customdata=[entry["status"] for entry in entries],
+            hovertemplate="%{x}: IoU %{y:.3f} (%{customdata})<extra></extra>",
+        )
+    )
+    counts = drift.get("counts", {})
+    summary = ", ".join(f"{counts.get(name, 0)} {name}" for name in ("kept", "moved", "dissolved", "new"))
+    return styled(
+        figure, f"Network drift after training: {summary}", "base network", "IoU", yaxis_range=[0, 1.05]
+    )

@@ -300,6 +300,17 @@ def test_measure_effect_table_and_chart(discovered):
     assert "as much as with random masks" in headline
 
 
+def test_gain_sweep_plots_loss_against_gain(discovered):
+    from fnsft.evaluation import GAINS
+
+    client, _, _ = discovered
+    figure = plot(client.predict([0], "lesion", 1.0, "zero", "", 1, 1, api_name="/gain_sweep"))
+    assert [trace["name"] for trace in figure["data"]] == ["networks", "random neurons 1"]
+    assert list(values(figure["data"][0]["x"])) == list(GAINS)
+    losses = values(figure["data"][0]["y"])
+    assert len(losses) == len(GAINS) and np.all(np.isfinite(losses))
+
+
 def test_export_and_import_a_template(discovered):
     client, state, _ = discovered
     previous = mine(client, state).networks
@@ -384,6 +395,7 @@ def training_settings(**changes) -> list:
         "batch_size": 4,
         "max_length": 64,
         "lora_r": 4,
+        "drift": False,
     }
     return list({**settings, **changes}.values())
 
@@ -456,9 +468,8 @@ def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovere
     with pytest.raises(AppError, match="Your training is still queued or running"):
         client.predict(*training_settings(), api_name="/start_training")
     panel = wait_for_training(client, state_is("completed", "failed"))
-    progress, loss, log, table, chart, report, adapter, checkpoint, timer = (
-        panel  # (the client skips buttons)
-    )
+    # the client skips buttons (Resume)
+    progress, loss, log, table, chart, drift_table, drift_chart, report, adapter, checkpoint, timer = panel
     assert 'data-state="completed"' in progress and "step 2/2" in progress, log
     assert len(plot(loss)["data"]) >= 1 and log.startswith("step 1/2")
     rows = {row[0]: row for row in table["data"]}
@@ -469,7 +480,22 @@ def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovere
         names = set(archive.namelist())
     assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "networks.json"} <= names
     assert checkpoint is None
+    assert not any(
+        cell not in ("", None) for row in drift_table["data"] for cell in row
+    )  # no drift asked for
+    assert "No drift measured" in json.dumps(plot(drift_chart))
     assert timer["active"] is False  # polling stops with the job
+
+
+def test_a_run_with_drift_shows_what_became_of_each_network(discovered):
+    client, state, _ = discovered
+    client.predict(*training_settings(drift=True, learning_rate=1e-9), api_name="/start_training")
+    panel = wait_for_training(client, state_is("completed", "failed"))
+    assert 'data-state="completed"' in panel[0], panel[2]
+    rows = panel[5]["data"]
+    assert [row[0] for row in rows] == [f"N{c}" for c in range(mine(client, state).networks.num_components)]
+    assert {row[1] for row in rows} <= {"kept", "moved", "dissolved", "empty"}
+    assert plot(panel[6])["layout"]["title"]["text"].startswith("Network drift after training:")
 
 
 def test_a_stopped_run_is_its_visitors_and_resumes_from_the_tab(discovered):
@@ -484,7 +510,7 @@ def test_a_stopped_run_is_its_visitors_and_resumes_from_the_tab(discovered):
     client.predict(api_name="/stop_training")
     panel = wait_for_training(client, state_is("stopped", "failed", "completed"))
     assert 'data-state="stopped"' in panel[0]
-    checkpoint = panel[7]
+    checkpoint = panel[9]
     assert state.jobs.view(mine(client, state).run_dir).resumable  # what shows the Resume button
     with zipfile.ZipFile(checkpoint) as archive:
         assert any(name.endswith("adapter_model.safetensors") for name in archive.namelist())
@@ -494,7 +520,7 @@ def test_a_stopped_run_is_its_visitors_and_resumes_from_the_tab(discovered):
     client.predict(api_name="/stop_training")
     panel = wait_for_training(client, state_is("stopped", "failed", "completed"))
     assert 'data-state="stopped"' in panel[0]
-    assert int(Path(panel[7]).stem.rsplit("-", 1)[1]) > stopped_at  # it went on from the checkpoint
+    assert int(Path(panel[9]).stem.rsplit("-", 1)[1]) > stopped_at  # it went on from the checkpoint
     assert mine(client, state).run_dir.name in panel[0]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import figures
-from ..evaluation import measure_effect
+from ..evaluation import GAINS, gain_sweep, measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
 from ..limits import parse_layer_spec, whole
 from ..masking import FILLS, MODES, NeuronMask
@@ -216,6 +216,39 @@ def effect(
     return effect_rows(rows), figures.effect_chart(rows), headline
 
 
+@user_errors
+def sweep(
+    state: AppState,
+    visitor: Visitor,
+    ids: list[int] | None,
+    mode: str,
+    gain: float,
+    fill: str,
+    layers: str,
+    texts_per_category: float,
+    random_draws: float,
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),
+):
+    """Loss vs gain (0 to 2) of the chosen networks, beside random neuron sets of the same size."""
+    loaded = state.require_model()
+    networks = state.visit(visitor, request).require_networks()
+    per_text, draws = check_effect(state, ids, mode, gain, fill, layers, texts_per_category, random_draws)
+    texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), per_text)
+    with visitor.running("gain sweep"):
+        result = gain_sweep(
+            loaded.model,
+            loaded.tokenizer,
+            networks,
+            ids or [],
+            texts,
+            GAINS,
+            random_draws=min(draws, 2),
+            progress=lambda fraction: progress(fraction, desc="Sweeping the gain"),
+        )
+    return figures.gain_sweep_chart(result)
+
+
 def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the current networks)."""
     with gr.Row():
@@ -253,11 +286,13 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         texts_per_category = gr.Slider(1, MAX_EFFECT_TEXTS, value=3, step=1, label="Texts per category")
         random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
+        sweep_button = gr.Button("Sweep the gain (0 to 2)")
     headline = gr.Markdown()
     effect_table = gr.Dataframe(  # full width, so the ratio and note columns stay in view
         headers=EFFECT_HEADERS, label="Loss per category", interactive=False, elem_id="effect-table"
     )
     effect_plot = gr.Plot(label="Loss per category")
+    sweep_plot = gr.Plot(label="Loss vs gain", elem_id="gain-sweep")
     selection = [selector, mode, gain, fill, layers]
     generate.click(
         bind(compare, state),
@@ -278,5 +313,16 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         [*selection, texts_per_category, random_draws],
         [effect_table, effect_plot, headline],
         api_name="measure_effect",
+    )
+    heavy_job(
+        sweep_button.click,
+        state,
+        visitor,
+        "gain sweep",
+        check_effect,
+        bind(sweep, state),
+        [*selection, texts_per_category, random_draws],
+        [sweep_plot],
+        api_name="gain_sweep",
     )
     return selector

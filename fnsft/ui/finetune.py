@@ -147,7 +147,8 @@ def panel(state: AppState, visitor: Visitor, job: JobSnapshot | None) -> tuple:
     """Everything the progress panel shows; the timer runs only while the job does."""
     if job is None:
         empty = figures.empty_figure(IDLE)
-        return IDLE, empty, "", [], empty, None, None, None, gr.update(visible=False), gr.Timer(active=False)
+        nothing = ([], empty, [], empty, None, None, None)  # report, drift and the three downloads
+        return (IDLE, empty, "", *nothing, gr.update(visible=False), gr.Timer(active=False))
     report = job.report or {}
     return (
         progress_html(job),
@@ -155,6 +156,8 @@ def panel(state: AppState, visitor: Visitor, job: JobSnapshot | None) -> tuple:
         log_tail(job),
         training_figures.report_rows(report),
         training_figures.forgetting_chart(report) if report else figures.empty_figure("No report yet."),
+        training_figures.drift_rows(report),
+        training_figures.drift_chart(report),
         report_file(state, visitor, job),
         adapter_zip(state, visitor, job),
         checkpoint_zip(state, visitor, job),
@@ -178,12 +181,16 @@ def restore(state: AppState, visitor: Visitor, run_name: str | None, request: gr
     return status(state, visitor, request)
 
 
-def network_settings(visitor: Visitor, ids: list[int] | None, mode: str, run_dir: Path) -> dict:
-    """The template file and components the trainer reads: the visitor's networks, saved into the run folder."""
+def network_settings(visitor: Visitor, ids: list[int] | None, mode: str, drift: bool, run_dir: Path) -> dict:
+    """The template file and components the trainer reads: the visitor's networks, saved into the run folder
+    (for mode 'none' too when drift is measured against them)."""
     if mode == "none":
         if ids:
             gr.Warning("Network mode 'none' trains without networks; the chosen networks are not used.")
-        return {}
+        if not drift:
+            return {}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return {"templates": str(save_templates(visitor.require_networks(), run_dir / "networks.json"))}
     if not ids:
         raise MaskSelectionError(
             f"Network mode {mode!r} needs networks: choose at least one, or mode 'none'."
@@ -225,6 +232,7 @@ def start(
     batch_size: float,
     max_length: float,
     lora_r: float,
+    drift: bool,
     request: gr.Request = None,
 ) -> tuple:
     """Start a training job in the background (its own copy of the loaded model) and show its panel.
@@ -245,12 +253,13 @@ def start(
         method=method,
         network_mode=mode,
         random_control=bool(random_control),
+        drift=bool(drift),
         lora_alpha=2 * settings["lora_r"],
         output_dir=str(run_dir),
         **settings,
     )
     preflight(config)  # unreadable data is refused now, not after the model has loaded
-    config = dataclasses.replace(config, **network_settings(visitor, ids, mode, run_dir))
+    config = dataclasses.replace(config, **network_settings(visitor, ids, mode, bool(drift), run_dir))
     _launch(state, visitor, config)
     return (*status(state, visitor, request), run_dir.name)
 
@@ -306,6 +315,9 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 batch_size = gr.Number(4, precision=0, label="Batch size")
                 max_length = gr.Number(256, precision=0, label="Max length (tokens)")
                 lora_r = gr.Number(16, precision=0, label="LoRA rank")
+            drift = gr.Checkbox(
+                label="Measure drift: rediscover your networks after training (adds about one discovery)"
+            )
             gr.Markdown("One training runs at a time on this server; your run is visible to you only.")
             with gr.Row():
                 start_button = gr.Button("Start training", variant="primary")
@@ -323,11 +335,17 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
         )
         report_chart = gr.Plot(label="Before and after training", elem_id="forgetting-chart")
     with gr.Row():
+        drift_table = gr.Dataframe(
+            headers=training_figures.DRIFT_HEADERS, label="Network drift", interactive=False
+        )
+        drift_chart = gr.Plot(label="Network drift", elem_id="drift-chart")
+    with gr.Row():
         report_json = gr.File(label="Report (JSON)", interactive=False)
         adapter = gr.File(label="Adapter, networks and report (zip)", interactive=False)
         checkpoint = gr.File(label="Last checkpoint (zip)", interactive=False)
     timer = gr.Timer(POLL_SECONDS, active=False)
-    outputs = [progress, loss, log, report_table, report_chart, report_json, adapter, checkpoint]
+    outputs = [progress, loss, log, report_table, report_chart, drift_table, drift_chart, report_json]
+    outputs += [adapter, checkpoint]
     outputs += [resume_button, timer]
     source.change(source_fields, source, [upload, hub_id], api_name="finetune_source")
     gr.on(
@@ -342,7 +360,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
     start_button.click(
         bind(start, state),
         [visitor, source, upload, hub_id, selector, mode, random_control, method, max_steps, epochs]
-        + [learning_rate, batch_size, max_length, lora_r],
+        + [learning_rate, batch_size, max_length, lora_r, drift],
         [*outputs, run_name],
         api_name="start_training",
     )
