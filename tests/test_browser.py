@@ -153,7 +153,7 @@ def test_a_session_in_the_browser(browser, app_url, page):
     expect(page.locator("#network-card")).to_contain_text("Top activations", timeout=SLOW)
     expect(page.get_by_text("N0 activation:")).to_be_visible(timeout=SLOW)
     shot(page, "3_explore")
-    page.locator("#network-table tbody tr").nth(2).locator("td").first.click()
+    page.locator("#network-table").get_by_role("row").nth(3).get_by_role("gridcell").first.click()  # N2's row
     expect(page.locator("#network-card h3")).to_contain_text("N2", timeout=SLOW)
     shot(page, "3_network_card")
 
@@ -177,7 +177,10 @@ def test_a_session_in_the_browser(browser, app_url, page):
     set_number(page, "Texts per category", 2)
     page.get_by_role("button", name="Measure effect").click()
     expect(page.get_by_text("as much as with random masks")).to_be_visible(timeout=SLOW)
-    expect(page.locator("#effect-table").get_by_role("columnheader", name="ratio")).to_be_in_viewport()
+    table_box = page.locator("#effect-table").bounding_box()
+    for column in ("ratio", "note"):  # not cut off: inside the table's own width, no horizontal scrolling
+        box = page.locator("#effect-table").get_by_role("columnheader", name=column).bounding_box()
+        assert box["x"] + box["width"] <= table_box["x"] + table_box["width"] + 1, column
     expect(page.locator(".js-plotly-plot")).to_have_count(7)  # six in Explore, the effect chart here
     shot(page, "4_compare")
 
