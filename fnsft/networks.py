@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import CapturedActivations, capture_activations, check_granularity
+from .activations import CapturedActivations, capture_activations, check_granularity, layer_widths
 from .architectures import model_shape
 from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
@@ -20,6 +20,7 @@ from .limits import check_choice, check_threshold
 from .masking import MaskHandle, apply_mask, masked
 from .models import model_id
 from .selection import Components, NetworkSelection
+from .streaming_discovery import SKETCH_ROWS, StreamingStatistics, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
 
 
@@ -49,6 +50,8 @@ class ICAMask:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
+    streaming: keep no [tokens x neurons] matrix; sketch it during capture (`fnsft.streaming_discovery`), so
+    memory does not grow with tokens x neurons; sketch_rows sets the sketch's size (and its accuracy).
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -73,6 +76,8 @@ class ICAMask:
         batch_size: int = 8,
         chat_format: bool = False,
         device: str | torch.device | None = "auto",
+        streaming: bool = False,
+        sketch_rows: int = SKETCH_ROWS,
     ):
         check_granularity(granularity)
         check_threshold(threshold_rule, threshold)
@@ -92,6 +97,8 @@ class ICAMask:
         self.batch_size = batch_size
         self.chat_format = chat_format
         self.device = device
+        self.streaming = streaming
+        self.sketch_rows = sketch_rows
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
@@ -122,6 +129,8 @@ class ICAMask:
             )
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
+        if self.streaming:
+            return self._compute_streaming(model, tokenizer, texts, max_tokens, report)
         captured = self._capture(model, tokenizer, texts, max_tokens, report)
         report("decompose", 0.0)
         matrix = standardize_(captured.matrix)
@@ -141,8 +150,31 @@ class ICAMask:
         report("done", 1.0)
         return self.networks_
 
-    def _capture(
+    def _compute_streaming(
         self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report
+    ) -> FunctionalNetworks:
+        """Streaming discovery: moments and sketch filled batch by batch, no stored matrix."""
+        width = sum(layer_widths(model, self.granularity))
+        statistics = StreamingStatistics.for_width(width, self.sketch_rows)
+        captured = self._capture(model, tokenizer, texts, max_tokens, report, sink=statistics.sink())
+        report("decompose", 0.0)
+        result = decompose_statistics(
+            statistics,
+            self.num_components,
+            lambda sink: self._capture(model, tokenizer, texts, max_tokens, report, sink=sink),
+            over=self.ica_over,
+            seed=self.seed,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            restarts=self.restarts,
+            stability_runs=self.stability_runs,
+        )
+        self.networks_ = self._networks(model, texts, captured, result)
+        report("done", 1.0)
+        return self.networks_
+
+    def _capture(
+        self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report, sink=None
     ) -> CapturedActivations:
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         return capture_activations(
@@ -155,6 +187,7 @@ class ICAMask:
             batch_size=self.batch_size,
             add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
             progress=lambda done, total: report("capture", done / total),
+            sink=sink,
         )
 
     def _networks(
@@ -205,6 +238,7 @@ class ICAMask:
             "pca_variance_ratio": result.pca_variance_ratio,
             "stability_runs": result.stability_runs,
             "notes": result.notes,
+            **({"streaming": True, "sketch_rows": self.sketch_rows} if self.streaming else {}),
         }
 
     def _fitted(self) -> FunctionalNetworks:
