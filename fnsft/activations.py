@@ -80,6 +80,20 @@ def _choose_tokens(token_lists: list[list[int]], max_tokens: int | None) -> list
     return chosen
 
 
+def _padded_batch(chosen, batch: list[int], pad_id: int, row_of: np.ndarray):
+    """(input ids, attention mask, the matrix rows of its real tokens) for the texts `batch` of `chosen`."""
+    length = max(len(chosen[i][1]) for i in batch)
+    input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), length), dtype=torch.long)
+    rows = []
+    for slot, i in enumerate(batch):
+        ids = chosen[i][1]
+        input_ids[slot, : len(ids)] = torch.tensor(ids)
+        attention[slot, : len(ids)] = 1
+        rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+    return input_ids, attention, torch.cat(rows)
+
+
 @torch.no_grad()
 def capture_activations(
     model: nn.Module,
@@ -141,17 +155,8 @@ def capture_activations(
     try:
         for start in range(0, len(order), batch_size):
             batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
-            length = max(len(chosen[i][1]) for i in batch)
-            input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), length), dtype=torch.long)
-            rows = []
-            for slot, i in enumerate(batch):
-                ids = chosen[i][1]
-                input_ids[slot, : len(ids)] = torch.tensor(ids)
-                attention[slot, : len(ids)] = 1
-                rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+            input_ids, attention, state["rows"] = _padded_batch(chosen, batch, pad_id, row_of)
             state["valid"] = attention.bool().to(device)
-            state["rows"] = torch.cat(rows)
             state["target"], state["slots"] = matrix, state["rows"]
             if sink is not None:  # one batch buffer, filled layer by layer
                 state["target"] = torch.empty((len(state["rows"]), matrix.shape[1]), dtype=dtype)
