@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .choices import SKETCH_ROWS as SKETCH_ROWS  # re-exported
 from .decomposition import Decomposition, decompose_factors
 from .errors import DecompositionError
 from .reduced_stability import reduced_stability
 from .streaming import FrequentDirections, RunningMoments, standardised_projection
 
-SKETCH_ROWS = 200  # Frequent Directions rows l; chosen by benchmarks/streaming_accuracy.py
 Sink = Callable[[torch.Tensor, torch.Tensor], None]
 
 
