@@ -2,7 +2,8 @@
 
 No [tokens x neurons] matrix is ever stored: each captured batch updates the per-neuron moments and the sketch
 (`fnsft.streaming`) and is dropped. The sketch gives the top singular values and right singular vectors v; the
-time courses then come from a cheap projection pass (a second capture that keeps only A_std v, [tokens x k]);
+time courses then come from a cheap projection pass (a second capture that keeps only A_std V, [tokens x l],
+which also refines the top-k by Rayleigh-Ritz);
 stability comes from ICA reruns on the reduced data (`fnsft.reduced_stability`), not from PCA reruns.
 """
 
@@ -57,7 +58,7 @@ def decompose_statistics(
     combine: Callable[[torch.Tensor], torch.Tensor] = lambda loadings: loadings,
 ) -> Decomposition:
     """Components from the accumulated statistics. project(sink) runs the projection pass over the same tokens
-    with that sink, which fills the [tokens x k] loadings A_std v; combine sums them over processes (parallel)."""
+    with that sink, which fills the [tokens x l] loadings A_std V; combine sums them over processes (parallel)."""
     tokens, neurons = statistics.moments.count, statistics.sketch.width
     limit = min(tokens, neurons, statistics.sketch.sketch_rows)
     if n_components < 2 or n_components >= limit:
@@ -65,12 +66,17 @@ def decompose_statistics(
             f"n_components={n_components} needs 2 <= n_components < min(tokens, neurons, sketch rows) = "
             f"{limit}; capture more tokens or ask for fewer components."
         )
-    _, v = statistics.sketch.factors(statistics.moments, n_components)
-    loadings = torch.zeros(tokens, n_components)
-    project(standardised_projection(statistics.moments, v, loadings))
-    loadings = combine(loadings)
-    s = loadings.norm(dim=0)  # exact ||A_std v||: Frequent Directions' own values are shrunk
-    u = loadings / s.clamp_min(1e-12)
+    _, basis = statistics.sketch.factors(statistics.moments, statistics.sketch.sketch_rows)  # [N x l]
+    loadings = torch.zeros(tokens, basis.shape[1])
+    project(standardised_projection(statistics.moments, basis, loadings))
+    # Rayleigh-Ritz: the exact top-k of A_std within the sketch's l directions (FD's own values are shrunk
+    # and its top-k directions rotated by the tail; A_std @ basis is known exactly after the projection pass)
+    u, s, w = torch.linalg.svd(combine(loadings).double(), full_matrices=False)
+    u, s, v = (
+        u[:, :n_components].float(),
+        s[:n_components].float(),
+        (basis.double() @ w[:n_components].T).float(),
+    )
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
     result = decompose_factors(u, s, v, statistics.moments.total_variance(), **common)
     if stability_runs > 0:
