@@ -44,4 +44,4 @@ NETWORK_MODES = ("none", *FORWARD_MASK_MODES, *SELECTIVE_MODES)
 TRAINING_METHODS = ("lora", "full", "qlora")
 
 # streaming discovery: Frequent Directions sketch rows (benchmarks/streaming_accuracy.py)
-SKETCH_ROWS = 100
+SKETCH_ROWS = 200
