@@ -136,8 +136,7 @@ def test_streaming_icamask_finds_the_in_memory_networks():
             tiny_llama(seed=1), CharTokenizer(), TEXTS, max_tokens=600
         )
     exact, streamed = found[False], found[True]
-    assert (
-        _match_abs_correlation(exact.maps, streamed.maps).min() > 0.97
-    )  # in-memory FastICA: not converged here
+    # the in-memory path's FastICA does not converge on 144 neurons: its maps differ by a few hundredths
+    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.97
     assert streamed.decomposition["streaming"] and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)
