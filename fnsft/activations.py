@@ -90,6 +90,20 @@ def _row_origins(chosen: list[tuple[int, list[int]]]) -> tuple[np.ndarray, np.nd
     return text_index, token_ids, positions
 
 
+def _padded_batch(chosen, batch: list[int], pad_id: int, row_of: np.ndarray):
+    """(input ids, attention mask, the matrix rows of its real tokens) for the texts `batch` of `chosen`."""
+    length = max(len(chosen[i][1]) for i in batch)
+    input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(batch), length), dtype=torch.long)
+    rows = []
+    for slot, i in enumerate(batch):
+        ids = chosen[i][1]
+        input_ids[slot, : len(ids)] = torch.tensor(ids)
+        attention[slot, : len(ids)] = 1
+        rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+    return input_ids, attention, torch.cat(rows)
+
+
 @torch.no_grad()
 def capture_activations(
     model: nn.Module,
@@ -103,12 +117,15 @@ def capture_activations(
     dtype: torch.dtype = torch.float32,
     add_special_tokens: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    sink: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> CapturedActivations:
     """Run `texts` through `model` and record every neuron of every layer at every real token.
 
     Texts are taken in the given order until `max_tokens` is reached, then batched by length to keep padding low.
     add_special_tokens=False for texts that already carry them (a chat template's BOS), so none is doubled.
     `progress(done_tokens, total_tokens)` is called after each batch.
+    sink(rows, values): streaming discovery; each batch's [n x neurons] values (token rows `rows`) go to the sink
+    instead of a stored matrix, and the returned matrix is empty ([0 x neurons]).
     """
     widths = layer_widths(model, granularity)
     chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, add_special_tokens), max_tokens)
@@ -116,12 +133,12 @@ def capture_activations(
     if total == 0:
         raise DecompositionError("The texts produced no tokens; give non-empty texts.")
     offsets = np.concatenate([[0], np.cumsum(widths)])
-    matrix = torch.empty((total, int(offsets[-1])), dtype=dtype)
+    matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
-    state: dict[str, torch.Tensor] = {}
+    state: dict = {}
     owner = object()
 
     def recorder(layer: int, last: bool):
@@ -132,7 +149,7 @@ def capture_activations(
                 return
             # OPT hands its MLP [batch * time, width]; every other family [batch, time, width]
             flat = values.reshape(*state["valid"].shape, -1)[state["valid"]].to("cpu", dtype)
-            matrix[state["rows"], columns] = flat
+            state["target"][state["slots"], columns] = flat
             if last:
                 raise _StopForward
 
@@ -148,19 +165,16 @@ def capture_activations(
     try:
         for start in range(0, len(order), batch_size):
             batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
-            length = max(len(chosen[i][1]) for i in batch)
-            input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), length), dtype=torch.long)
-            rows = []
-            for slot, i in enumerate(batch):
-                ids = chosen[i][1]
-                input_ids[slot, : len(ids)] = torch.tensor(ids)
-                attention[slot, : len(ids)] = 1
-                rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+            input_ids, attention, state["rows"] = _padded_batch(chosen, batch, pad_id, row_of)
             state["valid"] = attention.bool().to(device)
-            state["rows"] = torch.cat(rows)
+            state["target"], state["slots"] = matrix, state["rows"]
+            if sink is not None:  # one batch buffer, filled layer by layer
+                state["target"] = torch.empty((len(state["rows"]), matrix.shape[1]), dtype=dtype)
+                state["slots"] = slice(None)
             with contextlib.suppress(_StopForward):
                 model(input_ids=input_ids.to(device), attention_mask=attention.to(device), use_cache=False)
+            if sink is not None:
+                sink(state["rows"], state["target"])
             done += int(attention.sum())
             if progress is not None:
                 progress(done, total)

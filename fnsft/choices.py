@@ -43,3 +43,6 @@ FORWARD_MASK_MODES = ("lesion", "preserve")  # networks masked by hooks during t
 SELECTIVE_MODES = ("train_only", "freeze")  # only the networks' neurons updated, or exactly they frozen
 NETWORK_MODES = ("none", *FORWARD_MASK_MODES, *SELECTIVE_MODES)
 TRAINING_METHODS = ("lora", "full", "qlora")
+
+# streaming discovery: Frequent Directions sketch rows (benchmarks/streaming_accuracy.py)
+SKETCH_ROWS = 200

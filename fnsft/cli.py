@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .choices import DISCOVERY, EVAL_MODES, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES
+from .choices import DISCOVERY, EVAL_MODES, GRANULARITIES, ICA_ORIENTATIONS, SKETCH_ROWS, THRESHOLD_RULES
 from .cli_types import (
     OneLineParser,
     component_ids,
@@ -17,6 +17,7 @@ from .cli_types import (
     non_negative_int,
     positive_int,
     seed_int,
+    strict_bool,
 )
 from .errors import FnsftError, StorageError
 from .run_folder import check_writable
@@ -108,6 +109,13 @@ def build_templates_parser() -> argparse.ArgumentParser:
         help="0: stability not measured",
     )
     parser.add_argument("--seed", type=seed_int, default=DISCOVERY.seed)
+    parser.add_argument(
+        "--streaming",
+        type=strict_bool,
+        default=False,
+        help="true: sketch the activations during capture instead of storing them (memory independent of tokens)",
+    )
+    parser.add_argument("--sketch-rows", type=positive_int, default=SKETCH_ROWS, help="streaming sketch size")
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
     parser.add_argument(
@@ -200,6 +208,8 @@ def _build_templates(argv) -> None:
         stability_runs=args.stability_runs,
         max_length=args.max_length,
         chat_format=args.chat_format,
+        streaming=args.streaming,
+        sketch_rows=args.sketch_rows,
     )
     networks = mask.compute_global_networks(
         model, tokenizer, data, max_tokens=args.max_tokens, progress=progress

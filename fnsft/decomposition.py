@@ -131,12 +131,17 @@ def best_fastica(whitened: torch.Tensor, *, seed: int, restarts: int, max_iter: 
     return best[1], best[2], best[3]
 
 
-def _whiten(samples: torch.Tensor) -> torch.Tensor:
-    """Centre columns and make their covariance the identity."""
+def whitening(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centred samples, the symmetric transform [k x k] that makes their covariance the identity)."""
     centred = samples - samples.mean(dim=0, keepdim=True)
     covariance = (centred.T @ centred).to(torch.float64) / centred.shape[0]
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-    transform = eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
+    return centred, eigenvectors @ torch.diag(eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T
+
+
+def _whiten(samples: torch.Tensor) -> torch.Tensor:
+    """Centre columns and make their covariance the identity."""
+    centred, transform = whitening(samples)
     return centred @ transform.to(centred.dtype)
 
 
@@ -188,12 +193,17 @@ def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
     return (_whiten(v) @ unmixing.T).T.cpu().numpy()  # unit-variance independent neuron maps
 
 
-def _time_courses(matrix, u, unmixing, maps: np.ndarray, over: str) -> np.ndarray:
-    """[T x k] time courses: the independent sources (tokens) or least-squares loadings of the maps (neurons)."""
-    tokens, neurons = matrix.shape
+def _time_courses(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> np.ndarray:
+    """[T x k] time courses: the independent sources (tokens) or least-squares loadings of the maps (neurons).
+
+    With matrix=None (streaming discovery keeps no matrix) the loadings come from the factors u s v^T instead.
+    """
+    tokens, neurons = u.shape[0], v.shape[0]
     if over == "tokens":
         return ((u * tokens**0.5) @ unmixing.to(torch.float32).T).cpu().numpy()
-    maps_t = torch.from_numpy(maps).to(matrix.device, matrix.dtype)
+    maps_t = torch.from_numpy(maps).to(v.device, v.dtype)
+    if matrix is None:
+        return (((u * s) @ (v.T @ maps_t.T)) / neurons).cpu().numpy()
     return ((matrix @ maps_t.T) / neurons).cpu().numpy()  # maps are orthogonal with norm sqrt(N)
 
 
@@ -239,7 +249,42 @@ def decompose(
         )
     work = matrix.to(device) if device is not None else matrix
     u, s, v = _low_rank(work, n_components, seed, power_iterations=power_iterations)
-    total_variance = float(work.pow(2).sum())
+    result = decompose_factors(
+        u,
+        s,
+        v,
+        float(work.pow(2).sum()),
+        over=over,
+        seed=seed,
+        max_iter=max_iter,
+        tol=tol,
+        restarts=restarts,
+        matrix=work,
+    )
+    if stability_runs > 0:
+        result.stability = _stability(
+            work, over, result.maps, seed, stability_runs, max_iter, tol, restarts, power_iterations
+        )
+        result.stability_runs = stability_runs
+    return result
+
+
+def decompose_factors(
+    u: torch.Tensor,
+    s: torch.Tensor,
+    v: torch.Tensor,
+    total_variance: float,
+    *,
+    over: str,
+    seed: int,
+    max_iter: int,
+    tol: float,
+    restarts: int,
+    matrix: torch.Tensor | None = None,
+) -> Decomposition:
+    """Top-k factors (u [T x k], s [k], v [N x k]) of the standardised matrix -> ordered, sign-corrected
+    components; shared by the in-memory path and streaming discovery (which passes matrix=None)."""
+    tokens = u.shape[0]
     pca_ratio = float(s.pow(2).sum()) / max(total_variance, 1e-12)
     samples = u * tokens**0.5 if over == "tokens" else _whiten(v)
     unmixing, converged, iterations = best_fastica(
@@ -253,13 +298,13 @@ def decompose(
         )
         logger.warning(notes[-1])
     maps = _neuron_maps(u, s, v, unmixing, over, tokens)
-    courses = _time_courses(work, u, unmixing, maps, over)
+    courses = _time_courses(matrix, u, s, v, unmixing, maps, over)
     signs = _skew_signs(maps)
     maps *= signs[:, None]
     courses *= signs[None, :]
     energy = (courses**2).sum(axis=0) * (maps**2).sum(axis=1)
     order = np.argsort(-energy, kind="stable")
-    result = Decomposition(
+    return Decomposition(
         maps=maps[order].astype(np.float32),
         time_courses=courses[:, order].astype(np.float32),
         explained_variance_ratio=(energy[order] / max(total_variance, 1e-12)).astype(np.float32),
@@ -268,12 +313,6 @@ def decompose(
         iterations=iterations,
         notes=notes,
     )
-    if stability_runs > 0:
-        result.stability = _stability(
-            work, over, result.maps, seed, stability_runs, max_iter, tol, restarts, power_iterations
-        )
-        result.stability_runs = stability_runs
-    return result
 
 
 def _stability(

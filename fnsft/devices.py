@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch import nn
 
 _DTYPE_NAMES = {
     "float32": torch.float32,
@@ -67,3 +68,14 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         return _DTYPE_NAMES[dtype.lower()]
     except KeyError:
         raise ValueError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None
+
+
+def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
+    """The device for PCA/ICA: as requested, or for "auto" the model's CUDA device when the matrix fits."""
+    if requested != "auto":
+        return None if requested is None else torch.device(requested)
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if matrix.numel() * matrix.element_size() * 2 < free else None

@@ -11,29 +11,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import CapturedActivations, capture_activations, check_granularity
+from .activations import CapturedActivations, capture_activations, check_granularity, layer_widths
 from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
+from .devices import decomposition_device
 from .functional_networks import FunctionalNetworks
 from .limits import check_choice, check_threshold
 from .masking import MaskHandle, apply_mask, masked
 from .means import NeuronMeans, split_by_layer
 from .models import model_id
 from .selection import Components, NetworkSelection
+from .streaming_discovery import SKETCH_ROWS, StreamingStatistics, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
-
-
-def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
-    """The device for PCA/ICA: as requested, or for "auto" the model's CUDA device when the matrix fits."""
-    if requested != "auto":
-        return None if requested is None else torch.device(requested)
-    device = next(model.parameters()).device
-    if device.type != "cuda":
-        return None
-    free, _ = torch.cuda.mem_get_info(device)
-    return device if matrix.numel() * matrix.element_size() * 2 < free else None
 
 
 class ICAMask:
@@ -46,6 +37,8 @@ class ICAMask:
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
     cards: also build each network's card (fnsft.cards) from the discovery pass (its logit effect is measured
     later: fnsft.card_pass.add_logit_effects).
+    streaming: keep no [tokens x neurons] matrix; sketch it during capture (`fnsft.streaming_discovery`), so
+    memory does not grow with tokens x neurons; sketch_rows sets the sketch's size (and its accuracy).
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -71,6 +64,8 @@ class ICAMask:
         chat_format: bool = False,
         device: str | torch.device | None = "auto",
         cards: bool = True,
+        streaming: bool = False,
+        sketch_rows: int = SKETCH_ROWS,
     ):
         check_granularity(granularity)
         check_threshold(threshold_rule, threshold)
@@ -91,6 +86,8 @@ class ICAMask:
         self.chat_format = chat_format
         self.device = device
         self.cards = cards
+        self.streaming = streaming
+        self.sketch_rows = sketch_rows
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
@@ -121,6 +118,8 @@ class ICAMask:
             )
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
+        if self.streaming:
+            return self._compute_streaming(model, tokenizer, texts, max_tokens, report)
         captured = self._capture(model, tokenizer, texts, max_tokens, report)
         report("decompose", 0.0)
         flat_means = torch.empty(captured.matrix.shape[1])
@@ -137,6 +136,19 @@ class ICAMask:
             device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
+        return self._finish(model, tokenizer, texts, captured, result, flat_means, report)
+
+    def _finish(
+        self,
+        model,
+        tokenizer,
+        texts: LabelledTexts,
+        captured: CapturedActivations,
+        result,
+        flat_means,
+        report,
+    ) -> FunctionalNetworks:
+        """The networks of either path, with the neurons' means and (when asked) their cards."""
         means = split_by_layer(flat_means, captured.layer_widths)
         self.networks_ = self._networks(model, texts, captured, result, means)
         if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
@@ -146,8 +158,29 @@ class ICAMask:
         report("done", 1.0)
         return self.networks_
 
-    def _capture(
+    def _compute_streaming(
         self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report
+    ) -> FunctionalNetworks:
+        """Streaming discovery: moments and sketch filled batch by batch, no stored matrix."""
+        width = sum(layer_widths(model, self.granularity))
+        statistics = StreamingStatistics.for_width(width, self.sketch_rows)
+        captured = self._capture(model, tokenizer, texts, max_tokens, report, sink=statistics.sink())
+        report("decompose", 0.0)
+        result = decompose_statistics(
+            statistics,
+            self.num_components,
+            lambda sink: self._capture(model, tokenizer, texts, max_tokens, report, sink=sink),
+            over=self.ica_over,
+            seed=self.seed,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            restarts=self.restarts,
+            stability_runs=self.stability_runs,
+        )
+        return self._finish(model, tokenizer, texts, captured, result, statistics.moments.mean, report)
+
+    def _capture(
+        self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report, sink=None
     ) -> CapturedActivations:
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         return capture_activations(
@@ -160,6 +193,7 @@ class ICAMask:
             batch_size=self.batch_size,
             add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
             progress=lambda done, total: report("capture", done / total),
+            sink=sink,
         )
 
     def _networks(
@@ -216,6 +250,7 @@ class ICAMask:
             "pca_variance_ratio": result.pca_variance_ratio,
             "stability_runs": result.stability_runs,
             "notes": result.notes,
+            **({"streaming": True, "sketch_rows": self.sketch_rows} if self.streaming else {}),
         }
 
     def _fitted(self) -> FunctionalNetworks:

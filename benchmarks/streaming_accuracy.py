@@ -1,0 +1,194 @@
+"""Streaming discovery against the in-memory path on the embedded model, on the same captured tokens.
+
+Step 1 (--capture) records the default prompt set's discovery split (interleaved by category, as ICAMask does)
+into a matrix file. Step 2 streams that matrix's rows, in shuffled batches of 400 as a capture would send them,
+into the running moments and the Frequent Directions sketch (one run per --sketch-rows value), runs the
+projection pass and the reduced-data stability, then runs today's in-memory decomposition (5 PCA reruns for
+stability) and compares: best one-to-one neuron-map |correlation|, network IoU (z >= 3), time-course |corr|,
+and which components each stability score flags (< 0.8), also with the reduced-data stability run on
+the in-memory path's own factors (the same data as today's scores).
+Run: python benchmarks/streaming_accuracy.py --capture --tokens 16384 && \
+     python benchmarks/streaming_accuracy.py --sketch-rows 100,300
+Writes benchmarks/results/streaming_accuracy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+RESULTS = Path(__file__).resolve().parent / "results"
+STABLE = 0.8
+
+
+def capture(tokens: int, path: str) -> None:
+    from fnsft import load_model
+    from fnsft.activations import capture_activations
+    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+
+    model, tokenizer = load_model()
+    texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
+    start = time.perf_counter()
+    captured = capture_activations(model, tokenizer, texts, max_tokens=tokens)
+    print(f"captured {tuple(captured.matrix.shape)} in {time.perf_counter() - start:.0f} s")
+    np.save(path, captured.matrix.numpy())
+
+
+def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
+    order = torch.randperm(matrix.shape[0], generator=torch.Generator().manual_seed(seed))
+    for start in range(0, matrix.shape[0], batch):
+        rows = order[start : start + batch]
+        yield rows, matrix[rows]
+
+
+def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
+    from fnsft.streaming_discovery import StreamingStatistics, decompose_statistics
+
+    start = time.perf_counter()
+    statistics = StreamingStatistics.for_width(matrix.shape[1], sketch_rows)
+    fold = statistics.sink()
+    for rows, batch in _stream(matrix, 1):
+        fold(rows, batch)
+    sketch_seconds = time.perf_counter() - start
+
+    def project(sink) -> None:
+        for rows, batch in _stream(matrix, 2):
+            sink(rows, batch)
+
+    result = decompose_statistics(
+        statistics,
+        components,
+        project,
+        over="neurons",
+        seed=0,
+        max_iter=400,
+        tol=1e-4,
+        restarts=3,
+        stability_runs=5,
+    )
+    return result, sketch_seconds, time.perf_counter() - start
+
+
+def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
+    from fnsft.decomposition import threshold_networks
+
+    sets, _ = threshold_networks(maps, widths, "zscore", 3.0)
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    return [{int(i + offsets[layer]) for layer, ids in network.items() for i in ids} for network in sets]
+
+
+def compare(exact, result, widths: list[int]) -> dict:
+    from fnsft.decomposition import _match_abs_correlation
+
+    maps = _match_abs_correlation(exact.maps, result.maps)
+    a, b = _networks(exact.maps, widths), _networks(result.maps, widths)
+    iou = np.array([[len(x & y) / max(len(x | y), 1) for y in b] for x in a])
+    rows, cols = linear_sum_assignment(-iou)
+    courses = _match_abs_correlation(exact.time_courses.T, result.time_courses.T)
+    return {
+        "map_abs_corr_median": float(np.median(maps)),
+        "map_abs_corr_min": float(maps.min()),
+        "network_iou_median": float(np.median(iou[rows, cols])),
+        "network_iou_min": float(iou[rows, cols].min()),
+        "time_course_abs_corr_median": float(np.median(courses)),
+        "pca_variance_ratio": result.pca_variance_ratio,
+    }
+
+
+def stability_agreement(exact, result) -> dict:
+    """Today's scores (PCA reruns) vs the reduced-data scores, component by component (matched by map)."""
+    similarity = np.abs(np.corrcoef(exact.maps, result.maps)[: len(exact.maps), len(exact.maps) :])
+    rows, cols = linear_sum_assignment(-similarity)
+    today, reduced = exact.stability[rows], result.stability[cols]
+    return {
+        "pearson": float(np.corrcoef(today, reduced)[0, 1]),
+        "flagged_today": int((today < STABLE).sum()),
+        "flagged_reduced": int((reduced < STABLE).sum()),
+        "flag_agreement": float(((today < STABLE) == (reduced < STABLE)).mean()),
+        "today": today.round(3).tolist(),
+        "reduced": reduced.round(3).tolist(),
+    }
+
+
+def reduced_on_the_same_data(matrix: torch.Tensor, components: int, today: np.ndarray) -> dict:
+    """The reduced-data stability on the in-memory path's own factors, against its PCA-rerun scores `today`."""
+    from fnsft.decomposition import _low_rank, decompose_factors
+    from fnsft.reduced_stability import reduced_stability
+
+    u, s, v = _low_rank(matrix, components, 0)
+    result = decompose_factors(
+        u,
+        s,
+        v,
+        float(matrix.pow(2).sum()),
+        over="neurons",
+        seed=0,
+        max_iter=400,
+        tol=1e-4,
+        restarts=3,
+        matrix=matrix,
+    )
+    start = time.perf_counter()
+    reduced = reduced_stability(u, s, v, result.maps, over="neurons", seed=0, runs=5)
+    return {
+        "reduced_stability_5_runs_seconds": time.perf_counter() - start,
+        "pearson": float(np.corrcoef(today, reduced)[0, 1]),
+        "flagged_today": int((today < STABLE).sum()),
+        "flagged_reduced": int((reduced < STABLE).sum()),
+        "flag_agreement": float(((today < STABLE) == (reduced < STABLE)).mean()),
+        "reduced": reduced.round(3).tolist(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--capture", action="store_true")
+    parser.add_argument("--tokens", type=int, default=16384)
+    parser.add_argument("--matrix", default="/tmp/fnsft-streaming-matrix.npy")
+    parser.add_argument("--sketch-rows", default="100,300")
+    parser.add_argument("--components", type=int, default=20)
+    args = parser.parse_args()
+    if args.capture:
+        capture(args.tokens, args.matrix)
+        return
+    from fnsft.decomposition import decompose, standardize_
+
+    matrix = torch.from_numpy(np.load(args.matrix))
+    widths = [1536] * (matrix.shape[1] // 1536)  # the embedded model: 30 layers of 1536 neurons
+    runs = {int(rows): streamed(matrix, int(rows), args.components) for rows in args.sketch_rows.split(",")}
+    start = time.perf_counter()
+    exact = decompose(standardize_(matrix), args.components, seed=0, stability_runs=5)
+    report = {
+        "model": "SmolLM2-135M-Instruct (embedded), CPU only, 2 shared cores",
+        "tokens": matrix.shape[0],
+        "neurons": matrix.shape[1],
+        "in_memory_seconds": time.perf_counter() - start,
+    }
+    for rows, (result, sketch_seconds, total_seconds) in runs.items():
+        report[f"sketch_rows_{rows}"] = {
+            "sketch_seconds": sketch_seconds,
+            "total_seconds": total_seconds,
+            **compare(exact, result, widths),
+            "stability": stability_agreement(exact, result),
+        }
+    report["in_memory_pca_variance_ratio"] = exact.pca_variance_ratio
+    report["stability_on_in_memory_factors"] = reduced_on_the_same_data(
+        matrix, args.components, exact.stability
+    )
+    report["peak_rss_mb_with_matrix"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "streaming_accuracy.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

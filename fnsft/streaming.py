@@ -1,0 +1,142 @@
+"""Streaming discovery statistics: per-neuron moments and a Frequent Directions sketch of the standardised matrix.
+
+Discovery standardises every neuron over the tokens, A_std = (A - 1 mu^T) D^-1, but the mean mu and the standard
+deviations D are only known after the last token. Both statistics here are updated batch by batch from the raw
+rows and corrected exactly afterwards, so memory is sketch rows x neurons, whatever the number of tokens.
+
+Frequent Directions was chosen over the single-pass randomized sketch of Tropp, Yurtsever, Udell & Cevher (2017)
+by measured accuracy: on planted sparse networks under a flat noise tail (tests/test_streaming.py's data) a
+40-row FD sketch recovered the top-6 right singular subspace with cosines >= 0.9997, where the single-pass
+sketch reached 0.13 at width 40 and 0.93 at width 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class RunningMoments:
+    """Per-neuron count, mean and sum of squared deviations (float64), merged batch by batch with the parallel
+    update of Chan, Golub & LeVeque (1979): one pass, and no cancellation as in a naive sum of squares."""
+
+    count: int
+    mean: torch.Tensor  # [N]
+    m2: torch.Tensor  # [N], sum of squared deviations from the mean
+
+    @classmethod
+    def empty(cls, width: int) -> RunningMoments:
+        zeros = torch.zeros(width, dtype=torch.float64)
+        return cls(0, zeros, zeros.clone())
+
+    def update(self, batch: torch.Tensor) -> None:
+        """Fold in a [rows x N] batch."""
+        values = batch.to(torch.float64)
+        mean = values.mean(dim=0)
+        self.merge(RunningMoments(values.shape[0], mean, (values - mean).pow_(2).sum(dim=0)))
+
+    def merge(self, other: RunningMoments) -> None:
+        """Fold in the moments of another set of rows (another batch, or another process's shard)."""
+        total = self.count + other.count
+        if other.count == 0:
+            return
+        delta = other.mean - self.mean
+        self.m2 += other.m2 + delta.pow(2) * (self.count * other.count / total)
+        self.mean += delta * (other.count / total)
+        self.count = total
+
+    def std(self) -> torch.Tensor:
+        """Sample standard deviation (rows - 1), 1 for constant neurons: as `decomposition.standardize_`."""
+        std = (self.m2 / max(self.count - 1, 1)).sqrt()
+        std[std < 1e-8] = 1.0
+        return std
+
+    def total_variance(self) -> float:
+        """Sum of squares of the standardised matrix, exactly."""
+        return float((self.m2 / self.std().pow(2)).sum())
+
+
+class FrequentDirections:
+    """Frequent Directions (Liberty 2013, "Simple and deterministic matrix sketching"): an [l x N] matrix B with
+    ||X^T X - B^T B||_2 <= ||X - X_k||_F^2 / (l - k), filled row batch by row batch; sketches merge by stacking
+    and shrinking (mergeable summaries), so processes combine theirs.
+
+    X is the raw rows centred and scaled by a pilot (the first batch's mean m0 and std d0), which keeps the
+    sketch's error spread evenly over neurons. With c = (mu - m0) / d0 and g = d0 / D, A_std = (X - 1 c^T) diag(g)
+    and, because c is the column mean of X, A_std^T A_std = diag(g) (X^T X - T c c^T) diag(g): the exact mean and
+    scale are applied after the pass.
+    """
+
+    def __init__(self, width: int, sketch_rows: int):
+        self.width = width
+        self.sketch_rows = sketch_rows
+        self.sketch = torch.zeros(0, width)
+        self.pending: list[torch.Tensor] = []
+        self.pilot_mean: torch.Tensor | None = None
+        self.pilot_scale: torch.Tensor | None = None
+
+    def set_pilot(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Pilot centring and scaling (any values work: the corrections are exact); data-parallel processes
+        must share one."""
+        self.pilot_mean = mean.float()
+        self.pilot_scale = torch.where(scale < 1e-6, torch.ones_like(scale), scale).float()
+
+    def update(self, batch: torch.Tensor) -> None:
+        """Fold in a [n x N] batch of raw rows."""
+        if self.pilot_mean is None:
+            self.set_pilot(
+                batch.mean(dim=0), batch.std(dim=0) if batch.shape[0] > 1 else torch.ones(self.width)
+            )
+        self._add((batch.float() - self.pilot_mean) / self.pilot_scale)
+
+    def merge(self, other_sketch: torch.Tensor) -> None:
+        """Fold in another process's sketch (made with the same pilot)."""
+        self._add(other_sketch)
+
+    def _add(self, rows: torch.Tensor) -> None:
+        self.pending.append(rows)
+        if self.sketch.shape[0] + sum(len(p) for p in self.pending) >= 2 * self.sketch_rows:
+            self.shrink()
+
+    def shrink(self) -> None:
+        """Keep the top `sketch_rows` directions, each shrunk by the energy of the next one."""
+        stacked = torch.cat([self.sketch, *self.pending])
+        self.pending = []
+        eigenvalues, eigenvectors = torch.linalg.eigh((stacked @ stacked.T).double())
+        eigenvalues, eigenvectors = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)
+        keep = min(self.sketch_rows, len(eigenvalues))
+        floor = eigenvalues[keep] if keep < len(eigenvalues) else 0.0
+        directions = (eigenvectors[:, :keep].T.float() @ stacked) / eigenvalues[:keep, None].sqrt().clamp_min(
+            1e-12
+        ).float()
+        self.sketch = (eigenvalues[:keep] - floor).clamp_min(0).sqrt().float()[:, None] * directions
+
+    def factors(self, moments: RunningMoments, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s [k], v [N x k]): top singular values and right singular vectors of A_std."""
+        if self.pending:
+            self.shrink()
+        shift = (moments.mean - self.pilot_mean.double()) / self.pilot_scale.double()
+        gain = self.pilot_scale.double() / moments.std()
+        stacked = torch.cat([self.sketch.double(), moments.count**0.5 * shift[None, :]]) * gain[None, :]
+        basis, triangle = torch.linalg.qr(stacked.T)  # A_std^T A_std ~= basis (R J R^T) basis^T
+        signs = torch.ones(stacked.shape[0], dtype=torch.float64)
+        signs[-1] = -1.0  # the mean term is subtracted
+        eigenvalues, eigenvectors = torch.linalg.eigh(triangle @ torch.diag(signs) @ triangle.T)
+        eigenvalues, eigenvectors = eigenvalues.flip(0)[:rank], eigenvectors.flip(1)[:, :rank]
+        return eigenvalues.clamp_min(0).sqrt().float(), (basis @ eigenvectors).float()
+
+
+def standardised_projection(
+    moments: RunningMoments, directions: torch.Tensor, out: torch.Tensor
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """A capture sink writing A_std @ directions ([n x k]) of each batch into out[rows]: the projection pass that
+    gives streaming discovery its time courses."""
+    mean, std = moments.mean.float(), moments.std().float()
+
+    def project(rows: torch.Tensor, values: torch.Tensor) -> None:
+        out[rows] = ((values - mean) / std) @ directions
+
+    return project
