@@ -304,7 +304,7 @@ def test_gain_sweep_plots_loss_against_gain(discovered):
     from fnsft.evaluation import GAINS
 
     client, _, _ = discovered
-    figure = plot(client.predict([0], "lesion", 1.0, "zero", "", 1, 1, api_name="/gain_sweep"))
+    figure = plot(client.predict([0], 1, 1, api_name="/gain_sweep"))
     assert [trace["name"] for trace in figure["data"]] == ["networks", "random neurons 1"]
     assert list(values(figure["data"][0]["x"])) == list(GAINS)
     losses = values(figure["data"][0]["y"])

@@ -11,7 +11,7 @@ from ..generation import GenerationSettings, compare_next_token, stream_comparis
 from ..limits import parse_layer_spec, whole
 from ..masking import FILLS, MODES, NeuronMask
 from ..selection import mask_from_networks
-from ..texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from ..texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
 from .common import bind, heavy_job, show_warnings, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
@@ -144,6 +144,14 @@ def next_token(
     return rows, f"KL(unmasked ‖ masked) = **{result.kl_divergence:.4f}** nats"
 
 
+def measured_counts(texts_per_category: float, draws: float) -> tuple[int, int]:
+    """(texts per category, random draws) of a loss measurement, within the page's bounds."""
+    return (
+        whole("Texts per category", texts_per_category, 1, MAX_EFFECT_TEXTS),
+        whole("Random masks", draws, 1, MAX_RANDOM_DRAWS),
+    )
+
+
 def check_effect(
     state: AppState,
     ids: list[int] | None,
@@ -156,10 +164,18 @@ def check_effect(
 ) -> tuple[int, int]:
     """(texts per category, random draws) of a Measure effect request, checked at submit."""
     parse_layer_spec(layers, state.require_model().model.config.num_hidden_layers)
-    return (
-        whole("Texts per category", texts_per_category, 1, MAX_EFFECT_TEXTS),
-        whole("Random masks", draws, 1, MAX_RANDOM_DRAWS),
-    )
+    return measured_counts(texts_per_category, draws)
+
+
+def check_sweep(
+    state: AppState, ids: list[int] | None, texts_per_category: float, draws: float
+) -> tuple[int, int]:
+    return measured_counts(texts_per_category, draws)
+
+
+def eval_texts_per_category(count: int) -> LabelledTexts:
+    """`count` texts of each category of the shipped prompt set's eval split."""
+    return per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), count)
 
 
 def effect_rows(rows: list[dict]) -> list[list]:
@@ -192,7 +208,7 @@ def effect(
     per_text, draws = check_effect(state, ids, mode, gain, fill, layers, texts_per_category, random_draws)
     if parse_layer_spec(layers, networks.shape.num_layers):
         gr.Warning("Measure effect masks the networks in every layer; the layer restriction is not used.")
-    texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), per_text)
+    texts = eval_texts_per_category(per_text)
     with visitor.running("effect measurement"):
         report = measure_effect(
             loaded.model,
@@ -221,10 +237,6 @@ def sweep(
     state: AppState,
     visitor: Visitor,
     ids: list[int] | None,
-    mode: str,
-    gain: float,
-    fill: str,
-    layers: str,
     texts_per_category: float,
     random_draws: float,
     request: gr.Request = None,
@@ -233,8 +245,8 @@ def sweep(
     """Loss vs gain (0 to 2) of the chosen networks, beside random neuron sets of the same size."""
     loaded = state.require_model()
     networks = state.visit(visitor, request).require_networks()
-    per_text, draws = check_effect(state, ids, mode, gain, fill, layers, texts_per_category, random_draws)
-    texts = per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), per_text)
+    per_text, draws = check_sweep(state, ids, texts_per_category, random_draws)
+    texts = eval_texts_per_category(per_text)
     with visitor.running("gain sweep"):
         result = gain_sweep(
             loaded.model,
@@ -319,9 +331,9 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         state,
         visitor,
         "gain sweep",
-        check_effect,
+        check_sweep,
         bind(sweep, state),
-        [*selection, texts_per_category, random_draws],
+        [selector, texts_per_category, random_draws],
         [sweep_plot],
         api_name="gain_sweep",
     )
