@@ -205,7 +205,7 @@ def effect(
     """Loss per category of the shipped eval split: unmasked, masked, and random masks of the same size."""
     loaded = state.require_model()
     networks = state.visit(visitor, request).require_networks()
-    per_text, draws = check_effect(state, ids, mode, gain, fill, layers, texts_per_category, random_draws)
+    per_text, draws = measured_counts(texts_per_category, random_draws)
     if parse_layer_spec(layers, networks.shape.num_layers):
         gr.Warning("Measure effect masks the networks in every layer; the layer restriction is not used.")
     texts = eval_texts_per_category(per_text)

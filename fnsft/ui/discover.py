@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..architectures import model_shape
+from ..activations import layer_widths
 from ..choices import DISCOVERY, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
 from ..limits import check_discovery
 from ..networks import ICAMask
@@ -56,8 +56,8 @@ def rethreshold(
 
 
 def neuron_count(state: AppState, granularity: str) -> int:
-    shape = model_shape(state.require_model().model)
-    return shape.total_neurons if granularity == "intermediate" else shape.hidden_size * shape.num_layers
+    """Neurons at the site a discovery records (an unknown granularity is refused by the library's check)."""
+    return sum(layer_widths(state.require_model().model, granularity))
 
 
 def check_settings(

@@ -134,12 +134,14 @@ def checkpoint_zip(state: AppState, visitor: Visitor, job: JobSnapshot) -> str |
 
 
 def report_file(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
-    """The forgetting report as a JSON file to download."""
+    """The forgetting report as a JSON file to download (written once: a run's report is final, and the panel
+    is polled every few seconds)."""
     if job.report is None:
         return None
     target = state.work_dir / "zips" / visitor.key / f"{job.run_dir.name}-forgetting_report.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(job.report, indent=1))
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(job.report, indent=1))
     return str(target)
 
 

@@ -57,8 +57,11 @@ class Visitor:
 
     def reserve(self, job: str) -> None:
         """Claim the visitor's one heavy-job slot at submit time, before the job waits in the queue."""
+        self._claim(job, allowed=(None,))
+
+    def _claim(self, job: str, allowed: tuple) -> None:
         with self._lock:
-            if self.job is not None:
+            if self.job not in allowed:
                 raise BusyError(
                     f"Your {self.job} is still queued or running; one heavy job per visitor at a time. "
                     "Wait for it to finish."
@@ -72,13 +75,7 @@ class Visitor:
     @contextlib.contextmanager
     def running(self, job: str) -> Iterator[None]:
         """Hold the heavy-job slot while `job` runs (a reservation for the same job is taken over)."""
-        with self._lock:
-            if self.job not in (None, job):
-                raise BusyError(
-                    f"Your {self.job} is still queued or running; one heavy job per visitor at a time. "
-                    "Wait for it to finish."
-                )
-            self.job = job
+        self._claim(job, allowed=(None, job))
         try:
             yield
         finally:
