@@ -104,6 +104,24 @@ def _padded_batch(chosen, batch: list[int], pad_id: int, row_of: np.ndarray):
     return input_ids, attention, torch.cat(rows)
 
 
+def _owned_batches(chosen, batch_size: int, shard: tuple[int, int], streaming: bool) -> list[list[int]]:
+    """The batches (indices into `chosen`, by length to keep padding low) this process runs: every world-th
+    one, from its rank."""
+    rank, world = shard
+    order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if world == 1:
+        return batches
+    if not streaming:
+        raise ValueError("a sharded capture needs a sink: only streaming discovery runs data-parallel")
+    if len(batches) < world:
+        raise DecompositionError(
+            f"{len(batches)} batches of texts for {world} processes: every process needs at least one; "
+            "capture more tokens or run fewer processes."
+        )
+    return batches[rank::world]
+
+
 @torch.no_grad()
 def capture_activations(
     model: nn.Module,
@@ -118,14 +136,15 @@ def capture_activations(
     add_special_tokens: bool = True,
     progress: Callable[[int, int], None] | None = None,
     sink: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> CapturedActivations:
     """Run `texts` through `model` and record every neuron of every layer at every real token.
 
     Texts are taken in the given order until `max_tokens` is reached, then batched by length to keep padding low.
     add_special_tokens=False for texts that already carry them (a chat template's BOS), so none is doubled.
     `progress(done_tokens, total_tokens)` is called after each batch.
-    sink(rows, values): streaming discovery; each batch's [n x neurons] values (token rows `rows`) go to the sink
-    instead of a stored matrix, and the returned matrix is empty ([0 x neurons]).
+    sink(rows, values): streaming; each batch's [n x neurons] values go to the sink, the matrix stays [0 x N].
+    shard=(rank, world): data-parallel streaming, only every world-th batch from `rank` (rows numbered as one).
     """
     widths = layer_widths(model, granularity)
     chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, add_special_tokens), max_tokens)
@@ -136,7 +155,8 @@ def capture_activations(
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
+    batches = _owned_batches(chosen, batch_size, shard, sink is not None)
+    own_tokens = sum(len(chosen[i][1]) for batch in batches for i in batch)
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
     state: dict = {}
     owner = object()
@@ -163,8 +183,7 @@ def capture_activations(
     done = 0
     token = _CAPTURING.set(owner)
     try:
-        for start in range(0, len(order), batch_size):
-            batch = [order[i] for i in range(start, min(start + batch_size, len(order)))]
+        for batch in batches:
             input_ids, attention, state["rows"] = _padded_batch(chosen, batch, pad_id, row_of)
             state["valid"] = attention.bool().to(device)
             state["target"], state["slots"] = matrix, state["rows"]
@@ -177,7 +196,7 @@ def capture_activations(
                 sink(state["rows"], state["target"])
             done += int(attention.sum())
             if progress is not None:
-                progress(done, total)
+                progress(done, own_tokens)
     finally:
         _CAPTURING.reset(token)
         for handle in handles:

@@ -73,7 +73,7 @@ def _output_file(text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
     try:
-        check_writable(path, "output")
+        check_writable(path.parent, "output")  # an existing file is replaced (atomically)
     except FnsftError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return path
@@ -112,8 +112,9 @@ def build_templates_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--streaming",
         type=strict_bool,
-        default=False,
-        help="true: sketch the activations during capture instead of storing them (memory independent of tokens)",
+        default=None,
+        help="true: sketch the activations during capture instead of storing them (memory independent of "
+        "tokens); default: true under torchrun / accelerate launch (data-parallel), false otherwise",
     )
     parser.add_argument("--sketch-rows", type=positive_int, default=SKETCH_ROWS, help="streaming sketch size")
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
@@ -152,42 +153,63 @@ def _add_cards(args, model, tokenizer, data, progress) -> None:
     )
 
 
-def _build_templates(argv) -> None:
-    from tqdm import tqdm
-
-    from .card_pass import add_logit_effects
-    from .models import load_model, model_id
-    from .networks import ICAMask
+def _discovery_texts(args):
+    """The --dataset texts (each unlabelled one its own category), or the shipped prompt set's split."""
     from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+
+    if not args.dataset:
+        return load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
+    parts = []
+    for source, count in args.dataset:
+        texts = load_labelled_texts(
+            source,
+            text_field=args.text_field,
+            category_field=args.category_field,
+            split=args.split,
+            per_source_limit=count,
+        )
+        if texts.categories is None:
+            texts.categories = [Path(source).stem] * len(texts.texts)
+        parts.append(texts)
+    return LabelledTexts(
+        [t for part in parts for t in part.texts],
+        [c for part in parts for c in part.categories],
+        {"sources": [part.provenance for part in parts]},
+    )
+
+
+def _build_templates(argv) -> None:
+    """Discovery in this process, or as one of a torchrun / accelerate launch group (streaming, data-parallel:
+    the first process measures the logit effects and writes the template)."""
+    from .parallel import join_process_group_from_environment, leave_process_group
 
     parser = build_templates_parser()
     args = parser.parse_args(argv)
     if args.threshold_rule == "topk" and not args.threshold.is_integer():
         parser.error(f"argument --threshold: topk keeps a whole number of neurons, not {args.threshold:g}")
+    distributed = join_process_group_from_environment()
+    if distributed and args.add_cards is not None:
+        parser.error("--add-cards runs in one process: run it without torchrun")
+    try:
+        _discover_and_write(args, streaming=distributed if args.streaming is None else args.streaming)
+    finally:
+        leave_process_group()
+
+
+def _discover_and_write(args, streaming: bool) -> None:
+    from tqdm import tqdm
+
+    from .card_pass import add_logit_effects
+    from .models import load_model, model_id
+    from .networks import ICAMask
+    from .parallel import Processes
+
+    first = Processes().is_first
     if args.output is None:
         check_writable(Path("ica_templates"), "output")
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
-    if args.dataset:
-        parts = []
-        for source, count in args.dataset:
-            texts = load_labelled_texts(
-                source,
-                text_field=args.text_field,
-                category_field=args.category_field,
-                split=args.split,
-                per_source_limit=count,
-            )
-            if texts.categories is None:  # each unlabelled dataset becomes its own category
-                texts.categories = [Path(source).stem] * len(texts.texts)
-            parts.append(texts)
-        data = LabelledTexts(
-            [t for part in parts for t in part.texts],
-            [c for part in parts for c in part.categories],
-            {"sources": [part.provenance for part in parts]},
-        )
-    else:
-        data = load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
-    bar = tqdm(total=100, desc="capture", unit="%")
+    data = _discovery_texts(args)
+    bar = tqdm(total=100, desc="capture", unit="%", disable=not first)
 
     def progress(stage: str, fraction: float) -> None:
         bar.set_description(stage)
@@ -208,12 +230,14 @@ def _build_templates(argv) -> None:
         stability_runs=args.stability_runs,
         max_length=args.max_length,
         chat_format=args.chat_format,
-        streaming=args.streaming,
+        streaming=streaming,
         sketch_rows=args.sketch_rows,
     )
     networks = mask.compute_global_networks(
         model, tokenizer, data, max_tokens=args.max_tokens, progress=progress
     )
+    if not first:
+        return
     networks.cards = add_logit_effects(networks, model, tokenizer, progress=progress)
     bar.close()
     name = args.name or f"{model_id(model)}-{args.granularity}"

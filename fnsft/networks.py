@@ -14,14 +14,17 @@ from torch import nn
 from .activations import CapturedActivations, capture_activations, check_granularity, layer_widths
 from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
-from .choices import DISCOVERY, ICA_ORIENTATIONS, THRESHOLD_RULES
+from .choices import DISCOVERY, ICA_ORIENTATIONS
 from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
 from .devices import decomposition_device
+from .errors import DecompositionError
 from .functional_networks import FunctionalNetworks
 from .limits import check_choice, check_threshold
 from .masking import MaskHandle, apply_mask, masked
 from .means import NeuronMeans, split_by_layer
 from .models import model_id
+from .parallel import Processes
+from .recorded_settings import DISCOVERY_SETTINGS, recorded_settings
 from .selection import Components, NetworkSelection
 from .streaming_discovery import SKETCH_ROWS, StreamingStatistics, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
@@ -120,6 +123,10 @@ class ICAMask:
         report = progress or (lambda stage, fraction: None)
         if self.streaming:
             return self._compute_streaming(model, tokenizer, texts, max_tokens, report)
+        if Processes().distributed:
+            raise DecompositionError(
+                "Data-parallel discovery streams its statistics: pass streaming=True (--streaming true)."
+            )
         captured = self._capture(model, tokenizer, texts, max_tokens, report)
         report("decompose", 0.0)
         flat_means = torch.empty(captured.matrix.shape[1])
@@ -161,26 +168,46 @@ class ICAMask:
     def _compute_streaming(
         self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report
     ) -> FunctionalNetworks:
-        """Streaming discovery: moments and sketch filled batch by batch, no stored matrix."""
+        """Streaming discovery: moments and sketch filled batch by batch, no stored matrix; data-parallel under
+        a process group (each process runs its share of the batches, every process gets the networks)."""
+        processes = Processes()
         width = sum(layer_widths(model, self.granularity))
         statistics = StreamingStatistics.for_width(width, self.sketch_rows)
-        captured = self._capture(model, tokenizer, texts, max_tokens, report, sink=statistics.sink())
+
+        def capture(sink) -> CapturedActivations:
+            return self._capture(
+                model, tokenizer, texts, max_tokens, report, sink=sink, shard=processes.shard
+            )
+
+        captured = capture(statistics.sink(processes))
+        statistics = statistics.merged(processes)
         report("decompose", 0.0)
         result = decompose_statistics(
             statistics,
             self.num_components,
-            lambda sink: self._capture(model, tokenizer, texts, max_tokens, report, sink=sink),
+            capture,
             over=self.ica_over,
             seed=self.seed,
             max_iter=self.max_iter,
             tol=self.tol,
             restarts=self.restarts,
             stability_runs=self.stability_runs,
+            processes=processes,
         )
-        return self._finish(model, tokenizer, texts, captured, result, statistics.moments.mean, report)
+        if processes.is_first:
+            self._finish(model, tokenizer, texts, captured, result, statistics.moments.mean, report)
+        self.networks_ = processes.share(self.networks_)
+        return self.networks_
 
     def _capture(
-        self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report, sink=None
+        self,
+        model: nn.Module,
+        tokenizer,
+        texts: LabelledTexts,
+        max_tokens: int,
+        report,
+        sink=None,
+        shard=(0, 1),
     ) -> CapturedActivations:
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         return capture_activations(
@@ -194,6 +221,7 @@ class ICAMask:
             add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
             progress=lambda done, total: report("capture", done / total),
             sink=sink,
+            shard=shard,
         )
 
     def _networks(
@@ -353,39 +381,3 @@ class ICAMask:
         mask.unknown_settings = tuple(sorted(set(DISCOVERY_SETTINGS) - set(known)))
         mask.networks_ = networks
         return mask
-
-
-DISCOVERY_SETTINGS = (
-    "num_components",
-    "threshold",
-    "threshold_rule",
-    "granularity",
-    "ica_over",
-    "seed",
-    "max_iter",
-    "tol",
-    "restarts",
-    "stability_runs",
-    "stability_threshold",
-    "max_length",
-    "chat_format",
-)
-
-
-def recorded_settings(networks: FunctionalNetworks) -> dict[str, Any]:
-    """The ICAMask settings that found `networks`, as far as they record them (none are guessed)."""
-    settings: dict[str, Any] = {
-        "num_components": networks.num_components,
-        "granularity": networks.granularity,
-        "stability_threshold": networks.stability_threshold,
-    }
-    rule, value = networks.threshold.get("rule"), networks.threshold.get("value")
-    if rule in THRESHOLD_RULES and value is not None:
-        settings.update(threshold_rule=rule, threshold=value)
-    for name in ("ica_over", "seed", "max_iter", "tol", "restarts", "stability_runs"):
-        if name in networks.decomposition:
-            settings[name] = networks.decomposition[name]
-    for name in ("max_length", "chat_format"):
-        if name in networks.data:
-            settings[name] = networks.data[name]
-    return settings

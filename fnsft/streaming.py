@@ -85,11 +85,9 @@ class FrequentDirections:
         self.pilot_scale = torch.where(scale < 1e-6, torch.ones_like(scale), scale).float()
 
     def update(self, batch: torch.Tensor) -> None:
-        """Fold in a [n x N] batch of raw rows."""
+        """Fold in a [n x N] batch of raw rows (the first one sets the pilot, unless it was set)."""
         if self.pilot_mean is None:
-            self.set_pilot(
-                batch.mean(dim=0), batch.std(dim=0) if batch.shape[0] > 1 else torch.ones(self.width)
-            )
+            self.set_pilot(*pilot_from(batch))
         self._add((batch.float() - self.pilot_mean) / self.pilot_scale)
 
     def merge(self, other_sketch: torch.Tensor) -> None:
@@ -100,6 +98,12 @@ class FrequentDirections:
         self.pending.append(rows)
         if self.sketch.shape[0] + sum(len(p) for p in self.pending) >= 2 * self.sketch_rows:
             self.shrink()
+
+    def flush(self) -> torch.Tensor:
+        """The sketch with every pending row folded in ([<= sketch_rows x N])."""
+        if self.pending:
+            self.shrink()
+        return self.sketch
 
     def shrink(self) -> None:
         """Keep the top `sketch_rows` directions, each shrunk by the energy of the next one."""
@@ -116,8 +120,7 @@ class FrequentDirections:
 
     def factors(self, moments: RunningMoments, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(s [k], v [N x k]): top singular values and right singular vectors of A_std."""
-        if self.pending:
-            self.shrink()
+        self.flush()
         shift = (moments.mean - self.pilot_mean.double()) / self.pilot_scale.double()
         gain = self.pilot_scale.double() / moments.std()
         stacked = torch.cat([self.sketch.double(), moments.count**0.5 * shift[None, :]]) * gain[None, :]
@@ -127,6 +130,12 @@ class FrequentDirections:
         eigenvalues, eigenvectors = torch.linalg.eigh(triangle @ torch.diag(signs) @ triangle.T)
         eigenvalues, eigenvectors = eigenvalues.flip(0)[:rank], eigenvectors.flip(1)[:, :rank]
         return eigenvalues.clamp_min(0).sqrt().float(), (basis @ eigenvectors).float()
+
+
+def pilot_from(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sketch's pilot centring and scaling from its first batch: the batch's mean and std (1 for one row)."""
+    scale = batch.std(dim=0) if batch.shape[0] > 1 else torch.ones(batch.shape[1])
+    return batch.mean(dim=0), scale
 
 
 def standardised_projection(

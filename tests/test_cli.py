@@ -58,6 +58,24 @@ def test_cards_are_added_to_a_version_1_template(tiny_folder, texts_file, tmp_pa
     assert sum(loaded.card(1).histogram.counts) == 300
 
 
+def test_an_existing_output_file_is_replaced(tiny_folder, texts_file, tmp_path, capsys):
+    output = tmp_path / "nets.json"
+    output.write_text("an older file")
+    argv = [
+        "--model",
+        str(tiny_folder),
+        "--dataset",
+        str(texts_file),
+        "--components",
+        "3",
+        "--max-tokens",
+        "300",
+    ]
+    assert build_templates_main([*argv, "--stability-runs", "0", "--output", str(output)]) == 0
+    assert f"wrote {output}: 3 networks over 300 tokens" in capsys.readouterr().out
+    assert load_templates(output).num_components == 3
+
+
 def test_build_templates_then_eval(tiny_folder, texts_file, tmp_path, capsys):
     output = tmp_path / "nets.json"
     code = build_templates_main(

@@ -86,10 +86,12 @@ def drift_experiment(
     methods=DRIFT_METHODS,
     tokens: int | None = None,
     save=None,
+    earlier: dict | None = None,
 ) -> dict:
     """The control rediscovery, then per seed and method: train, rediscover (on `tokens` tokens, default the
     template's), match to the template and to the control. Learned and forgotten are in the forgetting
-    experiment, whose runs these repeat, so they are not measured again."""
+    experiment, whose runs these repeat, so they are not measured again. Runs in `earlier` (a previous section
+    with the same steps and tokens) of methods not run now are kept, so methods can be added one run at a time."""
     task = write_task(runs / "task")
     template = save_templates(networks, runs / "networks.json")
     base_model, tokenizer = load_model(model, device=device)
@@ -100,9 +102,14 @@ def drift_experiment(
         _entry("no fine-tuning (rediscovery alone)", None, control, compare_networks(base_after, base_after))
     ]
     tokens_used = control.after.data["num_tokens"]
+    labels = {METHODS[key][0] for key in methods}
+    if earlier and (earlier.get("steps"), earlier.get("tokens")) == (steps, tokens_used):
+        kept = [run for run in earlier["runs"][1:] if run["method"] not in labels]
+        results.extend(kept)
+        methods = [*dict.fromkeys([*earlier["methods"], *methods])]
     section = {"methods": list(methods), "steps": steps, "tokens": tokens_used, "runs": results}
     for seed in range(seeds):
-        for key in methods:
+        for key in [key for key in methods if METHODS[key][0] in labels]:
             config = run_config(key, seed, model, task, template, runs, steps=steps, device=device)
             config.evaluate = False
             trained = train(config)

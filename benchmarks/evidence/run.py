@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dials import curves, gain_section, paper_section  # noqa: E402
-from drift_runs import drift_experiment  # noqa: E402
+from drift_runs import DRIFT_METHODS, drift_experiment  # noqa: E402
 from forgetting import chosen_methods, forgetting_experiment  # noqa: E402
 
 from fnsft.means import with_neuron_means  # noqa: E402
@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--drift-seeds", type=int, default=1)
     parser.add_argument(
+        "--drift-methods",
+        default=",".join(DRIFT_METHODS),
+        help="methods to rerun for drift; earlier runs of the others (same steps and tokens) are kept",
+    )
+    parser.add_argument(
         "--drift-tokens", type=int, default=None, help="rediscovery tokens (default: the template's)"
     )
     parser.add_argument("--curve-modes", default="lesion,preserve", help="which curves to draw")
@@ -177,7 +182,9 @@ def main(argv: list[str] | None = None) -> None:
             steps=args.steps,
             device=args.device,
             tokens=args.drift_tokens,
+            methods=chosen_methods(args.drift_methods),
             save=lambda value: save("drift", value),
+            earlier=evidence.get("drift"),
         )
         seconds["drift"] = time.perf_counter() - started
     if "forgetting" in sections:

@@ -1,0 +1,129 @@
+"""Data-parallel discovery: two CPU processes (gloo) find the networks one process finds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import tiny_llama
+from test_networks import CharTokenizer
+
+from fnsft.activations import capture_activations
+from fnsft.drift import match_components
+from fnsft.errors import DecompositionError
+from fnsft.parallel import Processes
+from fnsft.streaming_discovery import StreamingStatistics
+from fnsft.templates import load_templates
+
+BIN = Path(sys.executable).parent
+PLANTED = {" of": (0, range(32, 40)), ",": (1, range(8, 16)), ".": (2, range(16, 24))}
+
+
+@pytest.fixture(scope="module")
+def planted_folder(tmp_path_factory, embedded_tokenizer):
+    """A tiny Llama with three groups of 8 neurons, each reading one frequent token's embedding."""
+    model = tiny_llama(vocab=len(embedded_tokenizer))
+    with torch.no_grad():
+        for word, (layer, rows) in PLANTED.items():
+            token = embedded_tokenizer(word, add_special_tokens=False)["input_ids"][0]
+            direction = model.model.embed_tokens.weight[token] / model.model.embed_tokens.weight[token].norm()
+            mlp = model.model.layers[layer].mlp
+            mlp.gate_proj.weight[list(rows)] = 40 * direction
+            mlp.up_proj.weight[list(rows)] = 40 * direction
+    folder = tmp_path_factory.mktemp("planted-model")
+    model.save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _build(folder, output, launcher: list[str]) -> str:
+    """fnsft-build-templates on the planted model, streaming with a sketch smaller than its 144 neurons."""
+    settings = ["--max-tokens", "2048", "--components", "4", "--sketch-rows", "40"]
+    topk = ["--threshold-rule", "topk", "--threshold", "8", "--streaming", "true"]
+    done = subprocess.run(
+        [*launcher, str(BIN / "fnsft-build-templates"), "--model", str(folder), *settings, *topk]
+        + ["--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_torchrun_two_processes_find_the_networks_of_one(planted_folder, tmp_path):
+    _build(planted_folder, tmp_path / "one.json", [])
+    two = ["--standalone", "--nproc_per_node", "2"]
+    two_output = _build(planted_folder, tmp_path / "two.json", [str(BIN / "torchrun"), *two, "--no-python"])
+    assert two_output.count("wrote ") == 1  # only the first process writes
+    one, two = load_templates(tmp_path / "one.json"), load_templates(tmp_path / "two.json")
+    assert one.data["num_tokens"] == two.data["num_tokens"] == 2048
+    assert any("over 2 processes" in note for note in two.decomposition["notes"])
+    assert not any("processes" in note for note in one.decomposition["notes"])
+    matches = match_components(one, two)
+    assert len(matches) == 4 and min(iou for _, _, iou in matches) >= 0.9, matches
+    for networks in (one, two):  # and both found the planted "." group whole
+        assert any(set(n.get(2, [])) == set(PLANTED["."][1]) for n in networks.neurons)
+
+
+def _fold_share(rank: int, world: int, store: str, data: torch.Tensor, out: str) -> None:
+    """Worker: join a gloo group, fold this process's batches, merge, and (first process) save the result."""
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        processes = Processes()
+        statistics = StreamingStatistics.for_width(data.shape[1], sketch_rows=30)
+        fold = statistics.sink(processes)
+        batches = list(torch.split(torch.arange(len(data)), 50))
+        for rows in batches[rank::world]:
+            fold(rows, data[rows])
+        merged = statistics.merged(processes)
+        s, v = merged.sketch.factors(merged.moments, 5)
+        if processes.is_first:
+            torch.save(
+                {"count": merged.moments.count, "mean": merged.moments.mean, "m2": merged.moments.m2}, out
+            )
+            torch.save({"s": s, "v": v, "pilot": merged.sketch.pilot_mean}, out + ".sketch")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_merged_statistics_are_those_of_one_process(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    signal = torch.randn(600, 5, generator=generator) @ torch.randn(5, 80, generator=generator) * 3
+    data = signal + torch.randn(600, 80, generator=generator) + torch.linspace(-4, 4, 80)
+    out = str(tmp_path / "merged.pt")
+    mp.spawn(_fold_share, args=(2, str(tmp_path / "store"), data, out), nprocs=2, join=True)
+    merged, sketch = torch.load(out), torch.load(out + ".sketch")
+    alone = StreamingStatistics.for_width(80, sketch_rows=30)
+    fold = alone.sink()
+    for rows in torch.split(torch.arange(len(data)), 50):
+        fold(rows, data[rows])
+    s, v = alone.sketch.factors(alone.moments, 5)
+    assert merged["count"] == 600
+    torch.testing.assert_close(merged["mean"], data.double().mean(0), rtol=0, atol=1e-9)
+    torch.testing.assert_close(merged["m2"], alone.moments.m2, rtol=1e-9, atol=1e-6)
+    torch.testing.assert_close(sketch["pilot"], data[:50].mean(0))  # the first batch's, as one process
+    torch.testing.assert_close(sketch["s"], s, rtol=2e-3, atol=0)
+    cosines = torch.linalg.svdvals(sketch["v"].T @ v)  # principal angles between the two 5-d subspaces
+    assert cosines.min() > 0.999
+
+
+def test_fewer_batches_than_processes_is_refused(tiny_model):
+    with pytest.raises(DecompositionError, match="1 batches of texts for 4 processes"):
+        capture_activations(tiny_model, CharTokenizer(), ["ab", "cd"], sink=lambda r, v: None, shard=(0, 4))
+    with pytest.raises(ValueError, match="needs a sink"):
+        capture_activations(tiny_model, CharTokenizer(), ["ab"] * 20, shard=(1, 2))
+
+
+def test_one_process_is_its_own_group():
+    alone = Processes()
+    value = torch.arange(3.0)
+    assert (alone.world, alone.rank, alone.shard, alone.is_first) == (1, 0, (0, 1), True)
+    assert alone.sum(value) is value and alone.broadcast(value) is value and alone.share("x") == "x"
