@@ -164,8 +164,17 @@ def _low_rank(
     probe with 2 power iterations matches maps from 8 iterations (median |corr| 0.99 on the embedded model)
     faster than a narrow probe with 4. `rows` selects token rows without copying the matrix (stability reruns).
     """
+    u, s, vt = range_factors(matrix, rank + oversample, seed, rows, power_iterations)
+    return u[:, :rank], s[:rank], vt[:rank].T
+
+
+def range_factors(
+    matrix: torch.Tensor, width: int, seed: int, rows: torch.Tensor | None = None, power_iterations: int = 2
+):
+    """(u [T x w], s [w], vt [w x N]): the SVD of matrix[rows] within a randomized range of `width` probes; the
+    top triplets are the randomized PCA's, and u s is the reduced matrix that reduced-data stability reruns."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    width = min(rank + oversample, min(matrix.shape))
+    width = min(width, min(matrix.shape))
     weights = torch.ones(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
     if rows is not None:
         weights.zero_()
@@ -180,7 +189,7 @@ def _low_rank(
     u = basis @ u_small
     if rows is not None:
         u = u[rows]
-    return u[:, :rank], s[:rank], vt[:rank].T
+    return u, s, vt
 
 
 def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:

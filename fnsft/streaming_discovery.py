@@ -4,7 +4,7 @@ No [tokens x neurons] matrix is ever stored: each captured batch updates the per
 (`fnsft.streaming`) and is dropped. The sketch gives the top singular values and right singular vectors v; the
 time courses then come from a cheap projection pass (a second capture that keeps only A_std V, [tokens x l],
 which also refines the top-k by Rayleigh-Ritz);
-stability comes from ICA reruns on the reduced data (`fnsft.reduced_stability`), not from PCA reruns.
+stability from reruns on token subsets of the reduced data (`fnsft.reduced_stability`), not from PCA reruns.
 Under a process group (`fnsft.parallel`) each process captures its share of the batches and the statistics,
 the basis and the loadings are combined, so the result is that of one process over all the tokens.
 """
@@ -115,12 +115,12 @@ def decompose_statistics(
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
     result = decompose_factors(u, s, v, statistics.moments.total_variance(), **common)
     if stability_runs > 0:
-        result.stability = reduced_stability(u, s, v, result.maps, runs=stability_runs, **common)
+        result.stability = reduced_stability(loadings, basis, result.maps, runs=stability_runs, **common)
         result.stability_runs = stability_runs
     spread = f" over {processes.world} processes" if processes.distributed else ""
     result.notes.append(
         f"streaming: Frequent Directions sketch (Liberty 2013, {statistics.sketch.sketch_rows} rows) of {tokens} "
-        f"tokens{spread}, time courses from a projection pass, stability from {stability_runs} ICA reruns on "
-        "the reduced data"
+        f"tokens{spread}, time courses from a projection pass, stability from {stability_runs} reruns on 80% "
+        "token subsets of the reduced data"
     )
     return result

@@ -77,11 +77,14 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
 
 
 def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
-    """Write JSON to a temp file beside `path`, then rename: readers never see half a file."""
+    """Write JSON to a temp file beside `path`, then rename: readers never see half a file. The file keeps the
+    mode of the one it replaces (a new one is readable by all, 0644, rather than mkstemp's owner-only 0600)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = target.stat().st_mode & 0o777 if target.is_file() else 0o644
     handle, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(handle, mode)
         with os.fdopen(handle, "w") as stream:
             json.dump(data, stream, indent=1)
             stream.write("\n")

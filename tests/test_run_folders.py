@@ -216,3 +216,15 @@ def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(tmp_path
         train(TrainingConfig(output_dir=str(tmp_path / "run"), model=NO_MODEL))
     assert error.value.__suppress_context__ and error.value.__cause__ is None
     assert "could not record 'failed' in" in caplog.text  # logged once, not raised over the real error
+
+
+def test_atomic_json_is_readable_by_all_and_keeps_a_replaced_files_mode(tmp_path):
+    from fnsft.templates import write_json_atomically
+
+    new = write_json_atomically({"a": 1}, tmp_path / "new.json")
+    assert new.stat().st_mode & 0o777 == 0o644
+    private = tmp_path / "private.json"
+    private.write_text("{}")
+    private.chmod(0o600)
+    write_json_atomically({"b": 2}, private)
+    assert private.stat().st_mode & 0o777 == 0o600 and json.loads(private.read_text()) == {"b": 2}
