@@ -45,8 +45,9 @@ class StreamingStatistics:
         def fold(rows: torch.Tensor, values: torch.Tensor) -> None:
             if self.sketch.pilot_mean is None:
                 self.sketch.set_pilot(*(processes.broadcast(part) for part in pilot_from(values)))
-            self.moments.update(values)
-            self.sketch.update(values)
+            centred = values.float() - self.sketch.pilot_mean  # one pass shared by the moments and the sketch
+            self.moments.update_centred(centred, self.sketch.pilot_mean)
+            self.sketch.update_centred(centred)
 
         return fold
 

@@ -107,8 +107,8 @@ def test_merged_statistics_are_those_of_one_process(tmp_path):
         fold(rows, data[rows])
     s, v = alone.sketch.factors(alone.moments, 5)
     assert merged["count"] == 600
-    torch.testing.assert_close(merged["mean"], data.double().mean(0), rtol=0, atol=1e-9)
-    torch.testing.assert_close(merged["m2"], alone.moments.m2, rtol=1e-9, atol=1e-6)
+    torch.testing.assert_close(merged["mean"], data.double().mean(0), rtol=0, atol=1e-6)
+    torch.testing.assert_close(merged["m2"], alone.moments.m2, rtol=1e-6, atol=1e-4)
     torch.testing.assert_close(sketch["pilot"], data[:50].mean(0))  # the first batch's, as one process
     torch.testing.assert_close(sketch["s"], s, rtol=2e-3, atol=0)
     cosines = torch.linalg.svdvals(sketch["v"].T @ v)  # principal angles between the two 5-d subspaces
@@ -127,3 +127,25 @@ def test_one_process_is_its_own_group():
     value = torch.arange(3.0)
     assert (alone.world, alone.rank, alone.shard, alone.is_first) == (1, 0, (0, 1), True)
     assert alone.sum(value) is value and alone.broadcast(value) is value and alone.share("x") == "x"
+
+
+def test_capture_through_a_device_map_with_an_offloaded_block_matches_the_plain_model(
+    tmp_path, embedded_tokenizer
+):
+    """A model too big for one device is loaded with a device_map (accelerate moves each block's weights and
+    inputs); the capture hooks sit on each block and record on whatever device it runs on."""
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "model"
+    tiny_llama(vocab=len(embedded_tokenizer)).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    placement = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk"}
+    placement |= {"model.layers.2": "cpu", "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    mapped = AutoModelForCausalLM.from_pretrained(
+        folder, device_map=placement, offload_folder=tmp_path / "off"
+    )
+    plain = AutoModelForCausalLM.from_pretrained(folder)
+    texts = ["The river flows into the sea.", "def f(x): return x + 1"]
+    assert mapped.model.layers[1].mlp.down_proj.weight.device.type == "meta"  # really offloaded
+    captured = [capture_activations(model, embedded_tokenizer, texts).matrix for model in (mapped, plain)]
+    torch.testing.assert_close(captured[0], captured[1])

@@ -42,8 +42,9 @@ def test_running_moments_are_exact_on_a_large_offset():
         moments.update(batch)
     exact = data.double()
     assert moments.count == 1000
-    torch.testing.assert_close(moments.mean, exact.mean(0), rtol=0, atol=1e-9)
-    torch.testing.assert_close(moments.std()[:6], exact.std(0)[:6], rtol=1e-6, atol=0)
+    # float32 batch moments about a shift: the mean to 1e-10 of the 1e4 offset, the std to 1e-5 even at std 1e-3
+    torch.testing.assert_close(moments.mean, exact.mean(0), rtol=0, atol=1e-6)
+    torch.testing.assert_close(moments.std()[:6], exact.std(0)[:6], rtol=1e-5, atol=0)
     assert moments.std()[6] == 1.0  # constant neuron: scaled by 1, as standardize_ does
     assert moments.total_variance() == pytest.approx(6 * 999, rel=1e-6)
 
@@ -130,6 +131,9 @@ def test_capture_through_a_sink_sees_the_same_rows():
 
 def test_streaming_icamask_finds_the_in_memory_networks():
     settings = {"num_components": 4, "stability_runs": 2, "threshold_rule": "topk", "threshold": 12}
+    settings["max_iter"] = (
+        3000  # at 400 the in-memory FastICA stops short on 144 neurons, and maps differ by noise
+    )
     found = {}
     for streaming in (False, True):
         mask = ICAMask(streaming=streaming, **settings)
@@ -137,7 +141,7 @@ def test_streaming_icamask_finds_the_in_memory_networks():
             tiny_llama(seed=1), CharTokenizer(), TEXTS, max_tokens=600
         )
     exact, streamed = found[False], found[True]
-    # the in-memory path's FastICA does not converge on 144 neurons: its maps differ by a few hundredths
-    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.97
+    assert exact.decomposition["converged"] and streamed.decomposition["converged"]
+    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.999
     assert streamed.decomposition["streaming"] and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)

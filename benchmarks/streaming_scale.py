@@ -1,0 +1,168 @@
+"""Discovery time and peak memory against plain forward passes, up to 131,072 tokens of the embedded model.
+
+Each measurement runs in its own process (so its peak RSS is its own): plain forward passes over the chosen
+tokens (same texts, same token choice and batches as a capture, full model with its LM head), the default
+in-memory discovery, and streaming discovery; at the largest size only forward and streaming (the in-memory
+matrix of 131,072 tokens x 46,080 neurons would take 24 GB). With --parallel, streaming discovery also runs as
+two torchrun processes (gloo) and its networks are matched to the one-process ones (IoU per best match).
+Texts: the shipped prompt set's discovery split, then (for more tokens than it holds) the docstrings of the
+Python standard library's modules, classes and functions, in sorted module order.
+
+Run: .venv/bin/python benchmarks/streaming_scale.py [--tokens 4096,16384,131072] [--parallel 16384]
+Writes benchmarks/results/streaming_scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import resource
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+RESULTS = Path(__file__).resolve().parent / "results"
+WORK = Path("/tmp/fnsft-streaming-scale")
+
+
+def stdlib_docstrings(minimum_characters: int = 100) -> list[str]:
+    """Docstrings of the standard library's modules, classes and functions (deterministic for one Python)."""
+    texts = []
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef | ast.FunctionDef))]
+        texts += [doc for doc in map(ast.get_docstring, nodes) if doc and len(doc) >= minimum_characters]
+    return texts
+
+
+def scale_texts():
+    from fnsft.texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+
+    prompts = load_labelled_texts(DEFAULT_PROMPTS, split="discovery")
+    docs = stdlib_docstrings()
+    return LabelledTexts(
+        prompts.texts + docs, prompts.categories + ["python docs"] * len(docs), {"source": "benchmark"}
+    )
+
+
+def _forward(model, tokenizer, texts, tokens: int) -> None:
+    """Plain forward passes over the tokens a capture would take, batched as it batches them."""
+    import numpy as np
+    import torch
+
+    from fnsft.activations import _choose_tokens, _owned_batches, _padded_batch, _tokenize
+
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, 256, True), tokens)
+    row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
+    with torch.no_grad():
+        for batch in _owned_batches(chosen, 8, (0, 1), streaming=False):
+            input_ids, attention, _ = _padded_batch(chosen, batch, 0, row_of)
+            model(input_ids=input_ids, attention_mask=attention, use_cache=False)
+
+
+def measure(kind: str, tokens: int, save: str | None) -> dict:
+    """One measurement in this process: seconds (and per stage for discovery) and peak RSS."""
+    from fnsft import ICAMask, load_model
+    from fnsft.parallel import Processes, join_process_group_from_environment
+    from fnsft.texts import interleave_by_category
+
+    join_process_group_from_environment()
+    model, tokenizer = load_model()
+    loaded_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    texts = scale_texts()
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    if kind == "forward":
+        _forward(model, tokenizer, interleave_by_category(texts).texts, tokens)
+    else:
+        finder = ICAMask(streaming=kind == "streaming")
+        networks = finder.compute_global_networks(
+            model,
+            tokenizer,
+            texts,
+            max_tokens=tokens,
+            progress=lambda stage, _: stages.setdefault(stage, time.perf_counter() - started),
+        )
+        if save and Processes().is_first:
+            finder.build_templates_from_current_components(f"{kind} {tokens}", path=save)
+        assert networks.data["num_tokens"] == tokens, networks.data["num_tokens"]
+    return {
+        "kind": kind,
+        "tokens": tokens,
+        "seconds": time.perf_counter() - started,
+        "stage_start_seconds": stages,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_after_model_load_mb": loaded_rss,
+    }
+
+
+def _child(kind: str, tokens: int, save: str | None = None, processes: int = 1) -> dict:
+    out = WORK / f"{kind}-{tokens}-{processes}.json"
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher = [
+            str(Path(sys.executable).parent / "torchrun"),
+            "--standalone",
+            f"--nproc_per_node={processes}",
+        ]
+    command = [*launcher, __file__, "--child", kind, "--tokens", str(tokens), "--out", str(out)]
+    subprocess.run([*command, *(["--save", save] if save else [])], check=True)
+    result = json.loads(out.read_text())
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tokens", default="4096,16384,131072")
+    parser.add_argument("--parallel", type=int, default=None, help="tokens for the two-process comparison")
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--save", default=None)
+    args = parser.parse_args(argv)
+    if args.child:
+        tokens = int(args.tokens)
+        result = measure(args.child, tokens, args.save)
+        if int(os.environ.get("RANK", "0")) == 0:
+            Path(args.out).write_text(json.dumps(result))
+        return
+    WORK.mkdir(exist_ok=True)
+    rows = []
+    for tokens in (int(part) for part in args.tokens.split(",")):
+        kinds = ("forward", "default", "streaming") if tokens <= 16384 else ("forward", "streaming")
+        for kind in kinds:
+            save = str(WORK / f"{kind}-{tokens}.networks.json") if kind == "streaming" else None
+            rows.append(_child(kind, tokens, save))
+    report = {"model": "SmolLM2-135M-Instruct (embedded)", "threads": os.cpu_count(), "rows": rows}
+    if args.parallel:
+        report["parallel"] = _parallel(args.parallel)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "streaming_scale.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _parallel(tokens: int) -> dict:
+    """Two torchrun processes against one, streaming, on the same tokens: time and network agreement."""
+    from fnsft.drift import match_components
+    from fnsft.templates import load_templates
+
+    one_path, two_path = WORK / f"streaming-{tokens}.networks.json", WORK / f"parallel-{tokens}.networks.json"
+    if not one_path.is_file():
+        _child("streaming", tokens, str(one_path))
+    timing = _child("streaming", tokens, str(two_path), processes=2)
+    matches = match_components(load_templates(one_path), load_templates(two_path))
+    ious = sorted(iou for _, _, iou in matches)
+    return {"processes": 2, **timing, "best_match_iou": ious, "min_iou": ious[0]}
+
+
+if __name__ == "__main__":
+    main()
