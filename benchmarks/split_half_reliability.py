@@ -2,7 +2,7 @@
 set (its "discovery" split) come back on the other half (its "eval" split), as a function of the token budget?
 
 Reruns on subsets of the same tokens (the stability score) cannot tell; this measures it across texts.
-Networks are matched one to one (`fnsft.drift.compare_networks`: IoU of neuron sets, |correlation| of maps).
+Networks are matched one to one (`fnsft.network_drift.compare_networks`: IoU of neuron sets, |correlation| of maps).
 Run: .venv/bin/python benchmarks/split_half_reliability.py [--tokens 256,1024,4096,16384] [--components 8]
 Writes benchmarks/results/split_half.json.
 """
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from fnsft import load_model
-    from fnsft.drift import compare_networks
+    from fnsft.network_drift import compare_networks
     from fnsft.networks import ICAMask
     from fnsft.texts import DEFAULT_PROMPTS, load_labelled_texts
 

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _parallel(tokens: int) -> dict:
     """Two torchrun processes against one, streaming, on the same tokens: time and network agreement."""
-    from fnsft.drift import match_components
+    from fnsft.network_drift import match_components
     from fnsft.templates import load_templates
 
     one_path, two_path = WORK / f"streaming-{tokens}.networks.json", WORK / f"parallel-{tokens}.networks.json"

@@ -26,7 +26,7 @@ _EXPORTS = {
     "load_labelled_texts": "texts",
     "load_templates": "templates",
     "save_templates": "templates",
-    "drift": "drift",
+    "drift": "network_drift",
     "neuron_means": "means",
     # masking and evaluation
     "NetworkSelection": "selection",

@@ -10,7 +10,7 @@ from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
 from fnsft.architectures import mlp_blocks
-from fnsft.drift import compare_networks, drift, rediscovery_settings
+from fnsft.network_drift import compare_networks, drift, rediscovery_settings
 from fnsft.networks import ICAMask
 
 

@@ -141,11 +141,22 @@ def test_the_public_api_covers_every_job_and_not_the_internals():
 def test_every_exported_name_has_a_docstring_example():
     import importlib
 
-    def exported(name):  # from its module: `fnsft.drift` is also the name of a submodule
+    def exported(name):
         return getattr(importlib.import_module(f"fnsft.{fnsft._EXPORTS[name]}"), name)
 
     missing = [name for name in fnsft.__all__ if ">>>" not in (exported(name).__doc__ or "")]
     assert missing == []
+
+
+def test_no_export_is_shadowed_by_a_submodule_of_the_same_name():
+    """Importing a submodule sets it as an attribute of the package: an export named like one would be replaced
+    by the module (`fnsft.drift` was, once the training loop had imported the drift module)."""
+    import importlib
+
+    modules = {path.stem for path in Path(fnsft.__file__).parent.rglob("*.py")} | {"data", "training", "ui"}
+    assert sorted(set(fnsft.__all__) & modules) == []
+    importlib.import_module("fnsft.network_drift")
+    assert callable(fnsft.drift) and fnsft.drift.__module__ == "fnsft.network_drift"
 
 
 def test_the_runnable_examples_run():

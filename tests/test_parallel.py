@@ -15,8 +15,8 @@ from conftest import tiny_llama
 from test_networks import CharTokenizer
 
 from fnsft.activations import capture_activations
-from fnsft.drift import match_components
 from fnsft.errors import DecompositionError
+from fnsft.network_drift import match_components
 from fnsft.parallel import Processes
 from fnsft.streaming_discovery import StreamingStatistics
 from fnsft.templates import load_templates

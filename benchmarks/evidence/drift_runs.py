@@ -17,9 +17,9 @@ import numpy as np
 from forgetting import METHODS, run_config
 from target_task import write_task
 
-from fnsft.drift import compare_networks, drift
 from fnsft.evaluation import sample_std
 from fnsft.models import load_model
+from fnsft.network_drift import compare_networks, drift
 from fnsft.templates import save_templates
 from fnsft.training import train
 

@@ -184,10 +184,10 @@ def fine_tune(
     progress,
 ) -> TrainingResult:
     """Load, prepare (LoRA or full, networks masked or selective), train, measure and save one run."""
-    from ..drift import load_base_networks
-    from ..drift import report_section as drift_report_section
     from ..masking import apply_mask
     from ..models import model_id, setup_lora
+    from ..network_drift import load_base_networks
+    from ..network_drift import report_section as drift_report_section
     from ..selective import SelectiveUpdate
 
     _phase(heartbeat, "loading the model")
