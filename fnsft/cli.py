@@ -73,7 +73,7 @@ def _output_file(text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
     try:
-        check_writable(path.parent, "output")  # an existing file is replaced (atomically)
+        check_writable(path.parent if path.is_file() else path, "output")  # an existing file is replaced
     except FnsftError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return path

@@ -221,11 +221,23 @@ def test_the_evidence_command_runs_on_another_model_given_by_flag(embedded_token
     assert all(row["seeds"] == 2 for row in rows)
     assert "with_training_mask" in saved["forgetting"]["summary"]["LoRA, networks lesioned"]
     assert sorted(path.name for path in out.glob("*.png")) == [
+        "drift.png",
         "forgetting_pareto.png",
+        "gain_sweep.png",
         "lesion_curve.png",
+        "lesion_curve_mean.png",
         "preservation_curve.png",
+        "preservation_curve_mean.png",
     ]
     assert not list((out / "runs").glob("*/final"))  # weights of the sweep are not kept
+    earlier = saved["drift"]["runs"]
+    command.main(  # one method rerun: the others' drift runs are kept, that one replaced
+        ["--model", str(folder), "--device", "cpu", "--discovery-tokens", "512", "--sections", "drift"]
+        + ["--steps", "1", "--drift-methods", "full-train-only", "--out", str(out)]
+    )
+    rerun = load_evidence(out / "evidence.json")["drift"]["runs"]
+    assert [run["method"] for run in rerun] == [run["method"] for run in earlier]
+    assert rerun[1:3] == earlier[1:3] and rerun[3]["method"] == "full, train only networks"
     with pytest.raises(SystemExit, match="unknown lora-typo; choose from full, lora"):
         command.main(["--model", str(folder), "--skip-curves", "--methods", "lora-typo", "--out", str(out)])
 

@@ -112,6 +112,7 @@ def drift_experiment(
         for key in [key for key in methods if METHODS[key][0] in labels]:
             config = run_config(key, seed, model, task, template, runs, steps=steps, device=device)
             config.evaluate = False
+            config.overwrite = True  # a drift rerun of a method replaces that method's earlier run folder
             trained = train(config)
             report = drift(networks, trained.model, tokenizer, max_tokens=tokens, settings=REDISCOVERY)
             entry = _entry(METHODS[key][0], seed, report, compare_networks(base_after, report.after))
