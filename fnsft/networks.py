@@ -134,16 +134,22 @@ class ICAMask:
         result = decompose(
             matrix,
             self.num_components,
-            over=self.ica_over,
-            seed=self.seed,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            restarts=self.restarts,
-            stability_runs=self.stability_runs,
+            **self._ica_settings(),
             device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
         return self._finish(model, tokenizer, texts, captured, result, flat_means, report)
+
+    def _ica_settings(self) -> dict:
+        """The decomposition settings both discovery paths pass on."""
+        return {
+            "over": self.ica_over,
+            "seed": self.seed,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "restarts": self.restarts,
+            "stability_runs": self.stability_runs,
+        }
 
     def _finish(
         self,
@@ -186,12 +192,7 @@ class ICAMask:
             statistics,
             self.num_components,
             capture,
-            over=self.ica_over,
-            seed=self.seed,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            restarts=self.restarts,
-            stability_runs=self.stability_runs,
+            **self._ica_settings(),
             processes=processes,
         )
         if processes.is_first:
