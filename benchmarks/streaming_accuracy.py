@@ -79,7 +79,7 @@ def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
 
 
 def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
-    from fnsft.decomposition import threshold_networks
+    from fnsft.thresholds import threshold_networks
 
     sets, _ = threshold_networks(maps, widths, "zscore", 3.0)
     offsets = np.concatenate([[0], np.cumsum(widths)])

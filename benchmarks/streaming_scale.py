@@ -9,7 +9,9 @@ Texts: the shipped prompt set's discovery split, then (for more tokens than it h
 Python standard library's modules, classes and functions, in sorted module order.
 
 Run: .venv/bin/python benchmarks/streaming_scale.py [--tokens 4096,16384,131072] [--parallel 16384]
-Writes benchmarks/results/streaming_scale.json.
+    [--sketch-rows 200]
+Writes benchmarks/results/streaming_scale.json: the rows measured now replace the same (kind, tokens) rows of an
+earlier run and the others are kept; every row names the commit it was measured at.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _forward(model, tokenizer, texts, tokens: int) -> None:
             model(input_ids=input_ids, attention_mask=attention, use_cache=False)
 
 
-def measure(kind: str, tokens: int, save: str | None) -> dict:
+def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
     """One measurement in this process: seconds (and per stage for discovery) and peak RSS."""
     from fnsft import ICAMask, load_model
     from fnsft.parallel import Processes, join_process_group_from_environment
@@ -83,7 +85,7 @@ def measure(kind: str, tokens: int, save: str | None) -> dict:
     if kind == "forward":
         _forward(model, tokenizer, interleave_by_category(texts).texts, tokens)
     else:
-        finder = ICAMask(streaming=kind == "streaming")
+        finder = ICAMask(streaming=kind == "streaming", sketch_rows=sketch_rows)
         networks = finder.compute_global_networks(
             model,
             tokenizer,
@@ -97,6 +99,8 @@ def measure(kind: str, tokens: int, save: str | None) -> dict:
     return {
         "kind": kind,
         "tokens": tokens,
+        "commit": _commit(),
+        **({"sketch_rows": sketch_rows} if kind == "streaming" else {}),
         "seconds": time.perf_counter() - started,
         "stage_start_seconds": stages,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -104,7 +108,13 @@ def measure(kind: str, tokens: int, save: str | None) -> dict:
     }
 
 
-def _child(kind: str, tokens: int, save: str | None = None, processes: int = 1) -> dict:
+def _commit() -> str:
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "fnsft"], check=False).returncode
+    return run.stdout.strip() + ("+changes" if dirty else "")
+
+
+def _child(kind: str, tokens: int, sketch_rows: int, save: str | None = None, processes: int = 1) -> dict:
     out = WORK / f"{kind}-{tokens}-{processes}.json"
     launcher = [sys.executable]
     if processes > 1:
@@ -114,6 +124,7 @@ def _child(kind: str, tokens: int, save: str | None = None, processes: int = 1) 
             f"--nproc_per_node={processes}",
         ]
     command = [*launcher, __file__, "--child", kind, "--tokens", str(tokens), "--out", str(out)]
+    command += ["--sketch-rows", str(sketch_rows)]
     subprocess.run([*command, *(["--save", save] if save else [])], check=True)
     result = json.loads(out.read_text())
     print(json.dumps(result), flush=True)
@@ -129,10 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--save", default=None)
+    parser.add_argument("--sketch-rows", type=int, default=200, help="the streaming sketch's rows")
     args = parser.parse_args(argv)
     if args.child:
         tokens = int(args.tokens)
-        result = measure(args.child, tokens, args.save)
+        result = measure(args.child, tokens, args.save, args.sketch_rows)
         if int(os.environ.get("RANK", "0")) == 0:
             Path(args.out).write_text(json.dumps(result))
         return
@@ -141,27 +153,43 @@ def main(argv: list[str] | None = None) -> None:
     for tokens in (int(part) for part in args.tokens.split(",")):
         kinds = ("forward", "default", "streaming") if tokens <= 16384 else ("forward", "streaming")
         for kind in kinds:
-            save = str(WORK / f"{kind}-{tokens}.networks.json") if kind == "streaming" else None
-            rows.append(_child(kind, tokens, save))
-    report = {"model": "SmolLM2-135M-Instruct (embedded)", "threads": os.cpu_count(), "rows": rows}
+            rows.append(_child(kind, tokens, args.sketch_rows))
+    path = RESULTS / "streaming_scale.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    measured = {(row["kind"], row["tokens"]) for row in rows}
+    kept = [row for row in report.get("rows", []) if (row["kind"], row["tokens"]) not in measured]
+    report.update(
+        {"model": "SmolLM2-135M-Instruct (embedded)", "threads": os.cpu_count(), "rows": kept + rows}
+    )
+    report["rows"].sort(
+        key=lambda row: (row["tokens"], ["forward", "default", "streaming"].index(row["kind"]))
+    )
     if args.parallel:
-        report["parallel"] = _parallel(args.parallel)
+        report.setdefault("parallel", {})[str(args.sketch_rows)] = _parallel(args.parallel, args.sketch_rows)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "streaming_scale.json").write_text(json.dumps(report, indent=1) + "\n")
+    path.write_text(json.dumps(report, indent=1) + "\n")
 
 
-def _parallel(tokens: int) -> dict:
-    """Two torchrun processes against one, streaming, on the same tokens: time and network agreement."""
+def _parallel(tokens: int, sketch_rows: int) -> dict:
+    """Two torchrun processes against one, streaming with the same sketch size on the same tokens: time and
+    network agreement."""
     from fnsft.network_drift import match_components
     from fnsft.templates import load_templates
 
-    one_path, two_path = WORK / f"streaming-{tokens}.networks.json", WORK / f"parallel-{tokens}.networks.json"
-    if not one_path.is_file():
-        _child("streaming", tokens, str(one_path))
-    timing = _child("streaming", tokens, str(two_path), processes=2)
+    one_path = WORK / f"streaming-{tokens}-{sketch_rows}.networks.json"
+    two_path = WORK / f"parallel-{tokens}-{sketch_rows}.networks.json"
+    one = _child("streaming", tokens, sketch_rows, str(one_path))
+    timing = _child("streaming", tokens, sketch_rows, str(two_path), processes=2)
     matches = match_components(load_templates(one_path), load_templates(two_path))
     ious = sorted(iou for _, _, iou in matches)
-    return {"processes": 2, **timing, "best_match_iou": ious, "min_iou": ious[0]}
+    return {
+        "processes": 2,
+        **timing,
+        "one_process_seconds": one["seconds"],
+        "best_match_iou": ious,
+        "median_iou": ious[len(ious) // 2],
+        "min_iou": ious[0],
+    }
 
 
 if __name__ == "__main__":

@@ -174,8 +174,8 @@ class FunctionalNetworks:
 
         >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
         """
-        from .decomposition import threshold_networks
         from .limits import check_threshold
+        from .thresholds import threshold_networks
 
         if self.maps is None:
             raise MaskSelectionError(

@@ -15,7 +15,7 @@ from .activations import CapturedActivations, capture_activations, check_granula
 from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS
-from .decomposition import Decomposition, category_response, decompose, standardize_, threshold_networks
+from .decomposition import Decomposition, decompose, standardize_
 from .devices import decomposition_device
 from .errors import DecompositionError
 from .functional_networks import FunctionalNetworks
@@ -28,6 +28,7 @@ from .recorded_settings import DISCOVERY_SETTINGS, recorded_settings
 from .selection import Components, NetworkSelection
 from .streaming_discovery import SKETCH_ROWS, StreamingStatistics, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
+from .thresholds import category_response, threshold_networks
 
 
 class ICAMask:
@@ -267,7 +268,7 @@ class ICAMask:
 
     def _decomposition_record(self, result: Decomposition) -> dict:
         return {
-            "method": "randomized PCA (2 power iterations, 40 extra probes) + symmetric FastICA (logcosh)",
+            "method": "randomized PCA (1 power iteration, 200 probes) + symmetric FastICA (logcosh)",
             "ica_over": self.ica_over,
             "num_components": self.num_components,
             "seed": self.seed,

@@ -4,7 +4,7 @@ No [tokens x neurons] matrix is ever stored: each captured batch updates the per
 (`fnsft.streaming`) and is dropped. The sketch gives the top singular values and right singular vectors v; the
 time courses then come from a cheap projection pass (a second capture that keeps only A_std V, [tokens x l],
 which also refines the top-k by Rayleigh-Ritz);
-stability from reruns on token subsets of the reduced data (`fnsft.reduced_stability`), not from PCA reruns.
+stability from reruns on token subsets of the reduced data (`fnsft.decomposition.reduced_stability`), not from PCA reruns.
 Under a process group (`fnsft.parallel`) each process captures its share of the batches and the statistics,
 the basis and the loadings are combined, so the result is that of one process over all the tokens.
 """
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from .choices import SKETCH_ROWS as SKETCH_ROWS  # re-exported
-from .decomposition import Decomposition, decompose_factors
+from .decomposition import Decomposition, decompose_factors, reduced_stability
 from .errors import DecompositionError
 from .parallel import Processes
-from .reduced_stability import reduced_stability
 from .streaming import FrequentDirections, RunningMoments, pilot_from, standardised_projection
 
 Sink = Callable[[torch.Tensor, torch.Tensor], None]

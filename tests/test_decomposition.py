@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fnsft.decomposition import (
-    _match_abs_correlation,
-    category_response,
-    decompose,
-    standardize_,
-    threshold_map,
-)
+from fnsft.decomposition import _match_abs_correlation, decompose, standardize_
 from fnsft.errors import DecompositionError
+from fnsft.thresholds import category_response, threshold_map
 
 
 def planted(tokens: int = 1500, neurons: int = 3000, k: int = 6, seed: int = 0):

@@ -11,9 +11,8 @@ from test_decomposition import planted
 from test_networks import TEXTS, CharTokenizer
 
 from fnsft.activations import capture_activations
-from fnsft.decomposition import _match_abs_correlation, decompose, standardize_
+from fnsft.decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
 from fnsft.networks import ICAMask
-from fnsft.reduced_stability import reduced_stability
 from fnsft.streaming import RunningMoments
 from fnsft.streaming_discovery import StreamingStatistics, decompose_statistics
 
