@@ -51,11 +51,11 @@ def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
 
 
 def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
-    from fnsft.streaming_discovery import StreamingStatistics, decompose_statistics
+    from fnsft.streaming_discovery import BatchGroups, decompose_statistics
 
     start = time.perf_counter()
-    statistics = StreamingStatistics.for_width(matrix.shape[1], sketch_rows)
-    fold = statistics.sink()
+    groups = BatchGroups(matrix.shape[1], sketch_rows)
+    fold = groups.sink()
     for rows, batch in _stream(matrix, 1):
         fold(rows, batch)
     sketch_seconds = time.perf_counter() - start
@@ -65,7 +65,7 @@ def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
             sink(rows, batch)
 
     result = decompose_statistics(
-        statistics,
+        groups.merged(),
         components,
         project,
         over="neurons",

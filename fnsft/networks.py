@@ -26,7 +26,7 @@ from .models import model_id
 from .parallel import Processes
 from .recorded_settings import DISCOVERY_SETTINGS, recorded_settings
 from .selection import Components, NetworkSelection
-from .streaming_discovery import SKETCH_ROWS, StreamingStatistics, decompose_statistics
+from .streaming_discovery import SKETCH_ROWS, BatchGroups, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
 from .thresholds import category_response, threshold_networks
 
@@ -179,15 +179,15 @@ class ICAMask:
         a process group (each process runs its share of the batches, every process gets the networks)."""
         processes = Processes()
         width = sum(layer_widths(model, self.granularity))
-        statistics = StreamingStatistics.for_width(width, self.sketch_rows)
+        groups = BatchGroups(width, self.sketch_rows, processes)
 
         def capture(sink) -> CapturedActivations:
             return self._capture(
                 model, tokenizer, texts, max_tokens, report, sink=sink, shard=processes.shard
             )
 
-        captured = capture(statistics.sink(processes))
-        statistics = statistics.merged(processes)
+        captured = capture(groups.sink())
+        statistics = groups.merged()
         report("decompose", 0.0)
         result = decompose_statistics(
             statistics,

@@ -25,9 +25,12 @@ from .streaming import FrequentDirections, RunningMoments, pilot_from, standardi
 Sink = Callable[[torch.Tensor, torch.Tensor], None]
 
 
+SKETCH_GROUPS = 4  # batch groups sketched apart, so that 1, 2 or 4 processes merge the very same sketches
+
+
 @dataclass
 class StreamingStatistics:
-    """What one process accumulates over its share of the tokens."""
+    """The moments and the sketch of a set of tokens."""
 
     moments: RunningMoments
     sketch: FrequentDirections
@@ -36,40 +39,90 @@ class StreamingStatistics:
     def for_width(cls, width: int, sketch_rows: int) -> StreamingStatistics:
         return cls(RunningMoments.empty(width), FrequentDirections(width, sketch_rows))
 
-    def sink(self, processes: Processes | None = None) -> Sink:
-        """The capture sink: fold each batch into the moments and the sketch. The first process's first batch
-        sets the pilot of every process's sketch (sketches merge only when made with one pilot)."""
-        processes = processes or Processes()
+    def fold(self, values: torch.Tensor) -> None:
+        """Fold in one batch (the pilot set): one centring pass shared by the moments and the sketch."""
+        centred = values.float() - self.sketch.pilot_mean
+        self.moments.update_centred(centred, self.sketch.pilot_mean)
+        self.sketch.update_centred(centred)
+
+    def absorb(self, other: StreamingStatistics) -> None:
+        """Fold in the statistics of other tokens (made with the same pilot)."""
+        self.moments.merge(other.moments)
+        self.sketch.merge(other.sketch.flush())
+
+
+class BatchGroups:
+    """What one process accumulates: statistics per group of batches (batch b is in group b % groups).
+
+    Frequent Directions is exact to merge only up to its error bound, and the bound is reached differently for
+    different merge trees. Sketching fixed groups apart and merging them in group order makes the merge tree the
+    same whatever the number of processes that divides the group count, so one process and two (or four) give
+    the same networks, not merely networks within the same bound. Other process counts give a group each.
+    """
+
+    def __init__(self, width: int, sketch_rows: int, processes: Processes | None = None):
+        self.processes = processes or Processes()
+        rank, world = self.processes.shard
+        self.groups = SKETCH_GROUPS if SKETCH_GROUPS % world == 0 else world
+        self.owned = {
+            group: StreamingStatistics.for_width(width, sketch_rows)
+            for group in range(rank, self.groups, world)
+        }
+        self.batches_seen = 0
+
+    def sink(self) -> Sink:
+        """The capture sink: fold this process's j-th batch (global batch rank + j * world) into its group.
+        The first process's first batch sets the pilot of every sketch (sketches merge only with one pilot)."""
+        rank, world = self.processes.shard
 
         def fold(rows: torch.Tensor, values: torch.Tensor) -> None:
-            if self.sketch.pilot_mean is None:
-                self.sketch.set_pilot(*(processes.broadcast(part) for part in pilot_from(values)))
-            centred = values.float() - self.sketch.pilot_mean  # one pass shared by the moments and the sketch
-            self.moments.update_centred(centred, self.sketch.pilot_mean)
-            self.sketch.update_centred(centred)
+            if self.batches_seen == 0:
+                pilot = [self.processes.broadcast(part) for part in pilot_from(values)]
+                for statistics in self.owned.values():
+                    statistics.sketch.set_pilot(*pilot)
+            self.owned[(rank + self.batches_seen * world) % self.groups].fold(values)
+            self.batches_seen += 1
 
         return fold
 
-    def merged(self, processes: Processes) -> StreamingStatistics:
-        """Every process's statistics combined, in rank order (the same on every process)."""
-        if not processes.distributed:
-            return self
-        own = self.sketch.flush()
-        padded = torch.zeros(self.sketch.sketch_rows, self.sketch.width)  # zero rows add nothing to B^T B
+    def merged(self) -> StreamingStatistics:
+        """Every group's statistics (every process's) combined in group order, the same on every process."""
+        world, by_group = self.processes.world, {}
+        for index, statistics in enumerate(self.owned.values()):  # every process owns as many groups
+            for rank, part in enumerate(self._gather(statistics)):
+                by_group[rank + index * world] = part  # the index-th group of process `rank`
+        first = next(iter(self.owned.values()))
+        combined = StreamingStatistics.for_width(first.sketch.width, first.sketch.sketch_rows)
+        combined.sketch.set_pilot(first.sketch.pilot_mean, first.sketch.pilot_scale)
+        for group in sorted(by_group):
+            combined.absorb(by_group[group])
+        return combined
+
+    def _gather(self, statistics: StreamingStatistics) -> list[StreamingStatistics]:
+        """One group's statistics from every process, in rank order (each process passes its group of the same
+        local index)."""
+        if not self.processes.distributed:
+            return [statistics]
+        own, sketch = statistics.sketch.flush(), statistics.sketch
+        padded = torch.zeros(sketch.sketch_rows, sketch.width)  # gathered tensors share one shape
         padded[: len(own)] = own
+        moments = statistics.moments
+        sizes = torch.tensor([float(moments.count), float(len(own))], dtype=torch.float64)
         parts = zip(
-            processes.gather(torch.tensor([float(self.moments.count)], dtype=torch.float64)),
-            processes.gather(self.moments.mean),
-            processes.gather(self.moments.m2),
-            processes.gather(padded),
+            self.processes.gather(sizes),
+            self.processes.gather(moments.mean),
+            self.processes.gather(moments.m2),
+            self.processes.gather(padded),
             strict=True,
         )
-        combined = StreamingStatistics.for_width(self.sketch.width, self.sketch.sketch_rows)
-        combined.sketch.set_pilot(self.sketch.pilot_mean, self.sketch.pilot_scale)
-        for count, mean, m2, sketch in parts:
-            combined.moments.merge(RunningMoments(int(count.item()), mean.clone(), m2.clone()))
-            combined.sketch.merge(sketch)
-        return combined
+        out = []
+        for (count, used), mean, m2, rows in parts:
+            part = StreamingStatistics.for_width(sketch.width, sketch.sketch_rows)
+            part.moments = RunningMoments(int(count), mean, m2)
+            part.sketch.set_pilot(sketch.pilot_mean, sketch.pilot_scale)
+            part.sketch.sketch = rows[: int(used)]  # as one process would merge it
+            out.append(part)
+        return out
 
 
 def decompose_statistics(

@@ -14,7 +14,7 @@ from fnsft.activations import capture_activations
 from fnsft.decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
 from fnsft.networks import ICAMask
 from fnsft.streaming import RunningMoments
-from fnsft.streaming_discovery import StreamingStatistics, decompose_statistics
+from fnsft.streaming_discovery import BatchGroups, decompose_statistics
 
 
 def _stream(data: torch.Tensor, batch: int, seed: int = 0):
@@ -49,8 +49,8 @@ def test_running_moments_are_exact_on_a_large_offset():
 
 
 def _streamed(data: torch.Tensor, k: int, sketch_rows: int, stability_runs: int = 0, over: str = "neurons"):
-    statistics = StreamingStatistics.for_width(data.shape[1], sketch_rows)
-    fold = statistics.sink()
+    groups = BatchGroups(data.shape[1], sketch_rows)
+    fold = groups.sink()
     for rows, batch in _stream(data, 128):
         fold(rows, batch)
 
@@ -58,6 +58,7 @@ def _streamed(data: torch.Tensor, k: int, sketch_rows: int, stability_runs: int 
         for rows, batch in _stream(data, 100, seed=5):
             sink(rows, batch)
 
+    statistics = groups.merged()
     return statistics, decompose_statistics(
         statistics,
         k,
