@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tokens", default="4096,16384,131072")
+    parser.add_argument("--tokens", default="4096,16384,131072", help='token counts; "" for none')
     parser.add_argument("--parallel", type=int, default=None, help="tokens for the two-process comparison")
     parser.add_argument("--child", default=None)
     parser.add_argument("--out", default=None)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     WORK.mkdir(exist_ok=True)
     rows = []
-    for tokens in (int(part) for part in args.tokens.split(",")):
+    for tokens in (int(part) for part in args.tokens.split(",") if part):
         kinds = ("forward", "default", "streaming") if tokens <= 16384 else ("forward", "streaming")
         for kind in kinds:
             rows.append(_child(kind, tokens, args.sketch_rows))
