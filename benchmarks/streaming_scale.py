@@ -27,6 +27,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from provenance import commit_id
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path("/tmp/fnsft-streaming-scale")
@@ -99,19 +101,13 @@ def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
     return {
         "kind": kind,
         "tokens": tokens,
-        "commit": _commit(),
+        "commit": commit_id(),
         **({"sketch_rows": sketch_rows} if kind == "streaming" else {}),
         "seconds": time.perf_counter() - started,
         "stage_start_seconds": stages,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_after_model_load_mb": loaded_rss,
     }
-
-
-def _commit() -> str:
-    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "fnsft"], check=False).returncode
-    return run.stdout.strip() + ("+changes" if dirty else "")
 
 
 def _child(kind: str, tokens: int, sketch_rows: int, save: str | None = None, processes: int = 1) -> dict:

@@ -62,6 +62,12 @@ def standardize_(
     return matrix
 
 
+def _sum_of_squares(matrix: torch.Tensor, rows: int = 1024) -> float:
+    """The matrix's squared Frobenius norm, accumulated in float64 block by block: a float32 norm of the
+    embedded model's 4,096 x 46,080 matrix came out 5.4% low, and a float64 copy would double its memory."""
+    return sum(float(block.pow(2).sum(dtype=torch.float64)) for block in matrix.split(rows))
+
+
 def _skew_signs(maps: np.ndarray) -> np.ndarray:
     centred = maps - maps.mean(axis=1, keepdims=True)
     return np.where((centred**3).mean(axis=1) >= 0, 1.0, -1.0)
@@ -153,7 +159,7 @@ def decompose(
     u, s, vt = range_factors(work, max(PROBE_WIDTH, n_components + 40), seed)
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
     k = n_components
-    total_variance = float(torch.linalg.vector_norm(work)) ** 2
+    total_variance = _sum_of_squares(work)
     result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=work, **common)
     if stability_runs > 0:
         result.stability = reduced_stability(u * s, vt.T, result.maps, runs=stability_runs, **common)
