@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -79,3 +80,24 @@ def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> t
         return None
     free, _ = torch.cuda.mem_get_info(device)
     return device if matrix.numel() * matrix.element_size() * 2 < free else None
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX): read from Linux's cpuinfo, as
+    torch offers no public query; elsewhere False, so the matrix stays float32."""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def matrix_dtype() -> torch.dtype:
+    """The dtype of the in-memory [tokens x neurons] discovery matrix.
+
+    bfloat16 where the CPU multiplies it in hardware: the randomized range's products are memory-bound, and on
+    this project's AMX CPU the 4,096 x 46,080 matrix's range took 0.84 s in bf16 against 1.72 s in float32, with
+    the same networks (neuron maps median |corr| 0.997 with the exact SVD's either way); half the memory too.
+    Elsewhere float32 (bf16 without hardware support is emulated and slower).
+    """
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32

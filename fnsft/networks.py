@@ -16,7 +16,7 @@ from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
 from .choices import DISCOVERY, ICA_ORIENTATIONS
 from .decomposition import Decomposition, decompose, standardize_
-from .devices import decomposition_device
+from .devices import decomposition_device, matrix_dtype
 from .errors import DecompositionError
 from .functional_networks import FunctionalNetworks
 from .limits import check_choice, check_threshold
@@ -128,7 +128,7 @@ class ICAMask:
             raise DecompositionError(
                 "Data-parallel discovery streams its statistics: pass streaming=True (--streaming true)."
             )
-        captured = self._capture(model, tokenizer, texts, max_tokens, report)
+        captured = self._capture(model, tokenizer, texts, max_tokens, report, dtype=matrix_dtype())
         report("decompose", 0.0)
         flat_means = torch.empty(captured.matrix.shape[1])
         matrix = standardize_(captured.matrix, means_out=flat_means)
@@ -210,6 +210,7 @@ class ICAMask:
         report,
         sink=None,
         shard=(0, 1),
+        dtype: torch.dtype = torch.float32,
     ) -> CapturedActivations:
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         return capture_activations(
@@ -224,6 +225,7 @@ class ICAMask:
             progress=lambda done, total: report("capture", done / total),
             sink=sink,
             shard=shard,
+            dtype=dtype,
         )
 
     def _networks(
@@ -278,6 +280,7 @@ class ICAMask:
             "converged": result.converged,
             "iterations": result.iterations,
             "pca_variance_ratio": result.pca_variance_ratio,
+            "matrix_dtype": result.matrix_dtype,
             "stability_runs": result.stability_runs,
             "notes": result.notes,
             **({"streaming": True, "sketch_rows": self.sketch_rows} if self.streaming else {}),

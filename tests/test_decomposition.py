@@ -51,6 +51,24 @@ def test_variance_ratios_of_a_large_matrix_are_exact():
     assert result.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-3)  # maps centred by whitening
 
 
+def test_a_bfloat16_matrix_gives_the_float32_networks():
+    """The in-memory matrix is bfloat16 on CPUs that multiply it in hardware: same maps, same courses."""
+    data, _, _ = planted(seed=3)
+    means = torch.empty(data.shape[1])
+    exact = decompose(standardize_(data.clone()), 6, seed=0, stability_runs=2)
+    halved = standardize_(data.bfloat16(), means_out=means)
+    assert halved.dtype == torch.bfloat16
+    assert torch.allclose(means, data.mean(0), atol=1e-2)
+    assert halved.float().mean(0).abs().max() < 1e-2 and (halved.float().std(0) - 1).abs().max() < 1e-2
+    result = decompose(halved, 6, seed=0, stability_runs=2)
+    assert result.matrix_dtype == "bfloat16" and exact.matrix_dtype == "float32"
+    assert _match_abs_correlation(exact.maps, result.maps).min() > 0.999
+    courses = np.corrcoef(exact.time_courses.T, result.time_courses.T)[:6, 6:]
+    assert np.abs(courses).max(axis=1).min() > 0.999
+    assert result.pca_variance_ratio == pytest.approx(exact.pca_variance_ratio, rel=1e-3)
+    assert result.stability == pytest.approx(exact.stability, abs=0.02)
+
+
 def test_same_seed_same_result_other_seed_same_networks():
     data, _, _ = planted(seed=1)
     matrix = standardize_(data)

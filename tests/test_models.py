@@ -7,7 +7,14 @@ import torch
 from conftest import tiny_llama
 
 import fnsft
-from fnsft.devices import default_dtype, get_optimal_device, resolve_device, resolve_dtype
+from fnsft.devices import (
+    cpu_has_native_bf16,
+    default_dtype,
+    get_optimal_device,
+    matrix_dtype,
+    resolve_device,
+    resolve_dtype,
+)
 from fnsft.errors import ModelLoadError, QuantizationUnavailableError
 from fnsft.models import load_model, model_id, quantization_config, resolve_model_source, setup_lora
 
@@ -23,6 +30,18 @@ def test_device_and_dtype_policy():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_the_discovery_matrix_is_bfloat16_only_on_cpus_that_multiply_it_in_hardware(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f avx512bw\n")
+    assert not cpu_has_native_bf16(cpuinfo)  # AVX-512 alone emulates bf16
+    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu amx_bf16\n")
+    assert cpu_has_native_bf16(cpuinfo)
+    assert not cpu_has_native_bf16(tmp_path / "absent")  # not Linux: float32
+    assert matrix_dtype() == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+
+
 def test_cuda_and_quantization_are_refused_clearly_without_a_gpu():
     with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_device("cuda")
