@@ -5,7 +5,8 @@ into a matrix file. Step 2 streams that matrix's rows, in shuffled batches of 40
 into the running moments and the Frequent Directions sketch (one run per --sketch-rows value), runs the
 projection pass and the reduced-data stability, then runs the in-memory decomposition (randomized range,
 its own reduced-data stability, 5 reruns) and compares: best one-to-one neuron-map |correlation|, network IoU
-(z >= 3), time-course |corr|, and which components each stability score flags (< 0.8);
+(z >= 3), time-course |corr|, and which components each stability score flags (< 0.8); and the in-memory
+decomposition of the same matrix in bfloat16 (the default on CPUs with hardware bf16) against float32;
 benchmarks/stability_agreement.py compares reduced-data stability with full discovery reruns.
 Run: python benchmarks/streaming_accuracy.py --capture --tokens 16384 && \
      python benchmarks/streaming_accuracy.py --sketch-rows 200
@@ -136,14 +137,21 @@ def main() -> None:
     matrix = torch.from_numpy(np.load(args.matrix))
     widths = [1536] * (matrix.shape[1] // 1536)  # the embedded model: 30 layers of 1536 neurons
     runs = {int(rows): streamed(matrix, int(rows), args.components) for rows in args.sketch_rows.split(",")}
+    tokens, neurons = matrix.shape
+    halved = matrix.bfloat16()  # the default in-memory matrix on CPUs with hardware bf16 (fnsft.devices)
     start = time.perf_counter()
     exact = decompose(standardize_(matrix), args.components, seed=0, stability_runs=5)
+    exact_seconds = time.perf_counter() - start
+    del matrix
+    start = time.perf_counter()
+    in_bf16 = decompose(standardize_(halved), args.components, seed=0, stability_runs=5)
     report = {
         "model": "SmolLM2-135M-Instruct (embedded), CPU only, 2 shared cores",
         "commit": commit_id(),
-        "tokens": matrix.shape[0],
-        "neurons": matrix.shape[1],
-        "in_memory_seconds": time.perf_counter() - start,
+        "tokens": tokens,
+        "neurons": neurons,
+        "in_memory_seconds": exact_seconds,
+        "in_memory_bfloat16": {"seconds": time.perf_counter() - start, **compare(exact, in_bf16, widths)},
     }
     for rows, (result, sketch_seconds, total_seconds) in runs.items():
         report[f"sketch_rows_{rows}"] = {

@@ -43,13 +43,14 @@ class Decomposition:
 
 
 def standardize_(
-    matrix: torch.Tensor, chunk: int = 4096, *, means_out: torch.Tensor | None = None
+    matrix: torch.Tensor, chunk: int = 1024, *, means_out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Centre and scale every column (neuron) over rows (tokens), in place; constant columns become 0.
 
-    The statistics are computed in float32 whatever the matrix's dtype (a bfloat16 matrix is standardised
-    chunk by chunk and written back). means_out (one value per column), when given, receives each column's
-    mean before centring: the neuron means that mean-ablation sets a neuron to, at no extra pass over the matrix.
+    Statistics are computed in float32 whatever the matrix's dtype; a bfloat16 block is standardised as a
+    float32 copy and written back (1,024-column blocks: 0.35 s for a 4,096 x 46,080 bf16 matrix here, 8,192:
+    0.66 s). means_out (one value per column), when given, receives each column's mean before centring: the
+    neuron means that mean-ablation sets a neuron to, at no extra pass over the matrix.
     """
     rows = matrix.shape[0]
     for start in range(0, matrix.shape[1], chunk):
