@@ -1,6 +1,7 @@
 """Discovery benchmark on the embedded model: capture vs plain forward, and fnsft's decomposition vs the
 reference pipeline of the FunctionalNetworksSFT library (scikit-learn PCA up to 1000 dims, then FastICA with
-max_iter=200, neuron maps = PCA components x ICA mixing) on the same captured matrix.
+max_iter=200, neuron maps = PCA components x ICA mixing) on the same captured matrix (fnsft's in the dtype
+ICAMask stores it in on this CPU, `fnsft.devices.matrix_dtype`; the reference's in float32).
 
 Each stage runs in its own process so its peak memory (max RSS) is its own.
 Run: .venv/bin/python benchmarks/discovery_benchmark.py [--tokens 4096] [--components 20]
@@ -84,8 +85,9 @@ def stage_fnsft(args) -> dict:
     import numpy as np
 
     from fnsft.decomposition import decompose, standardize_
+    from fnsft.devices import matrix_dtype
 
-    matrix = _load_matrix(args.matrix)
+    matrix = _load_matrix(args.matrix).to(matrix_dtype())  # as ICAMask stores it on this CPU
     base = peak_rss_mb()
     start = time.perf_counter()
     standardize_(matrix)
@@ -97,6 +99,7 @@ def stage_fnsft(args) -> dict:
     np.save(args.maps, result.maps)
     return {
         "over": args.over,
+        "matrix_dtype": str(matrix.dtype).removeprefix("torch."),
         "seconds": seconds,
         "stability_5_runs_extra_seconds": stability_seconds,
         "converged": result.converged,
