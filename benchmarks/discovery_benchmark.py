@@ -33,6 +33,7 @@ def stage_capture(args) -> dict:
 
     from fnsft import load_model
     from fnsft.activations import _choose_tokens, _tokenize, capture_activations
+    from fnsft.devices import matrix_dtype
     from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
 
     model, tokenizer = load_model()
@@ -41,7 +42,7 @@ def stage_capture(args) -> dict:
     rss_loaded = peak_rss_mb()
     capture_activations(model, tokenizer, texts[:8], max_tokens=256)  # warm-up
     start = time.perf_counter()
-    captured = capture_activations(model, tokenizer, texts, max_tokens=args.tokens)
+    captured = capture_activations(model, tokenizer, texts, max_tokens=args.tokens, dtype=matrix_dtype())
     capture_seconds = time.perf_counter() - start
     # The same tokens through a plain forward pass, same batching (sorted by length, batch 8), no hooks.
     chosen = _choose_tokens(_tokenize(tokenizer, texts, 256), args.tokens)
@@ -58,7 +59,8 @@ def stage_capture(args) -> dict:
                 attention[row, : len(ids)] = 1
             model(input_ids=input_ids, attention_mask=attention, use_cache=False)
     forward_seconds = time.perf_counter() - start
-    np.save(args.matrix, captured.matrix.numpy())
+    _save_matrix(args.matrix, captured.matrix)
+    np.save(_float32_path(args.matrix), captured.matrix.float().numpy())  # the reference's copy
     tokens = captured.matrix.shape[0]
     return {
         "tokens": tokens,
@@ -68,26 +70,41 @@ def stage_capture(args) -> dict:
         "capture_tokens_per_second": tokens / capture_seconds,
         "plain_forward_tokens_per_second": tokens / forward_seconds,
         "capture_throughput_vs_forward": forward_seconds / capture_seconds,
-        "matrix_mb": captured.matrix.numel() * 4 / 2**20,
+        "matrix_dtype": str(captured.matrix.dtype).removeprefix("torch."),
+        "matrix_mb": captured.matrix.numel() * captured.matrix.element_size() / 2**20,
         "peak_rss_mb": peak_rss_mb(),
         "rss_after_model_load_mb": rss_loaded,
     }
+
+
+def _save_matrix(path: str, matrix) -> None:
+    """numpy has no bfloat16: a bfloat16 matrix is saved as its int16 bits, so loading it takes no float32 copy."""
+    import numpy as np
+    import torch
+
+    np.save(path, (matrix.view(torch.int16) if matrix.dtype == torch.bfloat16 else matrix).numpy())
+
+
+def _float32_path(path: str) -> str:
+    return path.removesuffix(".npy") + "-float32.npy"
 
 
 def _load_matrix(path: str):
     import numpy as np
     import torch
 
-    return torch.from_numpy(np.load(path))
+    array = np.load(path)
+    return (
+        torch.from_numpy(array).view(torch.bfloat16) if array.dtype == np.int16 else torch.from_numpy(array)
+    )
 
 
 def stage_fnsft(args) -> dict:
     import numpy as np
 
     from fnsft.decomposition import decompose, standardize_
-    from fnsft.devices import matrix_dtype
 
-    matrix = _load_matrix(args.matrix).to(matrix_dtype())  # as ICAMask stores it on this CPU
+    matrix = _load_matrix(args.matrix)  # in the dtype ICAMask stores it in on this CPU
     base = peak_rss_mb()
     start = time.perf_counter()
     standardize_(matrix)
@@ -115,7 +132,7 @@ def stage_reference(args) -> dict:
 
     from fnsft.decomposition import standardize_
 
-    matrix = _load_matrix(args.matrix)
+    matrix = _load_matrix(_float32_path(args.matrix))
     base = peak_rss_mb()
     start = time.perf_counter()
     data = standardize_(matrix).numpy()
@@ -194,7 +211,8 @@ def main() -> None:
     out = RESULTS / "discovery.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
-    Path(args.matrix).unlink(missing_ok=True)
+    for path in (args.matrix, _float32_path(args.matrix)):
+        Path(path).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

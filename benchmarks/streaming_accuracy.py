@@ -1,15 +1,16 @@
 """Streaming discovery against the in-memory path on the embedded model, on the same captured tokens.
 
 Step 1 (--capture) records the default prompt set's discovery split (interleaved by category, as ICAMask does)
-into a matrix file. Step 2 streams that matrix's rows, in shuffled batches of 400 as a capture would send them,
-into the running moments and the Frequent Directions sketch (one run per --sketch-rows value), runs the
-projection pass and the reduced-data stability, then runs the in-memory decomposition (randomized range,
-its own reduced-data stability, 5 reruns) and compares: best one-to-one neuron-map |correlation|, network IoU
-(z >= 3), time-course |corr|, and which components each stability score flags (< 0.8); and the in-memory
-decomposition of the same matrix in bfloat16 (the default on CPUs with hardware bf16) against float32;
-benchmarks/stability_agreement.py compares reduced-data stability with full discovery reruns.
+into a matrix file. Step 2 streams the rows of a random sample of whole texts (--sketch-tokens, as a capture
+samples whole batches), in shuffled batches of 400, into the running moments and the Frequent Directions
+sketch (one run per --sketch-rows and --sketch-tokens value), runs the projection pass over all the rows and
+the reduced-data stability, then runs the in-memory decomposition (randomized range, its own reduced-data
+stability, 5 reruns) and compares: best one-to-one neuron-map |correlation|, network IoU (z >= 3), time-course
+|corr|, and which components each stability score flags (< 0.8); and the in-memory decomposition of the same
+matrix in bfloat16 (the default on CPUs with hardware bf16) against float32; benchmarks/stability_agreement.py
+compares reduced-data stability with full discovery reruns.
 Run: python benchmarks/streaming_accuracy.py --capture --tokens 16384 && \
-     python benchmarks/streaming_accuracy.py --sketch-rows 200
+     python benchmarks/streaming_accuracy.py --sketch-rows 200 --sketch-tokens 4096,8192,16384
 Writes benchmarks/results/streaming_accuracy.json.
 """
 
@@ -43,6 +44,24 @@ def capture(tokens: int, path: str) -> None:
     captured = capture_activations(model, tokenizer, texts, max_tokens=tokens)
     print(f"captured {tuple(captured.matrix.shape)} in {time.perf_counter() - start:.0f} s")
     np.save(path, captured.matrix.numpy())
+    np.save(_texts_path(path), captured.text_index)
+
+
+def _texts_path(path: str) -> str:
+    return path.removesuffix(".npy") + "-texts.npy"
+
+
+def _sampled_rows(text_index: np.ndarray, tokens: int) -> torch.Tensor:
+    """The rows of whole texts drawn at random until they hold `tokens` tokens (a capture samples whole
+    batches of texts)."""
+    kept, total = [], 0
+    for text in np.random.default_rng(0).permutation(int(text_index.max()) + 1):
+        if total >= tokens:
+            break
+        rows = np.flatnonzero(text_index == text)
+        kept.append(rows)
+        total += len(rows)
+    return torch.from_numpy(np.sort(np.concatenate(kept)))
 
 
 def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
@@ -52,13 +71,16 @@ def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
         yield rows, matrix[rows]
 
 
-def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
+def streamed(
+    matrix: torch.Tensor, text_index: np.ndarray, sketch_rows: int, sketch_tokens: int, components: int
+):
     from fnsft.streaming_discovery import BatchGroups, decompose_statistics
 
     start = time.perf_counter()
     groups = BatchGroups(matrix.shape[1], sketch_rows)
     fold = groups.sink()
-    for rows, batch in _stream(matrix, 1):
+    sample = _sampled_rows(text_index, sketch_tokens)
+    for rows, batch in _stream(matrix[sample], 1):
         fold(rows, batch)
     sketch_seconds = time.perf_counter() - start
 
@@ -66,8 +88,9 @@ def streamed(matrix: torch.Tensor, sketch_rows: int, components: int):
         for rows, batch in _stream(matrix, 2):
             sink(rows, batch)
 
-    result = decompose_statistics(
+    result, _ = decompose_statistics(
         groups.merged(),
+        matrix.shape[0],
         components,
         project,
         over="neurons",
@@ -127,6 +150,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--matrix", default="/tmp/fnsft-streaming-matrix.npy")
     parser.add_argument("--sketch-rows", default="200")
+    parser.add_argument(
+        "--sketch-tokens", default="8192", help="tokens (whole texts) sampled into the sketch"
+    )
     parser.add_argument("--components", type=int, default=20)
     args = parser.parse_args()
     if args.capture:
@@ -136,7 +162,12 @@ def main() -> None:
 
     matrix = torch.from_numpy(np.load(args.matrix))
     widths = [1536] * (matrix.shape[1] // 1536)  # the embedded model: 30 layers of 1536 neurons
-    runs = {int(rows): streamed(matrix, int(rows), args.components) for rows in args.sketch_rows.split(",")}
+    text_index = np.load(_texts_path(args.matrix))
+    runs = {
+        (int(rows), int(sampled)): streamed(matrix, text_index, int(rows), int(sampled), args.components)
+        for rows in args.sketch_rows.split(",")
+        for sampled in args.sketch_tokens.split(",")
+    }
     tokens, neurons = matrix.shape
     halved = matrix.bfloat16()  # the default in-memory matrix on CPUs with hardware bf16 (fnsft.devices)
     start = time.perf_counter()
@@ -153,8 +184,8 @@ def main() -> None:
         "in_memory_seconds": exact_seconds,
         "in_memory_bfloat16": {"seconds": time.perf_counter() - start, **compare(exact, in_bf16, widths)},
     }
-    for rows, (result, sketch_seconds, total_seconds) in runs.items():
-        report[f"sketch_rows_{rows}"] = {
+    for (rows, sampled), (result, sketch_seconds, total_seconds) in runs.items():
+        report[f"sketch_rows_{rows}_tokens_{sampled}"] = {
             "sketch_seconds": sketch_seconds,
             "total_seconds": total_seconds,
             **compare(exact, result, widths),

@@ -3,13 +3,15 @@
 Each measurement runs in its own process (so its peak RSS is its own): plain forward passes over the chosen
 tokens (same texts, same token choice and batches as a capture, full model with its LM head), the default
 in-memory discovery, and streaming discovery; at the largest size only forward and streaming (the in-memory
-matrix of 131,072 tokens x 46,080 neurons would take 24 GB). With --parallel, streaming discovery also runs as
-two torchrun processes (gloo) and its networks are matched to the one-process ones (IoU per best match).
+matrix of 131,072 tokens x 46,080 neurons takes 12 GB in bfloat16: --agreement runs it). With --parallel,
+streaming discovery also runs as two torchrun processes (gloo) and its networks are matched to the one-process
+ones (IoU per best match).
 Texts: the shipped prompt set's discovery split, then (for more tokens than it holds) the docstrings of the
 Python standard library's modules, classes and functions, in sorted module order.
 
+With --agreement, the in-memory default and streaming run on the same tokens and their networks are matched.
 Run: .venv/bin/python benchmarks/streaming_scale.py [--tokens 4096,16384,131072] [--parallel 16384]
-    [--sketch-rows 200] [--repeats 3]
+    [--agreement 131072] [--sketch-rows 200] [--repeats 3]
 Writes benchmarks/results/streaming_scale.json: the rows measured now replace the same (kind, tokens) rows of an
 earlier run and the others are kept; every row names the commit it was measured at.
 """
@@ -102,7 +104,9 @@ def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
         "kind": kind,
         "tokens": tokens,
         "commit": commit_id(),
-        **({"sketch_rows": sketch_rows} if kind == "streaming" else {}),
+        **(
+            {"sketch_rows": sketch_rows, "sketch_tokens": finder.sketch_tokens} if kind == "streaming" else {}
+        ),
         "seconds": time.perf_counter() - started,
         "stage_start_seconds": stages,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -133,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--tokens", default="4096,16384,131072", help='token counts; "" for none')
     parser.add_argument("--parallel", type=int, default=None, help="tokens for the two-process comparison")
+    parser.add_argument(
+        "--agreement", type=int, default=None, help="tokens for streaming against the in-memory default"
+    )
     parser.add_argument("--child", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--save", default=None)
@@ -153,6 +160,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += [_median_run([run[index] for run in runs]) for index in range(len(kinds))]
     path = RESULTS / "streaming_scale.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
+    if args.agreement:
+        agreement = _in_memory_agreement(args.agreement, args.sketch_rows)
+        rows += [agreement.pop("default"), agreement.pop("streaming")]
+        report.setdefault("agreement", {})[str(args.agreement)] = agreement
     measured = {(row["kind"], row["tokens"]) for row in rows}
     kept = [row for row in report.get("rows", []) if (row["kind"], row["tokens"]) not in measured]
     report.update(
@@ -177,23 +188,30 @@ def _median_run(runs: list[dict]) -> dict:
 def _parallel(tokens: int, sketch_rows: int) -> dict:
     """Two torchrun processes against one, streaming with the same sketch size on the same tokens: time and
     network agreement."""
-    from fnsft.network_drift import match_components
-    from fnsft.templates import load_templates
-
     one_path = WORK / f"streaming-{tokens}-{sketch_rows}.networks.json"
     two_path = WORK / f"parallel-{tokens}-{sketch_rows}.networks.json"
     one = _child("streaming", tokens, sketch_rows, str(one_path))
     timing = _child("streaming", tokens, sketch_rows, str(two_path), processes=2)
-    matches = match_components(load_templates(one_path), load_templates(two_path))
-    ious = sorted(iou for _, _, iou in matches)
-    return {
-        "processes": 2,
-        **timing,
-        "one_process_seconds": one["seconds"],
-        "best_match_iou": ious,
-        "median_iou": ious[len(ious) // 2],
-        "min_iou": ious[0],
-    }
+    return {"processes": 2, **timing, "one_process_seconds": one["seconds"], **_ious(one_path, two_path)}
+
+
+def _in_memory_agreement(tokens: int, sketch_rows: int) -> dict:
+    """Streaming against the in-memory default on the same tokens (beyond 16,384 tokens the default's bfloat16
+    matrix, 2 bytes per neuron and token, is what limits it): time, memory and network agreement."""
+    exact_path = WORK / f"default-{tokens}.networks.json"
+    streamed_path = WORK / f"streaming-{tokens}-{sketch_rows}.networks.json"
+    default = _child("default", tokens, sketch_rows, str(exact_path))
+    streaming = _child("streaming", tokens, sketch_rows, str(streamed_path))
+    return {"default": default, "streaming": streaming, **_ious(exact_path, streamed_path)}
+
+
+def _ious(first, second) -> dict:
+    """Network IoU of the two templates' components, one-to-one best matches."""
+    from fnsft.network_drift import match_components
+    from fnsft.templates import load_templates
+
+    ious = sorted(iou for _, _, iou in match_components(load_templates(first), load_templates(second)))
+    return {"best_match_iou": ious, "median_iou": ious[len(ious) // 2], "min_iou": ious[0]}
 
 
 if __name__ == "__main__":

@@ -105,12 +105,16 @@ def _padded_batch(chosen, batch: list[int], pad_id: int, row_of: np.ndarray):
     return input_ids, attention, torch.cat(rows)
 
 
-def _owned_batches(chosen, batch_size: int, shard: tuple[int, int], streaming: bool) -> list[list[int]]:
+def _owned_batches(
+    chosen, batch_size: int, shard: tuple[int, int], streaming: bool, sample_tokens: int | None = None
+) -> list[list[int]]:
     """The batches (indices into `chosen`, by length to keep padding low) this process runs: every world-th
-    one, from its rank."""
+    one, from its rank; of a seeded random sample of them holding at least `sample_tokens` tokens when given."""
     rank, world = shard
     order = sorted(range(len(chosen)), key=lambda i: len(chosen[i][1]))
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if sample_tokens is not None:
+        batches = _sampled(batches, [len(ids) for _, ids in chosen], sample_tokens)
     if world == 1:
         return batches
     if not streaming:
@@ -121,6 +125,18 @@ def _owned_batches(chosen, batch_size: int, shard: tuple[int, int], streaming: b
             "capture more tokens or run fewer processes."
         )
     return batches[rank::world]
+
+
+def _sampled(batches: list[list[int]], lengths: list[int], tokens: int) -> list[list[int]]:
+    """Batches drawn at random (seed 0, so every process draws the same) until they hold `tokens` tokens, in
+    their original order."""
+    kept, total = [], 0
+    for index in np.random.default_rng(0).permutation(len(batches)):
+        if total >= tokens:
+            break
+        kept.append(int(index))
+        total += sum(lengths[i] for i in batches[index])
+    return [batches[index] for index in sorted(kept)]
 
 
 def _recording_hooks(model: nn.Module, granularity: str, offsets, state: dict, owner: object, dtype) -> list:
@@ -187,6 +203,7 @@ def capture_activations(
     sink: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     shard: tuple[int, int] = (0, 1),
     overlap: bool | None = None,
+    sample_tokens: int | None = None,
 ) -> CapturedActivations:
     """Run `texts` through `model` and record every neuron of every layer at every real token.
 
@@ -195,6 +212,7 @@ def capture_activations(
     `progress(done_tokens, total_tokens)` is called after each batch.
     sink(rows, values): streaming; each batch's [n x neurons] values go to the sink, the matrix stays [0 x N].
     shard=(rank, world): data-parallel streaming, only every world-th batch from `rank` (rows numbered as one).
+    sample_tokens: streaming, only a seeded random sample of the batches holding at least this many tokens.
     overlap: the sink folds each batch on a worker thread while the next batch's forward pass runs; default on
     when the model runs on an accelerator (on a 2-core CPU, where both compete for the cores, it was 12-16% slower).
     """
@@ -207,7 +225,9 @@ def capture_activations(
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    batches = _owned_batches(chosen, batch_size, shard, sink is not None)
+    if sample_tokens is not None and sink is None:
+        raise ValueError("a sampled capture needs a sink: only streaming discovery samples batches")
+    batches = _owned_batches(chosen, batch_size, shard, sink is not None, sample_tokens)
     own_tokens = sum(len(chosen[i][1]) for batch in batches for i in batch)
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
     state: dict = {}

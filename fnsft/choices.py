@@ -44,5 +44,7 @@ SELECTIVE_MODES = ("train_only", "freeze")  # only the networks' neurons updated
 NETWORK_MODES = ("none", *FORWARD_MASK_MODES, *SELECTIVE_MODES)
 TRAINING_METHODS = ("lora", "full", "qlora")
 
-# streaming discovery: Frequent Directions sketch rows (benchmarks/streaming_accuracy.py)
+# streaming discovery: Frequent Directions sketch rows, and the tokens sampled into it
+# (benchmarks/streaming_accuracy.py)
 SKETCH_ROWS = 200
+SKETCH_TOKENS = 8192

@@ -9,7 +9,15 @@ import os
 import sys
 from pathlib import Path
 
-from .choices import DISCOVERY, EVAL_MODES, GRANULARITIES, ICA_ORIENTATIONS, SKETCH_ROWS, THRESHOLD_RULES
+from .choices import (
+    DISCOVERY,
+    EVAL_MODES,
+    GRANULARITIES,
+    ICA_ORIENTATIONS,
+    SKETCH_ROWS,
+    SKETCH_TOKENS,
+    THRESHOLD_RULES,
+)
 from .cli_types import (
     OneLineParser,
     component_ids,
@@ -117,6 +125,12 @@ def build_templates_parser() -> argparse.ArgumentParser:
         "tokens); default: true under torchrun / accelerate launch (data-parallel), false otherwise",
     )
     parser.add_argument("--sketch-rows", type=positive_int, default=SKETCH_ROWS, help="streaming sketch size")
+    parser.add_argument(
+        "--sketch-tokens",
+        type=positive_int,
+        default=SKETCH_TOKENS,
+        help="streaming: tokens (a random sample of the batches) sketched before the pass over all of them",
+    )
     parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
     parser.add_argument(
@@ -232,6 +246,7 @@ def _discover_and_write(args, streaming: bool) -> None:
         chat_format=args.chat_format,
         streaming=streaming,
         sketch_rows=args.sketch_rows,
+        sketch_tokens=args.sketch_tokens,
     )
     networks = mask.compute_global_networks(
         model, tokenizer, data, max_tokens=args.max_tokens, progress=progress

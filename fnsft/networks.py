@@ -26,7 +26,7 @@ from .models import model_id
 from .parallel import Processes
 from .recorded_settings import DISCOVERY_SETTINGS, recorded_settings
 from .selection import Components, NetworkSelection
-from .streaming_discovery import SKETCH_ROWS, BatchGroups, decompose_statistics
+from .streaming_discovery import SKETCH_ROWS, SKETCH_TOKENS, BatchGroups, decompose_statistics
 from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
 from .thresholds import category_response, threshold_networks
 
@@ -42,7 +42,8 @@ class ICAMask:
     cards: also build each network's card (fnsft.cards) from the discovery pass (its logit effect is measured
     later: fnsft.card_pass.add_logit_effects).
     streaming: keep no [tokens x neurons] matrix; sketch it during capture (`fnsft.streaming_discovery`), so
-    memory does not grow with tokens x neurons; sketch_rows sets the sketch's size (and its accuracy).
+    memory does not grow with tokens x neurons; sketch_rows sets the sketch's size (and its accuracy),
+    sketch_tokens how many tokens (a random sample of the batches) are sketched before the pass over all.
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -70,6 +71,7 @@ class ICAMask:
         cards: bool = True,
         streaming: bool = False,
         sketch_rows: int = SKETCH_ROWS,
+        sketch_tokens: int = SKETCH_TOKENS,
     ):
         check_granularity(granularity)
         check_threshold(threshold_rule, threshold)
@@ -92,6 +94,7 @@ class ICAMask:
         self.cards = cards
         self.streaming = streaming
         self.sketch_rows = sketch_rows
+        self.sketch_tokens = sketch_tokens
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
 
@@ -181,23 +184,30 @@ class ICAMask:
         width = sum(layer_widths(model, self.granularity))
         groups = BatchGroups(width, self.sketch_rows, processes)
 
-        def capture(sink) -> CapturedActivations:
+        def capture(sink, sample_tokens: int | None = None) -> CapturedActivations:
             return self._capture(
-                model, tokenizer, texts, max_tokens, report, sink=sink, shard=processes.shard
+                model,
+                tokenizer,
+                texts,
+                max_tokens,
+                report,
+                sink=sink,
+                shard=processes.shard,
+                sample_tokens=sample_tokens,
             )
 
-        captured = capture(groups.sink())
-        statistics = groups.merged()
+        captured = capture(groups.sink(), self.sketch_tokens)
         report("decompose", 0.0)
-        result = decompose_statistics(
-            statistics,
+        result, moments = decompose_statistics(
+            groups.merged(),
+            len(captured.text_index),
             self.num_components,
             capture,
             **self._ica_settings(),
             processes=processes,
         )
         if processes.is_first:
-            self._finish(model, tokenizer, texts, captured, result, statistics.moments.mean, report)
+            self._finish(model, tokenizer, texts, captured, result, moments.mean, report)
         self.networks_ = processes.share(self.networks_)
         return self.networks_
 
@@ -211,6 +221,7 @@ class ICAMask:
         sink=None,
         shard=(0, 1),
         dtype: torch.dtype = torch.float32,
+        sample_tokens: int | None = None,
     ) -> CapturedActivations:
         inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
         return capture_activations(
@@ -226,6 +237,7 @@ class ICAMask:
             sink=sink,
             shard=shard,
             dtype=dtype,
+            sample_tokens=sample_tokens,
         )
 
     def _networks(
@@ -283,7 +295,11 @@ class ICAMask:
             "matrix_dtype": result.matrix_dtype,
             "stability_runs": result.stability_runs,
             "notes": result.notes,
-            **({"streaming": True, "sketch_rows": self.sketch_rows} if self.streaming else {}),
+            **(
+                {"streaming": True, "sketch_rows": self.sketch_rows, "sketch_tokens": self.sketch_tokens}
+                if self.streaming
+                else {}
+            ),
         }
 
     def _fitted(self) -> FunctionalNetworks:

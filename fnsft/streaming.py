@@ -12,7 +12,6 @@ sketch reached 0.13 at width 40 and 0.93 at width 200.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -160,14 +159,47 @@ def pilot_from(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return batch.mean(dim=0), scale
 
 
-def standardised_projection(
-    moments: RunningMoments, directions: torch.Tensor, out: torch.Tensor
-) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """A capture sink writing A_std @ directions ([n x k]) of each batch into out[rows]: the projection pass that
-    gives streaming discovery its time courses."""
-    mean, std = moments.mean.float(), moments.std().float()
+class RangePass:
+    """One pass over every token against fixed directions V ([N x l], a sketch's of a sample of the tokens).
 
-    def project(rows: torch.Tensor, values: torch.Tensor) -> None:
-        out[rows] = ((values - mean) / std) @ directions
+    It accumulates every token's moments, Y = X V ([T x l], X the matrix standardised with the sample's mean and
+    scale) and X^T Y ([N x l]). After it `factors` applies the exact standardisation (that of all the tokens)
+    and returns the randomized-range approximation Q Q^T A_std (Halko, Martinsson & Tropp 2011) with the test
+    matrix given by V: Q^T A_std = R^-T (A_std^T Y)^T follows from X^T Y, so the pass over the data that the
+    range finder needs after Q is not needed. Its right vectors lie in range(A_std^T A_std V), one power step
+    past span(V), which a Rayleigh-Ritz step within span(V) would not leave.
+    """
 
-    return project
+    def __init__(self, sample: RunningMoments, directions: torch.Tensor, tokens: int):
+        self.sample, self.directions = sample, directions.float()
+        self.shift, self.scale = sample.mean.float(), sample.std().float()
+        self.moments = RunningMoments.empty(directions.shape[0])
+        self.projected = torch.zeros(tokens, directions.shape[1])
+        self.cross = torch.zeros(directions.shape, dtype=torch.float64)
+
+    def fold(self, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """The capture sink: one batch's moments, rows of Y and share of X^T Y."""
+        centred = values.float() - self.shift
+        self.moments.update_centred(centred, self.shift)
+        standardised = centred.div_(self.scale)
+        projected = standardised @ self.directions
+        self.projected[rows] = projected
+        self.cross += (standardised.T @ projected).double()
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(u [T x l], s [l], v [N x l]): the SVD of Q Q^T A_std, Q an orthonormal basis of range(A_std G^-1 V).
+
+        With mu, D all the tokens' mean and scale and m, d the sample's: c = (mu - m) / d, G = diag(d / D), and
+        A_std = (X - 1 c^T) G. The test matrix G^-1 V gives Y' = A_std G^-1 V = Y - 1 (c^T V) and
+        A_std^T Y' = G (X^T Y - c (1^T Y)), using X^T 1 = T c.
+        """
+        offset = (self.moments.mean - self.sample.mean) / self.scale.double()
+        gain = self.scale.double() / self.moments.std()
+        projected = self.projected.double()
+        column_sums = projected.sum(dim=0)
+        range_rows = projected - offset @ self.directions.double()
+        cross = gain[:, None] * (self.cross - offset[:, None] * column_sums[None, :])
+        q, r = torch.linalg.qr(range_rows)
+        reduced = torch.linalg.solve_triangular(r.T, cross.T, upper=False)  # Q^T A_std, [l x N]
+        left, values, right = torch.linalg.svd(reduced, full_matrices=False)
+        return (q @ left).float(), values.float(), right.T.float()

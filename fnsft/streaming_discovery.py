@@ -1,12 +1,15 @@
-"""Streaming discovery: capture -> running moments + Frequent Directions sketch -> PCA/ICA on the small factors.
+"""Streaming discovery: a sketch of a sample of the tokens, one pass over all of them, PCA/ICA on small factors.
 
-No [tokens x neurons] matrix is ever stored: each captured batch updates the per-neuron moments and the sketch
-(`fnsft.streaming`) and is dropped. The sketch gives the top singular values and right singular vectors v; the
-time courses then come from a cheap projection pass (a second capture that keeps only A_std V, [tokens x l],
-which also refines the top-k by Rayleigh-Ritz);
-stability from reruns on token subsets of the reduced data (`fnsft.decomposition.reduced_stability`), not from PCA reruns.
-Under a process group (`fnsft.parallel`) each process captures its share of the batches and the statistics,
-the basis and the loadings are combined, so the result is that of one process over all the tokens.
+No [tokens x neurons] matrix is ever stored. A first capture runs a seeded random sample of the batches (about
+`sketch_tokens` tokens) through the model into per-neuron moments and a Frequent Directions sketch
+(`fnsft.streaming`), whose l directions span the top of the standardised matrix. The pass over all the tokens
+then keeps only every token's moments and its loadings on those directions ([tokens x l]); after it the exact
+standardisation is applied to the loadings, the top-k are refined within the l directions by Rayleigh-Ritz and
+the time courses come from the loadings. Stability from reruns on token subsets of the reduced data
+(`fnsft.decomposition.reduced_stability`). The sketch costs a sample, not every token: the pass over all the
+tokens is little more than forward passes. Under a process group (`fnsft.parallel`) each process captures its
+share of the batches and the statistics, the directions and the loadings are combined, so the result is that
+of one process over all the tokens.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from dataclasses import dataclass
 import torch
 
 from .choices import SKETCH_ROWS as SKETCH_ROWS  # re-exported
+from .choices import SKETCH_TOKENS as SKETCH_TOKENS  # re-exported
 from .decomposition import Decomposition, decompose_factors, reduced_stability
 from .errors import DecompositionError
 from .parallel import Processes
-from .streaming import FrequentDirections, RunningMoments, pilot_from, standardised_projection
+from .streaming import FrequentDirections, RangePass, RunningMoments, pilot_from
 
 Sink = Callable[[torch.Tensor, torch.Tensor], None]
 
@@ -126,7 +130,8 @@ class BatchGroups:
 
 
 def decompose_statistics(
-    statistics: StreamingStatistics,
+    sample: StreamingStatistics,
+    tokens: int,
     n_components: int,
     project: Callable[[Sink], object],
     *,
@@ -137,43 +142,62 @@ def decompose_statistics(
     restarts: int,
     stability_runs: int,
     processes: Processes | None = None,
-) -> Decomposition | None:
-    """Components from the statistics of all the tokens (`merged` under a process group). project(sink) runs
-    the projection pass over the same tokens (this process's share of them) with that sink, which fills the
-    [tokens x l] loadings A_std V. Under a process group only the first process decomposes (the others get None).
+) -> tuple[Decomposition | None, RunningMoments]:
+    """Components of all `tokens` tokens from the sketch of a sample of them (`merged` under a process group)
+    and one projection pass over all of them. project(sink) runs that pass (this process's share) with a sink
+    that accumulates every token's moments and its loadings on the sample's l directions. Returns the components
+    (under a process group only the first process decomposes, the others get None) and every token's moments.
     """
     processes = processes or Processes()
-    tokens, neurons = statistics.moments.count, statistics.sketch.width
-    limit = min(tokens, neurons, statistics.sketch.sketch_rows)
+    neurons = sample.sketch.width
+    limit = min(sample.moments.count, neurons, sample.sketch.sketch_rows)
     if n_components < 2 or n_components >= limit:
         raise DecompositionError(
-            f"n_components={n_components} needs 2 <= n_components < min(tokens, neurons, sketch rows) = "
-            f"{limit}; capture more tokens or ask for fewer components."
+            f"n_components={n_components} needs 2 <= n_components < min(sketched tokens, neurons, sketch "
+            f"rows) = {limit}; capture more tokens or ask for fewer components."
         )
-    _, basis = statistics.sketch.factors(statistics.moments, statistics.sketch.sketch_rows)  # [N x l]
-    basis = processes.broadcast(basis)  # one basis for every process's projection
-    loadings = torch.zeros(tokens, basis.shape[1])
-    project(standardised_projection(statistics.moments, basis, loadings))
-    loadings = processes.sum(loadings)  # each process filled only its own rows
+    _, directions = sample.sketch.factors(sample.moments, sample.sketch.sketch_rows)  # [N x l]
+    directions = processes.broadcast(directions)  # one set of directions for every process's pass
+    range_pass = RangePass(sample.moments, directions, tokens)
+    project(range_pass.fold)
+    moments = _combined(range_pass, processes)
     if not processes.is_first:
-        return None
-    # Rayleigh-Ritz: the exact top-k of A_std within the sketch's l directions (FD's own values are shrunk
-    # and its top-k directions rotated by the tail; A_std @ basis is known exactly after the projection pass)
-    u, s, w = torch.linalg.svd(loadings.double(), full_matrices=False)
-    u, s, v = (
-        u[:, :n_components].float(),
-        s[:n_components].float(),
-        (basis.double() @ w[:n_components].T).float(),
-    )
+        return None, moments
+    u, s, v = range_pass.factors()
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
-    result = decompose_factors(u, s, v, statistics.moments.total_variance(), **common)
+    top = slice(0, n_components)
+    result = decompose_factors(u[:, top], s[top], v[:, top], moments.total_variance(), **common)
     if stability_runs > 0:
-        result.stability = reduced_stability(loadings, basis, result.maps, runs=stability_runs, **common)
+        result.stability = reduced_stability(u * s, v, result.maps, runs=stability_runs, **common)
         result.stability_runs = stability_runs
     spread = f" over {processes.world} processes" if processes.distributed else ""
     result.notes.append(
-        f"streaming: Frequent Directions sketch (Liberty 2013, {statistics.sketch.sketch_rows} rows) of {tokens} "
-        f"tokens{spread}, time courses from a projection pass, stability from {stability_runs} reruns on 80% "
-        "token subsets of the reduced data"
+        f"streaming: Frequent Directions sketch (Liberty 2013, {sample.sketch.sketch_rows} rows) of "
+        f"{sample.moments.count} sampled tokens{spread}, all {tokens} tokens projected on its directions, "
+        f"stability from {stability_runs} reruns on 80% token subsets of the reduced data"
     )
-    return result
+    return result, moments
+
+
+def _combined(range_pass: RangePass, processes: Processes) -> RunningMoments:
+    """Every process's share of the pass summed (each filled only its own rows of Y), and all the tokens'
+    moments merged in rank order (the same on every process)."""
+    if not processes.distributed:
+        return range_pass.moments
+    range_pass.projected = processes.sum(range_pass.projected)
+    range_pass.cross = processes.sum(range_pass.cross)
+    range_pass.moments = _merged(range_pass.moments, processes)
+    return range_pass.moments
+
+
+def _merged(moments: RunningMoments, processes: Processes) -> RunningMoments:
+    """Every process's moments merged in rank order (the same on every process)."""
+    if not processes.distributed:
+        return moments
+    sizes = processes.gather(torch.tensor([float(moments.count)], dtype=torch.float64))
+    merged = RunningMoments.empty(moments.mean.shape[0])
+    for size, mean, m2 in zip(
+        sizes, processes.gather(moments.mean), processes.gather(moments.m2), strict=True
+    ):
+        merged.merge(RunningMoments(int(size), mean, m2))
+    return merged

@@ -43,8 +43,9 @@ def planted_folder(tmp_path_factory, embedded_tokenizer):
 
 
 def _build(folder, output, launcher: list[str]) -> str:
-    """fnsft-build-templates on the planted model, streaming with a sketch smaller than its 144 neurons."""
-    settings = ["--max-tokens", "2048", "--components", "4", "--sketch-rows", "40"]
+    """fnsft-build-templates on the planted model, streaming with a sketch smaller than its 144 neurons, of a
+    sample of half the tokens."""
+    settings = ["--max-tokens", "2048", "--components", "4", "--sketch-rows", "40", "--sketch-tokens", "1024"]
     topk = ["--threshold-rule", "topk", "--threshold", "8", "--streaming", "true"]
     done = subprocess.run(
         [*launcher, str(BIN / "fnsft-build-templates"), "--model", str(folder), *settings, *topk]

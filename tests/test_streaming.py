@@ -13,7 +13,7 @@ from test_networks import TEXTS, CharTokenizer
 from fnsft.activations import capture_activations
 from fnsft.decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
 from fnsft.networks import ICAMask
-from fnsft.streaming import RunningMoments
+from fnsft.streaming import RangePass, RunningMoments
 from fnsft.streaming_discovery import BatchGroups, decompose_statistics
 
 
@@ -48,19 +48,30 @@ def test_running_moments_are_exact_on_a_large_offset():
     assert moments.total_variance() == pytest.approx(6 * 999, rel=1e-6)
 
 
-def _streamed(data: torch.Tensor, k: int, sketch_rows: int, stability_runs: int = 0, over: str = "neurons"):
+def _streamed(
+    data: torch.Tensor,
+    k: int,
+    sketch_rows: int,
+    stability_runs: int = 0,
+    over: str = "neurons",
+    sample: int | None = None,
+):
+    """Streaming discovery of `data`: the sketch of its first `sample` shuffled rows (all by default), then the
+    projection pass over every row, in another order."""
     groups = BatchGroups(data.shape[1], sketch_rows)
     fold = groups.sink()
-    for rows, batch in _stream(data, 128):
+    sampled = data[torch.randperm(data.shape[0], generator=torch.Generator().manual_seed(9))[:sample]]
+    for rows, batch in _stream(sampled, 128):
         fold(rows, batch)
 
-    def project(sink) -> None:  # the second pass sees the rows in another order
+    def project(sink) -> None:
         for rows, batch in _stream(data, 100, seed=5):
             sink(rows, batch)
 
     statistics = groups.merged()
-    return statistics, decompose_statistics(
+    result, moments = decompose_statistics(
         statistics,
+        data.shape[0],
         k,
         project,
         over=over,
@@ -70,12 +81,13 @@ def _streamed(data: torch.Tensor, k: int, sketch_rows: int, stability_runs: int 
         restarts=3,
         stability_runs=stability_runs,
     )
+    return statistics, result, moments
 
 
 def test_sketch_recovers_the_standardised_top_factors():
     data, _, _ = planted(tokens=1200, neurons=2000, k=6)
     raw = _offset_and_scaled(data)
-    statistics, _ = _streamed(raw, 6, sketch_rows=40)
+    statistics, _, _ = _streamed(raw, 6, sketch_rows=40)
     s, v = statistics.sketch.factors(statistics.moments, 6)
     _, s_exact, vt_exact = torch.linalg.svd(standardize_(raw.clone()).double(), full_matrices=False)
     torch.testing.assert_close(
@@ -89,13 +101,41 @@ def test_sketch_recovers_the_standardised_top_factors():
 def test_streaming_networks_match_the_in_memory_ones():
     data, reference, courses = planted()
     raw = _offset_and_scaled(data)
-    _, streamed = _streamed(raw, 6, sketch_rows=40, stability_runs=3)
     exact = decompose(standardize_(raw.clone()), 6, over="neurons", seed=0)
-    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.99
-    assert _match_abs_correlation(reference, streamed.maps).min() > 0.97
-    assert _match_abs_correlation(exact.time_courses.T, streamed.time_courses.T).min() > 0.99
-    assert streamed.pca_variance_ratio == pytest.approx(exact.pca_variance_ratio, rel=1e-3)
-    assert streamed.stability.min() > 0.95
+    # the sketch of every row, and of 40% of them (its directions hold a little less of the top variance)
+    for sample, agreement, variance in ((None, 0.999, 1e-3), (600, 0.98, 0.03)):
+        _, streamed, moments = _streamed(raw, 6, sketch_rows=40, stability_runs=3, sample=sample)
+        assert _match_abs_correlation(exact.maps, streamed.maps).min() > agreement
+        assert _match_abs_correlation(reference, streamed.maps).min() > 0.97
+        assert _match_abs_correlation(exact.time_courses.T, streamed.time_courses.T).min() > 0.99
+        assert streamed.pca_variance_ratio == pytest.approx(exact.pca_variance_ratio, rel=variance)
+        assert streamed.pca_variance_ratio <= exact.pca_variance_ratio * (1 + 1e-4)
+        assert streamed.stability.min() > 0.95
+        assert moments.count == raw.shape[0]  # every row's moments, not the sample's
+        torch.testing.assert_close(moments.mean, raw.double().mean(0), rtol=1e-6, atol=1e-4)
+
+
+def test_the_pass_over_all_tokens_gives_the_range_approximation_of_the_exact_standardised_matrix():
+    """The pass scales by the sample's moments; its factors are Q Q^T A_std with A_std standardised by all the
+    tokens' moments and Q spanning A_std G^-1 V (G = sample scale / all tokens' scale), exactly."""
+    data, _, _ = planted(tokens=600, neurons=300, k=4)
+    raw = _offset_and_scaled(data)
+    sample = RunningMoments.empty(300)
+    sample.update(raw[:100])
+    directions = torch.linalg.qr(torch.randn(300, 20, dtype=torch.float64))[0]
+    range_pass = RangePass(sample, directions, tokens=600)
+    for rows, batch in _stream(raw, 64):
+        range_pass.fold(rows, batch)
+    u, s, v = (factor.double() for factor in range_pass.factors())
+    exact = raw.double()
+    standardised = (exact - exact.mean(0)) / exact.std(0)
+    q = torch.linalg.qr(standardised @ ((exact.std(0) / sample.std())[:, None] * directions))[0]
+    expected = q @ (q.T @ standardised)
+    scale = expected.abs().max()
+    torch.testing.assert_close((u * s) @ v.T / scale, expected / scale, rtol=0, atol=1e-4)  # float32 pass
+    for factor in (u, v):
+        torch.testing.assert_close(factor.T @ factor, torch.eye(20, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert range_pass.moments.count == 600
 
 
 @pytest.mark.parametrize("over", ["neurons", "tokens"])
@@ -145,3 +185,31 @@ def test_streaming_icamask_finds_the_in_memory_networks():
     assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.999
     assert streamed.decomposition["streaming"] and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)
+
+
+def test_a_sampled_capture_sees_whole_batches_of_the_same_rows_for_any_process_count():
+    model, texts = tiny_llama(seed=1), [item["text"] for item in TEXTS]
+    stored = capture_activations(model, CharTokenizer(), texts, max_tokens=500, batch_size=5)
+
+    def sampled(shard):
+        seen = {}
+        capture_activations(
+            model,
+            CharTokenizer(),
+            texts,
+            max_tokens=500,
+            batch_size=5,
+            sample_tokens=200,
+            shard=shard,
+            sink=lambda rows, values: seen.update(zip(rows.tolist(), values, strict=True)),
+        )
+        return seen
+
+    alone = sampled((0, 1))
+    assert 200 <= len(alone) < 500
+    for row, values in alone.items():
+        torch.testing.assert_close(values, stored.matrix[row])
+    first, second = sampled((0, 2)), sampled((1, 2))
+    assert not first.keys() & second.keys() and first.keys() | second.keys() == alone.keys()
+    with pytest.raises(ValueError, match="needs a sink"):
+        capture_activations(model, CharTokenizer(), texts, max_tokens=500, sample_tokens=200)
