@@ -154,7 +154,8 @@ def decompose_statistics(
     if n_components < 2 or n_components >= limit:
         raise DecompositionError(
             f"n_components={n_components} needs 2 <= n_components < min(sketched tokens, neurons, sketch "
-            f"rows) = {limit}; capture more tokens or ask for fewer components."
+            f"rows) = {limit}; sketch more tokens (sketch_tokens, --sketch-tokens) or rows (sketch_rows), "
+            "capture more tokens, or ask for fewer components."
         )
     _, directions = sample.sketch.factors(sample.moments, sample.sketch.sketch_rows)  # [N x l]
     directions = processes.broadcast(directions)  # one set of directions for every process's pass
