@@ -3,8 +3,9 @@ NCCL on GPU).
 
 Each process captures every world-th batch of the same chosen tokens. The per-neuron moments merge exactly (Chan's
 update is a merge of summaries), Frequent Directions sketches merge by stacking and shrinking (mergeable
-summaries: the error bound of one sketch over all rows still holds), and the projection pass's loadings are summed
-(each process fills only its own rows). The first process decomposes and every process gets the networks.
+summaries: the error bound of one sketch over all rows still holds), and the range pass's loadings and
+cross-products are summed (each process fills only its own rows). The first process decomposes and every process
+gets the networks.
 """
 
 from __future__ import annotations

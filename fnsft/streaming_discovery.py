@@ -2,14 +2,14 @@
 
 No [tokens x neurons] matrix is ever stored. A first capture runs a seeded random sample of the batches (about
 `sketch_tokens` tokens) through the model into per-neuron moments and a Frequent Directions sketch
-(`fnsft.streaming`), whose l directions span the top of the standardised matrix. The pass over all the tokens
-then keeps only every token's moments and its loadings on those directions ([tokens x l]); after it the exact
-standardisation is applied to the loadings, the top-k are refined within the l directions by Rayleigh-Ritz and
-the time courses come from the loadings. Stability from reruns on token subsets of the reduced data
-(`fnsft.decomposition.reduced_stability`). The sketch costs a sample, not every token: the pass over all the
-tokens is little more than forward passes. Under a process group (`fnsft.parallel`) each process captures its
-share of the batches and the statistics, the directions and the loadings are combined, so the result is that
-of one process over all the tokens.
+(`fnsft.streaming`), whose l directions span the top of the sample's standardised matrix. The pass over all the
+tokens then keeps every token's moments, its loadings on those directions ([tokens x l]) and their
+cross-product with the neurons ([neurons x l]); from these the randomized range approximation of the exactly
+standardised matrix follows (`fnsft.streaming.RangePass`), with the time courses. Stability from reruns on
+token subsets of the reduced data (`fnsft.decomposition.reduced_stability`). The sketch costs a sample, not
+every token. Under a process group (`fnsft.parallel`) each process captures its share of the batches and the
+statistics, the directions and the pass's sums are combined, so the result is that of one process over all
+the tokens.
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ def decompose_statistics(
     processes: Processes | None = None,
 ) -> tuple[Decomposition | None, RunningMoments]:
     """Components of all `tokens` tokens from the sketch of a sample of them (`merged` under a process group)
-    and one projection pass over all of them. project(sink) runs that pass (this process's share) with a sink
-    that accumulates every token's moments and its loadings on the sample's l directions. Returns the components
+    and one pass over all of them. project(sink) runs that pass (this process's share) with a sink that
+    accumulates every token's moments, its loadings on the sample's l directions and their cross-product with the
+    neurons (`fnsft.streaming.RangePass`). Returns the components
     (under a process group only the first process decomposes, the others get None) and every token's moments.
     """
     processes = processes or Processes()
