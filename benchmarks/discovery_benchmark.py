@@ -45,7 +45,7 @@ def stage_capture(args) -> dict:
     captured = capture_activations(model, tokenizer, texts, max_tokens=args.tokens, dtype=matrix_dtype())
     capture_seconds = time.perf_counter() - start
     # The same tokens through a plain forward pass, same batching (sorted by length, batch 8), no hooks.
-    chosen = _choose_tokens(_tokenize(tokenizer, texts, 256), args.tokens)
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, 256, True), args.tokens)
     chosen.sort(key=lambda item: len(item[1]))
     start = time.perf_counter()
     with torch.no_grad():
