@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -184,19 +185,8 @@ class ICAMask:
         width = sum(layer_widths(model, self.granularity))
         groups = BatchGroups(width, self.sketch_rows, processes)
 
-        def capture(sink, sample_tokens: int | None = None) -> CapturedActivations:
-            return self._capture(
-                model,
-                tokenizer,
-                texts,
-                max_tokens,
-                report,
-                sink=sink,
-                shard=processes.shard,
-                sample_tokens=sample_tokens,
-            )
-
-        captured = capture(groups.sink(), self.sketch_tokens)
+        capture = partial(self._capture, model, tokenizer, texts, max_tokens, report, shard=processes.shard)
+        captured = capture(groups.sink(), sample_tokens=self.sketch_tokens)
         report("decompose", 0.0)
         result, moments = decompose_statistics(
             groups.merged(),
