@@ -21,6 +21,7 @@ from torch import nn
 
 from .architectures import hook_site, mlp_blocks, output_width
 from .choices import GRANULARITIES as GRANULARITIES  # re-exported
+from .devices import check_matrix_fits
 from .errors import DecompositionError
 
 _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
@@ -222,6 +223,8 @@ def capture_activations(
     if total == 0:
         raise DecompositionError("The texts produced no tokens; give non-empty texts.")
     offsets = np.concatenate([[0], np.cumsum(widths)])
+    if sink is None:
+        check_matrix_fits(total, int(offsets[-1]), dtype)
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psutil
 import torch
 from torch import nn
+
+from .errors import DecompositionError
 
 _DTYPE_NAMES = {
     "float32": torch.float32,
@@ -101,3 +104,27 @@ def matrix_dtype() -> torch.dtype:
     Elsewhere float32 (bf16 without hardware support is emulated and slower).
     """
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+# the in-memory path's workspace: its peak was 1.7 GB (14%) above the model and the 12.1 GB bfloat16 matrix
+# of 131,072 tokens (benchmarks/results/streaming_scale.json)
+MATRIX_HEADROOM = 1.2
+
+
+def check_matrix_fits(rows: int, columns: int, dtype: torch.dtype) -> None:
+    """Refuse an in-memory activation matrix larger than the memory available now. On Linux an oversized
+    torch.empty succeeds and the process is killed later, when the capture touches the pages, without a word
+    on why."""
+    needed = rows * columns * dtype.itemsize * MATRIX_HEADROOM
+    available = psutil.virtual_memory().available
+    if needed > available:
+        raise DecompositionError(
+            f"The in-memory activation matrix ({rows:,} tokens x {columns:,} neurons, "
+            f"{str(dtype).removeprefix('torch.')}) needs about {_size(needed)} and "
+            f"{_size(available)} is available: stream it (ICAMask(streaming=True), --streaming true), "
+            "whose memory does not grow with the tokens, or capture fewer tokens (max_tokens, --max-tokens)."
+        )
+
+
+def _size(size: float) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.2f} MB"

@@ -3,6 +3,8 @@ matrix's top factors, the same planted networks, and the same capture through a 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from test_networks import TEXTS, CharTokenizer
 
 from fnsft.activations import capture_activations
 from fnsft.decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
+from fnsft.errors import DecompositionError
 from fnsft.networks import ICAMask
 from fnsft.streaming import RangePass, RunningMoments
 from fnsft.streaming_discovery import BatchGroups, decompose_statistics
@@ -213,3 +216,20 @@ def test_a_sampled_capture_sees_whole_batches_of_the_same_rows_for_any_process_c
     assert not first.keys() & second.keys() and first.keys() | second.keys() == alone.keys()
     with pytest.raises(ValueError, match="needs a sink"):
         capture_activations(model, CharTokenizer(), texts, max_tokens=500, sample_tokens=200)
+
+
+def test_an_in_memory_matrix_larger_than_the_available_memory_is_refused_before_it_is_made(monkeypatch):
+    """On Linux an oversized matrix is allocated lazily and the process is killed later; refuse it with the
+    way out instead, while a streamed capture of the same tokens, which keeps no matrix, still runs."""
+    model, texts = tiny_llama(seed=1), [item["text"] for item in TEXTS]
+    tokens = capture_activations(model, CharTokenizer(), texts, max_tokens=500).matrix.shape
+    monkeypatch.setattr("fnsft.devices.psutil.virtual_memory", lambda: SimpleNamespace(available=1_000))
+    with pytest.raises(
+        DecompositionError,
+        match=r"\(500 tokens x 144 neurons, float32\) needs about 0.35 MB and 0.00 MB is available: stream it \(ICAMask\(streaming=True\)",
+    ):
+        capture_activations(model, CharTokenizer(), texts, max_tokens=500)
+    streamed = capture_activations(
+        model, CharTokenizer(), texts, max_tokens=500, sink=lambda rows, values: None
+    )
+    assert streamed.matrix.shape == (0, tokens[1])
