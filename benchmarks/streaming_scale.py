@@ -28,12 +28,22 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from provenance import commit_id
+
+from fnsft.choices import SKETCH_ROWS, SKETCH_TOKENS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path("/tmp/fnsft-streaming-scale")
+
+
+class Sketch(NamedTuple):
+    """Streaming discovery's sketch settings (ICAMask's sketch_rows, sketch_tokens)."""
+
+    rows: int
+    tokens: int
 
 
 def stdlib_docstrings(minimum_characters: int = 100) -> list[str]:
@@ -74,7 +84,7 @@ def _forward(model, tokenizer, texts, tokens: int) -> None:
             model(input_ids=input_ids, attention_mask=attention, use_cache=False)
 
 
-def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
+def measure(kind: str, tokens: int, save: str | None, sketch: Sketch) -> dict:
     """One measurement in this process: seconds (and per stage for discovery) and peak RSS."""
     from fnsft import ICAMask, load_model
     from fnsft.parallel import Processes, join_process_group_from_environment
@@ -89,7 +99,7 @@ def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
     if kind == "forward":
         _forward(model, tokenizer, interleave_by_category(texts).texts, tokens)
     else:
-        finder = ICAMask(streaming=kind == "streaming", sketch_rows=sketch_rows)
+        finder = ICAMask(streaming=kind == "streaming", sketch_rows=sketch.rows, sketch_tokens=sketch.tokens)
         networks = finder.compute_global_networks(
             model,
             tokenizer,
@@ -104,9 +114,7 @@ def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
         "kind": kind,
         "tokens": tokens,
         "commit": commit_id(),
-        **(
-            {"sketch_rows": sketch_rows, "sketch_tokens": finder.sketch_tokens} if kind == "streaming" else {}
-        ),
+        **({"sketch_rows": sketch.rows, "sketch_tokens": sketch.tokens} if kind == "streaming" else {}),
         "seconds": time.perf_counter() - started,
         "stage_start_seconds": stages,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -114,7 +122,7 @@ def measure(kind: str, tokens: int, save: str | None, sketch_rows: int) -> dict:
     }
 
 
-def _child(kind: str, tokens: int, sketch_rows: int, save: str | None = None, processes: int = 1) -> dict:
+def _child(kind: str, tokens: int, sketch: Sketch, save: str | None = None, processes: int = 1) -> dict:
     out = WORK / f"{kind}-{tokens}-{processes}.json"
     launcher = [sys.executable]
     if processes > 1:
@@ -124,7 +132,7 @@ def _child(kind: str, tokens: int, sketch_rows: int, save: str | None = None, pr
             f"--nproc_per_node={processes}",
         ]
     command = [*launcher, __file__, "--child", kind, "--tokens", str(tokens), "--out", str(out)]
-    command += ["--sketch-rows", str(sketch_rows)]
+    command += ["--sketch-rows", str(sketch.rows), "--sketch-tokens", str(sketch.tokens)]
     subprocess.run([*command, *(["--save", save] if save else [])], check=True)
     result = json.loads(out.read_text())
     print(json.dumps(result), flush=True)
@@ -143,12 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--save", default=None)
-    parser.add_argument("--sketch-rows", type=int, default=200, help="the streaming sketch's rows")
+    parser.add_argument("--sketch-rows", type=int, default=SKETCH_ROWS, help="the streaming sketch's rows")
+    parser.add_argument(
+        "--sketch-tokens", type=int, default=SKETCH_TOKENS, help="tokens sampled into the sketch"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each kind (the median one is kept)")
     args = parser.parse_args(argv)
+    sketch = Sketch(args.sketch_rows, args.sketch_tokens)
     if args.child:
         tokens = int(args.tokens)
-        result = measure(args.child, tokens, args.save, args.sketch_rows)
+        result = measure(args.child, tokens, args.save, sketch)
         if int(os.environ.get("RANK", "0")) == 0:
             Path(args.out).write_text(json.dumps(result))
         return
@@ -156,14 +168,19 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for tokens in (int(part) for part in args.tokens.split(",") if part):
         kinds = ("forward", "default", "streaming") if tokens <= 16384 else ("forward", "streaming")
-        runs = [[_child(kind, tokens, args.sketch_rows) for kind in kinds] for _ in range(args.repeats)]
+        runs = [[_child(kind, tokens, sketch) for kind in kinds] for _ in range(args.repeats)]
         rows += [_median_run([run[index] for run in runs]) for index in range(len(kinds))]
     path = RESULTS / "streaming_scale.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
     if args.agreement:
-        agreement = _in_memory_agreement(args.agreement, args.sketch_rows)
-        rows += [agreement.pop("default"), agreement.pop("streaming")]
-        report.setdefault("agreement", {})[str(args.agreement)] = agreement
+        agreement = _in_memory_agreement(args.agreement, sketch)
+        timings = [agreement.pop("default"), agreement.pop("streaming")]
+        key = str(args.agreement)
+        if sketch == Sketch(SKETCH_ROWS, SKETCH_TOKENS):  # the table shows the default settings only
+            rows += timings
+        else:
+            key += f", sketch {sketch.rows} rows of {sketch.tokens} tokens"
+        report.setdefault("agreement", {})[key] = agreement
     measured = {(row["kind"], row["tokens"]) for row in rows}
     kept = [row for row in report.get("rows", []) if (row["kind"], row["tokens"]) not in measured]
     report.update(
@@ -173,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         key=lambda row: (row["tokens"], ["forward", "default", "streaming"].index(row["kind"]))
     )
     if args.parallel:
-        report.setdefault("parallel", {})[str(args.sketch_rows)] = _parallel(args.parallel, args.sketch_rows)
+        report.setdefault("parallel", {})[str(sketch.rows)] = _parallel(args.parallel, sketch)
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(report, indent=1) + "\n")
 
@@ -185,23 +202,23 @@ def _median_run(runs: list[dict]) -> dict:
     return {**ordered[len(ordered) // 2], "seconds_all": [run["seconds"] for run in runs]}
 
 
-def _parallel(tokens: int, sketch_rows: int) -> dict:
+def _parallel(tokens: int, sketch: Sketch) -> dict:
     """Two torchrun processes against one, streaming with the same sketch size on the same tokens: time and
     network agreement."""
-    one_path = WORK / f"streaming-{tokens}-{sketch_rows}.networks.json"
-    two_path = WORK / f"parallel-{tokens}-{sketch_rows}.networks.json"
-    one = _child("streaming", tokens, sketch_rows, str(one_path))
-    timing = _child("streaming", tokens, sketch_rows, str(two_path), processes=2)
+    one_path = WORK / f"streaming-{tokens}-{sketch.rows}-{sketch.tokens}.networks.json"
+    two_path = WORK / f"parallel-{tokens}-{sketch.rows}-{sketch.tokens}.networks.json"
+    one = _child("streaming", tokens, sketch, str(one_path))
+    timing = _child("streaming", tokens, sketch, str(two_path), processes=2)
     return {"processes": 2, **timing, "one_process_seconds": one["seconds"], **_ious(one_path, two_path)}
 
 
-def _in_memory_agreement(tokens: int, sketch_rows: int) -> dict:
+def _in_memory_agreement(tokens: int, sketch: Sketch) -> dict:
     """Streaming against the in-memory default on the same tokens (beyond 16,384 tokens the default's bfloat16
     matrix, 2 bytes per neuron and token, is what limits it): time, memory and network agreement."""
     exact_path = WORK / f"default-{tokens}.networks.json"
-    streamed_path = WORK / f"streaming-{tokens}-{sketch_rows}.networks.json"
-    default = _child("default", tokens, sketch_rows, str(exact_path))
-    streaming = _child("streaming", tokens, sketch_rows, str(streamed_path))
+    streamed_path = WORK / f"streaming-{tokens}-{sketch.rows}-{sketch.tokens}.networks.json"
+    default = _child("default", tokens, sketch, str(exact_path))
+    streaming = _child("streaming", tokens, sketch, str(streamed_path))
     return {"default": default, "streaming": streaming, **_ious(exact_path, streamed_path)}
 
 
