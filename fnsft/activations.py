@@ -217,6 +217,8 @@ def capture_activations(
     overlap: the sink folds each batch on a worker thread while the next batch's forward pass runs; default on
     when the model runs on an accelerator (on a 2-core CPU, where both compete for the cores, it was 12-16% slower).
     """
+    if sample_tokens is not None and sink is None:
+        raise ValueError("a sampled capture needs a sink: only streaming discovery samples batches")
     widths = layer_widths(model, granularity)
     chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, add_special_tokens), max_tokens)
     total = sum(len(ids) for _, ids in chosen)
@@ -228,8 +230,6 @@ def capture_activations(
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    if sample_tokens is not None and sink is None:
-        raise ValueError("a sampled capture needs a sink: only streaming discovery samples batches")
     batches = _owned_batches(chosen, batch_size, shard, sink is not None, sample_tokens)
     own_tokens = sum(len(chosen[i][1]) for batch in batches for i in batch)
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])

@@ -171,8 +171,8 @@ class RangePass:
     """
 
     def __init__(self, sample: RunningMoments, directions: torch.Tensor, tokens: int):
-        self.sample, self.directions = sample, directions.float()
-        self.shift, self.scale = sample.mean.float(), sample.std().float()
+        self.directions = directions.float()
+        self.shift, self.scale = sample.mean.float(), sample.std().float()  # the fold's exact m and d
         self.moments = RunningMoments.empty(directions.shape[0])
         self.projected = torch.zeros(tokens, directions.shape[1])
         self.cross = torch.zeros(directions.shape, dtype=torch.float64)
@@ -193,7 +193,7 @@ class RangePass:
         A_std = (X - 1 c^T) G. The test matrix G^-1 V gives Y' = A_std G^-1 V = Y - 1 (c^T V) and
         A_std^T Y' = G (X^T Y - c (1^T Y)), using X^T 1 = T c.
         """
-        offset = (self.moments.mean - self.sample.mean) / self.scale.double()
+        offset = (self.moments.mean - self.shift.double()) / self.scale.double()
         gain = self.scale.double() / self.moments.std()
         projected = self.projected.double()
         column_sums = projected.sum(dim=0)

@@ -194,8 +194,6 @@ def _combined(range_pass: RangePass, processes: Processes) -> RunningMoments:
 
 def _merged(moments: RunningMoments, processes: Processes) -> RunningMoments:
     """Every process's moments merged in rank order (the same on every process)."""
-    if not processes.distributed:
-        return moments
     sizes = processes.gather(torch.tensor([float(moments.count)], dtype=torch.float64))
     merged = RunningMoments.empty(moments.mean.shape[0])
     for size, mean, m2 in zip(
