@@ -3,6 +3,7 @@ so a file cannot smuggle in megabytes of examples or anything `NetworkCard.from_
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from .cards import NetworkCard
@@ -43,11 +44,15 @@ def _histogram(check: Checker, entry: Any, where: str) -> None:
     entry = check.object(entry, where)
     edges = _bounded(check, entry.get("edges"), f"{where}.edges", MAX_BINS + 1)
     counts = _bounded(check, entry.get("counts"), f"{where}.counts", MAX_BINS)
+    check.require(len(counts) >= 1, f"{where}.counts", "no bins", "at least one bin")
     check.require(
         len(edges) == len(counts) + 1, f"{where}.edges", "not one more than counts", "bins + 1 edges"
     )
     for i, edge in enumerate(edges):
         check.number(edge, f"{where}.edges[{i}]")
+    check.require(
+        all(a <= b for a, b in pairwise(edges)), f"{where}.edges", "not in order", "ascending edges"
+    )
     for i, count in enumerate(counts):
         check.integer(count, f"{where}.counts[{i}]")
     check.number(entry.get("threshold"), f"{where}.threshold")

@@ -42,7 +42,38 @@ def load_evidence(path: str | Path | None = None) -> dict:
         raise EvidenceError(
             f"{path.name} holds none of {', '.join(SECTIONS)}: it is not an evidence file from `{RUN_COMMAND}`."
         )
+    check_evidence(evidence, path.name)
     return evidence
+
+
+def _numbers(values: list, where: str) -> None:
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EvidenceError(f"{where}: {str(value)[:40]!r} is not a number.")
+
+
+def check_evidence(evidence: dict, name: str) -> None:
+    """Read every section the way the figures will, so a file of the wrong shape is refused here with one clear
+    message instead of failing inside a figure."""
+    try:
+        for key in ("lesion_curve", "preserve_curve"):
+            if key in evidence:
+                series = curve_series(evidence[key])
+                if series.mode not in CURVE_TEXT:
+                    raise EvidenceError(f"{name}: {key}.mode must be one of {', '.join(CURVE_TEXT)}.")
+                _numbers([*series.percent, *series.network, *series.random_mean, *series.random_std], key)
+                _numbers([*series.components, series.baseline, series.chance], key)
+        if evidence.get("forgetting"):
+            rows = forgetting_rows(evidence["forgetting"])
+            keys = ("learned", "learned_std", "forgotten", "forgotten_std", "seeds")
+            _numbers(
+                [row[key] for row in rows for key in keys] + [evidence["forgetting"]["steps"]], "forgetting"
+            )
+        setup_line(evidence)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
+        raise EvidenceError(
+            f"{name} does not have the shape `{RUN_COMMAND}` writes ({type(error).__name__}: {str(error)[:80]})."
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ The figures are plain `plotly.graph_objects` (the app's Plot component renders t
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,8 +24,14 @@ def _names(networks: FunctionalNetworks) -> list[str]:
     return [f"N{c}" for c in range(networks.num_components)]
 
 
+def text(value: object) -> str:
+    """A string from a file (a template's categories, an evidence file's method names) as Plotly text: Plotly
+    reads a subset of HTML in labels (links, images), so it is escaped and shows literally."""
+    return html.escape(str(value), quote=False)
+
+
 def _labels(networks: FunctionalNetworks) -> list[str]:
-    return [networks.label(c) for c in range(networks.num_components)]
+    return [text(networks.label(c)) for c in range(networks.num_components)]
 
 
 def styled(figure: go.Figure, title: str, x_title: str = "", y_title: str = "", **extra) -> go.Figure:
@@ -42,7 +49,7 @@ def styled(figure: go.Figure, title: str, x_title: str = "", y_title: str = "", 
 def empty_figure(message: str) -> go.Figure:
     """A blank figure that says why there is nothing to show."""
     figure = go.Figure()
-    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.add_annotation(text=text(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     return styled(figure, "")
@@ -81,7 +88,7 @@ def layer_profile(networks: FunctionalNetworks, component: int) -> go.Figure:
             hovertemplate="layer %{x}: %{y} neurons (%{customdata:.2f}% of the layer)<extra></extra>",
         )
     )
-    return styled(figure, f"Layer profile of {networks.label(component)}", "layer", "neurons")
+    return styled(figure, f"Layer profile of {text(networks.label(component))}", "layer", "neurons")
 
 
 def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
@@ -92,7 +99,7 @@ def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
     figure = go.Figure(
         go.Heatmap(
             z=response,
-            x=list(networks.categories),
+            x=[text(category) for category in networks.categories],
             y=_names(networks),
             colorscale="RdBu",
             zmid=0,
@@ -158,7 +165,7 @@ def effect_chart(rows: Sequence[dict]) -> go.Figure:
 
     rows: `EffectReport.rows()`.
     """
-    categories = [row["category"] for row in rows]
+    categories = [text(row["category"]) for row in rows]
     figure = go.Figure()
     for name, key, label in (
         ("baseline", "baseline_loss", "unmasked"),
@@ -290,7 +297,7 @@ def forgetting_figure(rows: Sequence[dict]) -> go.Figure:
                 error_y={"type": "data", "array": [row["learned_std"]]},
                 mode="markers",
                 marker={"size": 11, "symbol": "circle-open" if row["random_control"] else "circle"},
-                name=row["method"],
+                name=text(row["method"]),
                 hovertemplate=(
                     f"{row['method']}<br>forgotten %{{x:.3f}} ± {row['forgotten_std']:.3f}"
                     f"<br>learned %{{y:.3f}} ± {row['learned_std']:.3f} ({row['seeds']} seeds)<extra></extra>"

@@ -101,6 +101,14 @@ def whole(name: str, value: Any, low: int, high: int) -> int:
     return int(number)
 
 
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators both take seeds in [0, 2**32)
+
+
+def check_seed(value: Any) -> int:
+    """A random seed numpy and torch both accept, refused before any work rather than deep inside it."""
+    return whole("Seed", value, 0, MAX_SEED)
+
+
 def check_threshold(rule: str, value: Any, num_neurons: int | None = None) -> float:
     """A discovery threshold that means something: z-score >= 0, percentile in (0, 100), top-k >= 1."""
     if rule not in THRESHOLD_RULES:

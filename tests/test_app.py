@@ -129,10 +129,15 @@ def test_dtype_choices_follow_the_device(app):
     assert {choice[0] for choice in update["choices"]} == {"auto", "float32", "bfloat16"}
 
 
-def test_loading_a_missing_model_says_so_and_keeps_the_current_one(app):
+def test_a_failed_model_load_keeps_the_current_one_and_reveals_no_server_paths(app, tmp_path):
     client, _ = app
-    with pytest.raises(AppError, match="does not exist"):
-        client.predict("/no/such/model", "auto", "auto", "none", api_name="/load_model")
+    messages = []
+    for name in (str(tmp_path / "no-such-model"), str(tmp_path)):  # missing, and present without config.json
+        with pytest.raises(AppError, match="Could not load") as caught:
+            client.predict(name, "auto", "auto", "none", api_name="/load_model")
+        messages.append(str(caught.value).replace(Path(name).name, "NAME"))
+    assert messages[0] == messages[1] and "exist" not in messages[0]
+    assert "The model in use is still tiny-llama." in messages[0]
     assert "tiny-llama" in client.predict(api_name="/model_summary")
 
 
@@ -515,7 +520,8 @@ def test_a_stopped_run_is_its_visitors_and_resumes_from_the_tab(discovered):
     with zipfile.ZipFile(checkpoint) as archive:
         assert any(name.endswith("adapter_model.safetensors") for name in archive.namelist())
     stopped_at = int(Path(checkpoint).stem.rsplit("-", 1)[1])
-    client.predict(api_name="/resume_training")
+    resumed = client.predict(api_name="/resume_training")
+    assert 'data-state="stopped"' not in resumed[0] and resumed[-1]["active"] is True  # the panel follows it
     panel = wait_for_training(client, lambda p: p[2].startswith("step ") and 'data-state="running"' in p[0])
     client.predict(api_name="/stop_training")
     panel = wait_for_training(client, state_is("stopped", "failed", "completed"))

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
-from ..errors import QuantizationUnavailableError, StorageError
+from ..errors import DatasetFormatError, QuantizationUnavailableError, StorageError
 from ..run_folder import check_run_folder, claim_run_folder
 from ..run_status import Heartbeat, is_main_process, try_write_status
 from ..templates import write_json_atomically
@@ -56,7 +56,12 @@ def preflight(config: TrainingConfig) -> None:
             f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
             f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
         )
-    preview(config.dataset or SAMPLE_DATA, 1)
+    found = preview(config.dataset or SAMPLE_DATA, 1)
+    if not found.n_conversations:
+        raise DatasetFormatError(
+            f"All {found.n_records} records have an empty response: there is no response to train on. "
+            "Fill the response field (e.g. output, response or completion) of the examples."
+        )
 
 
 def _admit(config: TrainingConfig, run_dir: Path):

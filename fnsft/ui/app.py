@@ -30,6 +30,13 @@ HEADER = (
 )
 
 
+# A failed action says why in its panel's status line; the outputs' own bare "Error" badge would add nothing.
+CSS = """
+[data-testid="status-tracker"]:has(span.error) { display: none !important; }
+.status-line p { color: var(--error-text-color); font-weight: 600; }
+"""
+
+
 def theme() -> gr.themes.Theme:
     """The default theme with system fonts only, so the page fetches no web fonts."""
     return gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
@@ -75,7 +82,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Templates"):
                 templates = templates_tab.build(state, visitor, networks_version)
             with gr.Tab("Evidence", elem_id="evidence-tab"):
-                evidence_tab.build(demo)
+                evidence_tab.build(demo, visitor)
         demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
         gr.on(
             [networks_version.change],
@@ -99,6 +106,7 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, **kwargs)
         server_port=port,
         share=share,
         theme=theme(),
+        css=CSS,
         max_file_size=MAX_UPLOAD,
         **kwargs,
     )

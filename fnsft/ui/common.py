@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import html
 import inspect
+import logging
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,9 +17,12 @@ import numpy as np
 from ..errors import DatasetFormatError, FnsftError
 from ..functional_networks import FunctionalNetworks
 from ..reliability import reliability_notes
+from .heavy import WAITING_THREADS
 from .visitor import Visitor
 
+logger = logging.getLogger(__name__)
 USER_ERRORS = (FnsftError, ValueError)
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]!|~])")  # emphasis, links, images, tables
 UPLOAD, HUB = "Upload a file", "Hub dataset id"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
@@ -31,16 +36,47 @@ def page_message(error: BaseException | str) -> str:
     return PYTHON_ADVICE.sub("", text).strip()
 
 
+def escape_markdown(text: object) -> str:
+    """Text from a file or a visitor, shown literally in Markdown: HTML escaped, and Markdown's punctuation too,
+    so a link, image or tag written into a template name stays text and the page fetches nothing."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def failure_message(error: BaseException) -> str:
+    """What a visitor reads when an action fails: the library's own message for a refusal, a short account
+    (the details in the server log) for anything unexpected."""
+    if isinstance(error, gr.Error):
+        return str(error.message)
+    if isinstance(error, USER_ERRORS):
+        return page_message(error)
+    logger.error("Unexpected error in an app action", exc_info=error)
+    return (
+        f"Something went wrong on the server ({type(error).__name__}: {page_message(error)}). "
+        "Nothing was changed; the server log has the details."
+    )
+
+
+def _refusal(error: BaseException, args: tuple) -> gr.Error:
+    """The gr.Error for the page (a short notice; API clients get it as their error), its message kept on the
+    visitor for the panel's status line."""
+    message = failure_message(error)
+    visitor = next((value for value in args if isinstance(value, Visitor)), None)
+    if visitor is not None:
+        visitor.failure = message
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Show fnsft's errors (and bad settings) as a message in the page instead of a generic crash notice."""
+    """Turn every error of an action into a message in the page (never Gradio's generic one) and remember it for
+    the panel's status line (see `action`)."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
         def generator(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except USER_ERRORS as error:
-                raise gr.Error(page_message(error)) from error
+            except Exception as error:
+                raise _refusal(error, args) from error
 
         return generator
 
@@ -48,8 +84,8 @@ def user_errors(fn: Callable) -> Callable:
     def plain(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as error:
-            raise gr.Error(page_message(error)) from error
+        except Exception as error:
+            raise _refusal(error, args) from error
 
     return plain
 
@@ -74,42 +110,47 @@ def bind(fn: Callable, *values: Any) -> Callable:
     return bound
 
 
-def heavy_job(
-    trigger: Callable,
-    state: Any,
-    visitor: gr.State,
-    job: str,
-    check: Callable | None,
-    run: Callable,
+def status_line() -> gr.Markdown:
+    """A panel's status line: what went wrong with its last action, until the next one."""
+    return gr.Markdown("", elem_classes="status-line")
+
+
+def failure_status(visitor: Visitor) -> str:
+    """The status line after a failed action: its message, and a mark on whatever results are still shown."""
+    message, visitor.failure = visitor.failure or "the action failed.", None
+    return f"⚠️ **Not done:** {escape_markdown(message)} (results below, if any, are from before)"
+
+
+def action(
+    triggers: Any,
+    fn: Callable,
     inputs: list,
     outputs: list,
+    *,
+    visitor: gr.State,
+    status: gr.Markdown,
     api_name: str,
+    heavy: bool = False,
+    reset_on_failure: Sequence = (),
+    **kwargs: Any,
 ) -> Any:
-    """Wire a heavy job (discovery, measure effect, loading a model) the same way everywhere.
-
-    At submit, outside the queue: the settings are checked with `check(state, *inputs)` and the visitor's one
-    heavy-job slot is claimed, so a bad request or a second job is refused at once. Then `run(visitor, *inputs)`
-    waits in the shared queue of heavy jobs, one at a time for the whole server (Gradio shows the queue
-    position), and the slot is released whatever happened.
-    """
-
-    @user_errors
-    def claim(visitor_value: Visitor, request: gr.Request, *values: Any) -> None:
-        state.visit(visitor_value, request)
-        if check is not None:
-            check(state, *values)
-        visitor_value.reserve(job)
-
-    def release(visitor_value: Visitor) -> None:
-        visitor_value.release()
-
-    return (
-        trigger(claim, [visitor, *inputs], None, queue=False, api_visibility="private")
-        .success(
-            run, [visitor, *inputs], outputs, api_name=api_name, concurrency_id="heavy", concurrency_limit=1
-        )
-        .then(release, visitor, None, queue=False, api_visibility="private")
+    """Wire one action of a panel: its status line clears at once, the action runs (a heavy one in the heavy
+    queue, see `heavy.py`), and a refusal or error is written into the status line, where it stays until the
+    next action (`reset_on_failure`: inputs emptied then, such as an upload box that did not load)."""
+    triggers = triggers if isinstance(triggers, list) else [triggers]
+    gr.on(triggers, None, None, status, js="() => ''", queue=False, api_visibility="private")
+    if heavy:
+        kwargs |= {"concurrency_id": "heavy", "concurrency_limit": WAITING_THREADS}
+    event = gr.on(triggers, fn, inputs, outputs, api_name=api_name, **kwargs)
+    reset = list(reset_on_failure)
+    event.failure(
+        lambda value: (failure_status(value), *([None] * len(reset))),
+        visitor,
+        [status, *reset],
+        queue=False,
+        api_visibility="private",
     )
+    return event
 
 
 def network_choices(networks: FunctionalNetworks | None) -> list[tuple[str, int]]:
@@ -125,16 +166,17 @@ def network_selector_update(networks: FunctionalNetworks | None) -> dict:
 
 
 def show_warnings(messages: list[str]) -> None:
+    """Notices of the library (they may quote a file's text, so shown as text)."""
     for message in messages:
-        gr.Warning(message)
+        gr.Warning(html.escape(message, quote=False))
 
 
 def networks_markdown(networks: FunctionalNetworks) -> str:
     """A one-paragraph account of a network set: how many, how big, how stable, from what data."""
     sizes = networks.sizes()
     parts = [
-        f"**{networks.num_components} networks** ({networks.name}, {networks.granularity} neurons, "
-        f"model {networks.model_id})",
+        f"**{networks.num_components} networks** ({escape_markdown(networks.name)}, {networks.granularity} "
+        f"neurons, model {escape_markdown(networks.model_id)})",
         f"sizes {int(sizes.min())}–{int(sizes.max())} neurons (median {int(np.median(sizes))})",
     ]
     stable = networks.stable()
@@ -145,9 +187,9 @@ def networks_markdown(networks: FunctionalNetworks) -> str:
             f"from {networks.data['num_tokens']} tokens of {networks.data.get('num_texts_used')} texts"
         )
     if networks.categories:
-        parts.append(f"categories: {', '.join(networks.categories)}")
+        parts.append(f"categories: {escape_markdown(', '.join(networks.categories))}")
     notes = reliability_notes(networks)
-    return (f"⚠️ {notes[0]}\n\n" if notes else "") + " · ".join(parts)
+    return (f"⚠️ {escape_markdown(notes[0])}\n\n" if notes else "") + " · ".join(parts)
 
 
 def chosen_source(

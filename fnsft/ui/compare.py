@@ -8,11 +8,11 @@ import gradio as gr
 from .. import figures
 from ..evaluation import GAINS, gain_sweep, measure_effect
 from ..generation import GenerationSettings, compare_next_token, stream_comparison
-from ..limits import parse_layer_spec, whole
+from ..limits import check_seed, parse_layer_spec, whole
 from ..masking import FILLS, MODES, NeuronMask
 from ..selection import mask_from_networks
 from ..texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
-from .common import bind, heavy_job, show_warnings, user_errors
+from .common import action, bind, show_warnings, status_line, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
 
@@ -108,7 +108,7 @@ def compare(
         top_k=int(top_k),
         top_p=float(top_p),
         repetition_penalty=float(repetition_penalty),
-        seed=int(seed),
+        seed=check_seed(seed),
     )
     info = mask_summary(mask)
     baseline = changed = ""
@@ -152,27 +152,6 @@ def measured_counts(texts_per_category: float, draws: float) -> tuple[int, int]:
     )
 
 
-def check_effect(
-    state: AppState,
-    ids: list[int] | None,
-    mode: str,
-    gain: float,
-    fill: str,
-    layers: str,
-    texts_per_category: float,
-    draws: float,
-) -> tuple[int, int]:
-    """(texts per category, random draws) of a Measure effect request, checked at submit."""
-    parse_layer_spec(layers, state.require_model().model.config.num_hidden_layers)
-    return measured_counts(texts_per_category, draws)
-
-
-def check_sweep(
-    state: AppState, ids: list[int] | None, texts_per_category: float, draws: float
-) -> tuple[int, int]:
-    return measured_counts(texts_per_category, draws)
-
-
 def eval_texts_per_category(count: int) -> LabelledTexts:
     """`count` texts of each category of the shipped prompt set's eval split."""
     return per_category(load_labelled_texts(DEFAULT_PROMPTS, split="eval"), count)
@@ -209,7 +188,7 @@ def effect(
     if parse_layer_spec(layers, networks.shape.num_layers):
         gr.Warning("Measure effect masks the networks in every layer; the layer restriction is not used.")
     texts = eval_texts_per_category(per_text)
-    with visitor.running("effect measurement"):
+    with state.heavy.turn(visitor, "effect measurement", progress):
         report = measure_effect(
             loaded.model,
             loaded.tokenizer,
@@ -245,9 +224,9 @@ def sweep(
     """Loss vs gain (0 to 2) of the chosen networks, beside random neuron sets of the same size."""
     loaded = state.require_model()
     networks = state.visit(visitor, request).require_networks()
-    per_text, draws = check_sweep(state, ids, texts_per_category, random_draws)
+    per_text, draws = measured_counts(texts_per_category, random_draws)
     texts = eval_texts_per_category(per_text)
-    with visitor.running("gain sweep"):
+    with state.heavy.turn(visitor, "gain sweep", progress):
         result = gain_sweep(
             loaded.model,
             loaded.tokenizer,
@@ -287,6 +266,7 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     with gr.Row():
         generate = gr.Button("Generate side by side", variant="primary")
         predict = gr.Button("Next-token table")
+    status = status_line()
     mask_info = gr.Markdown()
     with gr.Row():
         baseline = gr.Textbox(label="Unmasked model", lines=8, interactive=False)
@@ -306,35 +286,39 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     effect_plot = gr.Plot(label="Loss per category")
     sweep_plot = gr.Plot(label="Loss vs gain", elem_id="gain-sweep")
     selection = [selector, mode, gain, fill, layers]
-    generate.click(
+    wiring = {"visitor": visitor, "status": status}
+    action(
+        generate.click,
         bind(compare, state),
         [visitor, *selection, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed],
         [baseline, masked, mask_info],
         api_name="compare",
+        **wiring,
     )
-    predict.click(
-        bind(next_token, state), [visitor, *selection, prompt], [next_tokens, kl], api_name="next_token"
+    action(
+        predict.click,
+        bind(next_token, state),
+        [visitor, *selection, prompt],
+        [next_tokens, kl],
+        api_name="next_token",
+        **wiring,
     )
-    heavy_job(
+    action(
         measure.click,
-        state,
-        visitor,
-        "effect measurement",
-        check_effect,
         bind(effect, state),
-        [*selection, texts_per_category, random_draws],
+        [visitor, *selection, texts_per_category, random_draws],
         [effect_table, effect_plot, headline],
         api_name="measure_effect",
+        heavy=True,
+        **wiring,
     )
-    heavy_job(
+    action(
         sweep_button.click,
-        state,
-        visitor,
-        "gain sweep",
-        check_sweep,
         bind(sweep, state),
-        [selector, texts_per_category, random_draws],
+        [visitor, selector, texts_per_category, random_draws],
         [sweep_plot],
         api_name="gain_sweep",
+        heavy=True,
+        **wiring,
     )
     return selector

@@ -6,17 +6,18 @@ import gradio as gr
 
 from ..activations import layer_widths
 from ..choices import DISCOVERY, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
-from ..limits import check_discovery
+from ..limits import check_discovery, check_seed
 from ..networks import ICAMask
 from .common import (
     HUB,
     UPLOAD,
+    action,
     bind,
     chosen_source,
-    heavy_job,
     networks_markdown,
     show_warnings,
     source_fields,
+    status_line,
     user_errors,
 )
 from .state import AppState
@@ -26,6 +27,10 @@ from .visitor import Visitor
 SHIPPED = "Shipped prompt set"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
 APP_DISCOVERY = {"num_components": 8, "max_tokens": 1024, "stability_runs": 2}  # smaller than the library's
+RELOAD_NOTE = (
+    "Your networks live in this page: a reload or a new tab starts again from the shipped networks. "
+    "To keep discovered or imported networks, export them as a template (Templates tab)."
+)
 STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
 
 
@@ -60,23 +65,6 @@ def neuron_count(state: AppState, granularity: str) -> int:
     return sum(layer_widths(state.require_model().model, granularity))
 
 
-def check_settings(
-    state: AppState,
-    source: str,
-    upload: str | None,
-    hub_id: str,
-    components: float,
-    rule: str,
-    threshold: float,
-    granularity: str,
-    max_tokens: float,
-    *_: object,
-) -> None:
-    """Refuse a discovery request at submit when a setting is out of bounds or the data is missing."""
-    check_discovery(components, rule, threshold, max_tokens, neuron_count(state, granularity))
-    chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES)
-
-
 @user_errors
 def discover(
     state: AppState,
@@ -101,6 +89,8 @@ def discover(
     components, threshold, max_tokens = check_discovery(
         components, rule, threshold, max_tokens, neuron_count(state, granularity)
     )
+    seed = check_seed(seed)
+    data = chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES)  # None: the shipped prompt set
     loaded = state.require_model()
     finder = ICAMask(
         num_components=components,
@@ -108,7 +98,7 @@ def discover(
         threshold_rule=rule,
         granularity=granularity,
         ica_over=ica_over,
-        seed=int(seed),
+        seed=seed,
         stability_runs=int(stability_runs),
         restarts=int(restarts),
     )
@@ -117,11 +107,11 @@ def discover(
         description, start, span = STAGES.get(stage, ("Done", 1.0, 0.0))
         progress(start + span * fraction, desc=description)
 
-    with visitor.running("discovery"):
+    with state.heavy.turn(visitor, "discovery", progress):
         networks = finder.compute_global_networks(
             loaded.model,
             loaded.tokenizer,
-            chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES),  # None: the shipped prompt set
+            data,
             max_tokens=max_tokens,
             progress=report,
         )
@@ -174,32 +164,39 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             shipped = gr.Dropdown(shipped_template_names(), label="Shipped template", value=None)
             template_upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
             load = gr.Button("Load template")
+    status = status_line()
     result = gr.Markdown("No networks yet.", elem_id="networks-summary")
+    gr.Markdown(RELOAD_NOTE)
     source.change(source_fields, source, [upload, hub_id], api_name="discover_source")
     rule.change(threshold_default, rule, threshold, api_name="threshold_default")
     settings = [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
-    heavy_job(
+    wiring = {"visitor": visitor, "status": status}
+    action(
         run.click,
-        state,
-        visitor,
-        "discovery",
-        check_settings,
         bind(discover, state),
-        settings + [ica_over, stability_runs, restarts],
+        [visitor, *settings, ica_over, stability_runs, restarts],
         [result, networks_version],
         api_name="discover",
+        heavy=True,
+        **wiring,
     )
-    rethreshold_button.click(
+    action(
+        rethreshold_button.click,
         bind(rethreshold, state),
         [visitor, rule, threshold],
         [result, networks_version],
         api_name="rethreshold",
+        **wiring,
     )
     networks_version.change(bind(current_summary, state), visitor, result, api_name="networks_summary")
-    load.click(
+    action(
+        load.click,
         bind(load_template, state),
         [visitor, shipped, template_upload],
         [result, networks_version],
         api_name="load_template",
+        heavy=True,
+        reset_on_failure=[template_upload],
+        **wiring,
     )
     return shipped

@@ -7,7 +7,8 @@ import gradio as gr
 
 from .. import figures
 from ..evidence import RUN_COMMAND, curve_series, forgetting_rows, load_evidence, setup_line
-from .common import user_errors
+from .common import action, escape_markdown, status_line, user_errors
+from .visitor import Visitor
 
 TABLE_HEADERS = ["method", "learned", "± std", "forgotten", "± std", "seeds"]
 EVIDENCE_FILE_TYPES = [".json"]
@@ -37,11 +38,12 @@ def _curve_figure(evidence: dict, key: str):
 
 
 @user_errors
-def show_evidence(upload: str | None = None) -> tuple:
-    """Caption, both curves, the learned-vs-forgotten figure and its table, from `upload` or the saved file."""
+def show_evidence(visitor: Visitor | None = None, upload: str | None = None) -> tuple:
+    """Caption, both curves, the learned-vs-forgotten figure and its table, from `upload` or the saved file (its
+    text shown as text: it comes from the file)."""
     evidence = load_evidence(upload)
     forgetting = evidence.get("forgetting")
-    caption = f"**{'Uploaded' if upload else 'Saved'} evidence:** {setup_line(evidence)}"
+    caption = f"**{'Uploaded' if upload else 'Saved'} evidence:** {escape_markdown(setup_line(evidence))}"
     return (
         caption,
         _curve_figure(evidence, "lesion_curve"),
@@ -53,13 +55,14 @@ def show_evidence(upload: str | None = None) -> tuple:
     )
 
 
-def build(demo: gr.Blocks) -> None:
+def build(demo: gr.Blocks, visitor: gr.State) -> None:
     gr.Markdown(
         "Lesioning or keeping only the networks, against random neurons of equal count per layer, and what each "
         f"fine-tuning method learned and forgot. Made by `{RUN_COMMAND}`; upload the `evidence.json` of your own "
         "run to see it here."
     )
     upload = gr.File(label="evidence.json (optional)", file_types=EVIDENCE_FILE_TYPES)
+    status = status_line()
     caption = gr.Markdown()
     with gr.Row():
         lesion = gr.Plot(label="Lesion curve")
@@ -67,6 +70,15 @@ def build(demo: gr.Blocks) -> None:
     forgetting = gr.Plot(label="Learned vs forgotten")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Fine-tuning methods (nats/token)", interactive=False)
     outputs = [caption, lesion, preserve, forgetting, table]
-    demo.load(show_evidence, None, outputs, api_name="evidence")
-    upload.upload(show_evidence, upload, outputs, api_name="evidence_upload")
-    upload.clear(show_evidence, None, outputs)
+    wiring = {"visitor": visitor, "status": status}
+    action(demo.load, show_evidence, visitor, outputs, api_name="evidence", **wiring)
+    action(
+        upload.upload,
+        show_evidence,
+        [visitor, upload],
+        outputs,
+        api_name="evidence_upload",
+        reset_on_failure=[upload],
+        **wiring,
+    )
+    upload.clear(show_evidence, visitor, outputs, api_visibility="private")

@@ -12,7 +12,7 @@ from .. import figures
 from ..card_pass import add_logit_effects, template_cards
 from ..card_view import card_histogram, card_html
 from ..functional_networks import FunctionalNetworks
-from .common import bind, heavy_job, network_choices, user_errors
+from .common import action, bind, network_choices, status_line, user_errors
 from .state import AppState
 from .visitor import Visitor
 
@@ -72,7 +72,8 @@ def card_panel(state: AppState, visitor: Visitor, networks: FunctionalNetworks, 
     card = networks.card(component)
     if card.logit_effect is None and networks.neurons[component]:  # measured on first opening (two passes)
         loaded = state.require_model()
-        cards = add_logit_effects(networks, loaded.model, loaded.tokenizer, [component])
+        with state.heavy.turn(None, "card"):  # two passes of the shared model, in turn with the heavy jobs
+            cards = add_logit_effects(networks, loaded.model, loaded.tokenizer, [component])
         networks = dataclasses.replace(networks, cards=cards)  # never written into shared (shipped) networks
         if visitor.networks is not None and visitor.networks.neurons is networks.neurons:
             visitor.networks = networks  # the same networks, now with this effect: no refresh needed
@@ -113,7 +114,7 @@ def compute_cards(
     """Cards for networks loaded without them: one pass of the shipped prompt set through the shared model."""
     networks = state.visit(visitor, request).require_networks()
     loaded = state.require_model()
-    with visitor.running("cards"):
+    with state.heavy.turn(visitor, "card computation", progress):
         cards = template_cards(
             networks,
             loaded.model,
@@ -155,33 +156,35 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
     with gr.Row():
         compute = gr.Button("Compute cards")
         export = gr.DownloadButton("Export card (HTML)", value=None)
+    status = status_line()
     card = gr.HTML(elem_id="network-card")
     panel = [card, histogram, export]
+    wiring = {"visitor": visitor, "status": status}
     component.change(bind(profile, state), [visitor, component], layer_profile, api_name="layer_profile")
-    component.change(  # a card opened the first time measures its logit effect: queued with the heavy jobs
+    action(  # a card opened the first time measures its logit effect, in turn with the heavy jobs
+        component.change,
         bind(network_card, state),
         [visitor, component],
         panel,
         api_name="network_card",
-        concurrency_id="heavy",
-        concurrency_limit=1,
+        heavy=True,
+        **wiring,
     )
     table.select(bind(pick_network, state), visitor, component, api_name="pick_network")
-    heavy_job(
+    action(
         compute.click,
-        state,
-        visitor,
-        "cards",
-        None,
         bind(compute_cards, state),
-        [component],
+        [visitor, component],
         panel,
-        "compute_cards",
+        api_name="compute_cards",
+        heavy=True,
+        **wiring,
     )
-    gr.on(
+    action(
         [networks_version.change, refresh.click],
         bind(explore, state),
         visitor,
         [table, layers, categories, overlap, stability, component, layer_profile, *panel],
         api_name="explore",
+        **wiring,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import zipfile
 from pathlib import Path
 
 import gradio as gr
@@ -18,12 +17,24 @@ import torch
 from .. import figures, training_figures
 from ..data import FILE_TYPES, SAMPLE_DATA, load_train_validation, preview
 from ..errors import FnsftError, MaskSelectionError
+from ..functional_networks import FunctionalNetworks
 from ..limits import check_training
 from ..templates import save_templates
 from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
 from ..training.run import preflight
-from .common import HUB, UPLOAD, bind, chosen_source, page_message, source_fields, user_errors
+from .common import (
+    HUB,
+    UPLOAD,
+    action,
+    bind,
+    chosen_source,
+    page_message,
+    source_fields,
+    status_line,
+    user_errors,
+)
 from .jobs import JobSnapshot
+from .run_files import adapter_zip, checkpoint_zip, report_file
 from .state import AppState
 from .visitor import Visitor
 
@@ -35,7 +46,9 @@ PREPARING = "preparing: loading the model, tokenising the data and measuring the
 
 
 @user_errors
-def preview_data(state: AppState, source: str, upload: str | None, hub_id: str) -> tuple[str, str]:
+def preview_data(
+    state: AppState, visitor: Visitor, source: str, upload: str | None, hub_id: str
+) -> tuple[str, str]:
     """The detected format, how many records train and how many are held out, and the first examples as the
     model will read them."""
     data = chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES)
@@ -101,50 +114,6 @@ def log_tail(job: JobSnapshot) -> str:
     return "\n".join(lines) or f"{job.state}: waiting for the first step…"
 
 
-def _zip(archive: Path, parts: dict[str, Path]) -> str:
-    """Write `parts` (name in the zip -> file or folder) into `archive` once; its path as a string."""
-    if not archive.is_file():
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_suffix(".partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for name, path in parts.items():
-                files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-                for file in files:
-                    inside = name if file == path else f"{name}/{file.relative_to(path)}"
-                    bundle.write(file, inside)
-        partial.replace(archive)  # a half-written zip is never offered
-    return str(archive)
-
-
-def adapter_zip(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
-    """The finished run's adapter as a zip, with the networks file it was trained with and its report."""
-    if job.adapter_dir is None or not job.finished:
-        return None
-    extras = {name: job.run_dir / name for name in ("networks.json", "forgetting_report.json")}
-    parts = {"adapter": job.adapter_dir, **{n: p for n, p in extras.items() if p.is_file()}}
-    return _zip(state.work_dir / "zips" / visitor.key / f"{job.run_dir.name}-adapter.zip", parts)
-
-
-def checkpoint_zip(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
-    """The last complete checkpoint of a run that did not complete, as a zip."""
-    if job.checkpoint is None or job.state == "completed" or not job.finished:
-        return None
-    name = f"{job.run_dir.name}-{job.checkpoint.name}.zip"
-    return _zip(state.work_dir / "zips" / visitor.key / name, {job.checkpoint.name: job.checkpoint})
-
-
-def report_file(state: AppState, visitor: Visitor, job: JobSnapshot) -> str | None:
-    """The forgetting report as a JSON file to download (written once: a run's report is final, and the panel
-    is polled every few seconds)."""
-    if job.report is None:
-        return None
-    target = state.work_dir / "zips" / visitor.key / f"{job.run_dir.name}-forgetting_report.json"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(job.report, indent=1))
-    return str(target)
-
-
 def panel(state: AppState, visitor: Visitor, job: JobSnapshot | None) -> tuple:
     """Everything the progress panel shows; the timer runs only while the job does."""
     if job is None:
@@ -175,33 +144,40 @@ def status(state: AppState, visitor: Visitor, request: gr.Request = None) -> tup
     return panel(state, visitor, job)
 
 
-def restore(state: AppState, visitor: Visitor, run_name: str | None, request: gr.Request = None) -> tuple:
-    """After a reload: the run this browser started, when its folder is still there."""
+def restore(state: AppState, visitor: Visitor, ticket: object, request: gr.Request = None) -> tuple:
+    """After a reload: the run this browser started, when its ticket ({"run": name, "key": owner key}) proves
+    it is theirs; anything else (another visitor's name, a guess, no key) finds nothing."""
     state.visit(visitor, request)
-    if visitor.run_dir is None:
-        visitor.run_dir = state.jobs.find(run_name)
+    if visitor.run_dir is None and isinstance(ticket, dict):
+        visitor.run_dir = state.jobs.find(ticket.get("run"), ticket.get("key"))
     return status(state, visitor, request)
 
 
-def network_settings(visitor: Visitor, ids: list[int] | None, mode: str, drift: bool, run_dir: Path) -> dict:
-    """The template file and components the trainer reads: the visitor's networks, saved into the run folder
-    (for mode 'none' too when drift is measured against them)."""
+def chosen_networks(
+    visitor: Visitor, ids: list[int] | None, mode: str, drift: bool
+) -> tuple[FunctionalNetworks | None, list[int]]:
+    """(the networks the run reads or None, the chosen ids), checked before the run folder exists: mode 'none'
+    reads networks only to measure drift against them."""
     if mode == "none":
         if ids:
             gr.Warning("Network mode 'none' trains without networks; the chosen networks are not used.")
-        if not drift:
-            return {}
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return {"templates": str(save_templates(visitor.require_networks(), run_dir / "networks.json"))}
+        return (visitor.require_networks() if drift else None), []
     if not ids:
         raise MaskSelectionError(
             f"Network mode {mode!r} needs networks: choose at least one, or mode 'none'."
         )
     networks = visitor.require_networks()
-    networks.check_components(ids)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = save_templates(networks, run_dir / "networks.json")
-    return {"templates": str(path), "components": ",".join(str(c) for c in sorted(ids))}
+    return networks, networks.check_components(ids)
+
+
+def network_settings(networks: FunctionalNetworks | None, ids: list[int], run_dir: Path) -> dict:
+    """The template file (saved into the run folder) and components the trainer reads."""
+    if networks is None:
+        return {}
+    settings = {"templates": str(save_templates(networks, run_dir / "networks.json"))}
+    if ids:
+        settings["components"] = ",".join(str(c) for c in sorted(ids))
+    return settings
 
 
 def _launch(state: AppState, visitor: Visitor, config: TrainingConfig) -> None:
@@ -247,7 +223,6 @@ def start(
     dataset = chosen_source(source, upload, hub_id, str(SAMPLE_DATA), FILE_TYPES)
     if method not in methods():
         raise FnsftError(f"Method {method!r} is not available here; choose one of {', '.join(methods())}.")
-    run_dir = state.jobs.new_run_dir()
     config = TrainingConfig(
         model=loaded.source,
         device=loaded.device,
@@ -257,13 +232,16 @@ def start(
         random_control=bool(random_control),
         drift=bool(drift),
         lora_alpha=2 * settings["lora_r"],
-        output_dir=str(run_dir),
         **settings,
     )
     preflight(config)  # unreadable data is refused now, not after the model has loaded
-    config = dataclasses.replace(config, **network_settings(visitor, ids, mode, bool(drift), run_dir))
+    networks, chosen = chosen_networks(visitor, ids, mode, bool(drift))
+    run_dir, key = state.jobs.new_run()
+    config = dataclasses.replace(
+        config, output_dir=str(run_dir), **network_settings(networks, chosen, run_dir)
+    )
     _launch(state, visitor, config)
-    return (*status(state, visitor, request), run_dir.name)
+    return (*status(state, visitor, request), {"run": run_dir.name, "key": key})
 
 
 @user_errors
@@ -281,17 +259,18 @@ def resume(state: AppState, visitor: Visitor, request: gr.Request = None) -> tup
     return status(state, visitor, request)
 
 
+@user_errors
 def stop(state: AppState, visitor: Visitor, request: gr.Request = None) -> None:
+    """Stop the visitor's own running job (no other: `visitor.run_dir` is only ever a run they own)."""
     state.visit(visitor, request)
     if not state.jobs.stop(visitor.run_dir):
-        gr.Warning("No training of yours is running.")
-    else:
-        gr.Info("Stopping after the current step…")
+        raise FnsftError("No training of yours is running.")
+    gr.Info("Stopping after the current step…")
 
 
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the visitor's networks)."""
-    run_name = gr.BrowserState(None, storage_key="fnsft-run")
+    run_ticket = gr.BrowserState(None, storage_key="fnsft-run")
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Data")
@@ -325,6 +304,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 start_button = gr.Button("Start training", variant="primary")
                 stop_button = gr.Button("Stop", variant="stop")
                 resume_button = gr.Button("Resume from the last checkpoint", visible=False)
+            status_text = status_line()
     gr.Markdown("#### Progress")
     progress = gr.HTML(IDLE, elem_id="training-panel")
     with gr.Row():
@@ -350,22 +330,26 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
     outputs += [adapter, checkpoint]
     outputs += [resume_button, timer]
     source.change(source_fields, source, [upload, hub_id], api_name="finetune_source")
-    gr.on(
+    wiring = {"visitor": visitor, "status": status_text}
+    action(
         [demo.load, source.change, upload.change, hub_id.submit],
         bind(preview_data, state),
-        [source, upload, hub_id],
+        [visitor, source, upload, hub_id],
         [data_summary, examples],
         api_name="preview_data",
+        **wiring,
     )
-    demo.load(bind(restore, state), [visitor, run_name], outputs, api_name="restore_training")
+    demo.load(bind(restore, state), [visitor, run_ticket], outputs, api_name="restore_training")
     timer.tick(bind(status, state), visitor, outputs, api_name="training_status")
-    start_button.click(
+    action(
+        start_button.click,
         bind(start, state),
         [visitor, source, upload, hub_id, selector, mode, random_control, method, max_steps, epochs]
         + [learning_rate, batch_size, max_length, lora_r, drift],
-        [*outputs, run_name],
+        [*outputs, run_ticket],
         api_name="start_training",
+        **wiring,
     )
-    resume_button.click(bind(resume, state), visitor, outputs, api_name="resume_training")
-    stop_button.click(bind(stop, state), visitor, None, api_name="stop_training")
+    action(resume_button.click, bind(resume, state), visitor, outputs, api_name="resume_training", **wiring)
+    action(stop_button.click, bind(stop, state), visitor, None, api_name="stop_training", **wiring)
     return selector

@@ -7,7 +7,11 @@ interrupted run from a live one), so a reloaded page sees the same job, and so d
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +26,8 @@ REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
 FINISHED_STATES = ("completed", "stopped", "failed", "interrupted")
 RESUMABLE_STATES = ("stopped", "failed", "interrupted")
+RUN_NAME = re.compile(r"\d{8}-\d{6}-[A-Za-z0-9_-]{16}")  # a timestamp, then 96 random bits: not guessable
+OWNER_FILE = ".owner"  # the SHA-256 of the owner's key; the key itself stays in the owner's browser
 
 
 @dataclass
@@ -71,12 +77,16 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
     """The state of the run in `run_dir`; `job`, when it is that run's live thread, fills in what files lack."""
     status = read_run_status(run_dir)
     state = status.state
-    if state == "unknown" and job is not None and job.alive:
-        state = "starting"
+    if job is not None and job.alive and (state == "unknown" or state in FINISHED_STATES):
+        state = "starting"  # a resumed run's status.json still says "stopped" until its trainer writes anew
     elif job is not None and not job.alive and state not in FINISHED_STATES:
         state = "failed" if job.error else "stopped"
     adapter = run_dir / ADAPTER_DIR
@@ -131,18 +141,27 @@ class TrainingJobs:
             thread.start()
             return job
 
-    def new_run_dir(self) -> Path:
-        """A fresh, timestamped run folder name under runs_dir (not created yet)."""
+    def new_run(self) -> tuple[Path, str]:
+        """A fresh run folder, created and owned: (folder, owner key). The name carries 96 random bits, so no
+        one finds a run by guessing; the key (kept by the owner's browser) is what proves a run is theirs."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        candidates = (self.runs_dir / (stamp if n == 0 else f"{stamp}-{n}") for n in range(1000))
-        return next(path for path in candidates if not path.exists())
+        run_dir = self.runs_dir / f"{stamp}-{secrets.token_urlsafe(12)}"
+        key = secrets.token_urlsafe(24)
+        run_dir.mkdir(parents=True)
+        (run_dir / OWNER_FILE).write_text(_digest(key))
+        return run_dir, key
 
-    def find(self, name: str | None) -> Path | None:
-        """The run folder of that plain name under runs_dir, or None (a page's stored name is not trusted)."""
-        if not name or "/" in name or "\\" in name or name.startswith("."):
+    def find(self, name: object, key: object) -> Path | None:
+        """The run folder called `name` when `key` is its owner's key, else None: a page's stored values are
+        not trusted (another visitor's, a guessed or an old timestamp-only name all find nothing)."""
+        if not isinstance(name, str) or not isinstance(key, str) or not RUN_NAME.fullmatch(name):
             return None
-        path = self.runs_dir / name
-        return path if path.is_dir() else None
+        owner = self.runs_dir / name / OWNER_FILE
+        try:
+            recorded = owner.read_text().strip()
+        except OSError:
+            return None
+        return owner.parent if hmac.compare_digest(recorded, _digest(key)) else None
 
     def live(self, run_dir: Path) -> TrainingJob | None:
         """The live thread of `run_dir`, when the job running now is that run."""

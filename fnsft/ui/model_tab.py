@@ -9,7 +9,7 @@ import torch
 from ..architectures import model_shape, unwrap_model
 from ..devices import resolve_device
 from ..models import EMBEDDED_MODEL_ID, model_id
-from .common import bind, user_errors
+from .common import action, bind, status_line, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
 
@@ -69,7 +69,8 @@ def load(
     request: gr.Request = None,
 ) -> tuple[str, int]:
     """Load the chosen model for every visitor; returns its summary and the visitor's networks version."""
-    loaded = state.change_model(name, device, dtype, None if quantization == "none" else quantization)
+    with state.heavy.turn(visitor, "model load"):
+        loaded = state.change_model(name, device, dtype, None if quantization == "none" else quantization)
     state.visit(visitor, request)  # warns when the visitor's networks were replaced
     return summary_markdown(loaded), visitor.version
 
@@ -106,14 +107,17 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
             QUANTIZATIONS, value="none", label="Quantization (CUDA)", visible=torch.cuda.is_available()
         )
     load_button = gr.Button("Load model for everyone", variant="primary", visible=state.allow_model_change)
+    status = status_line()
     info = gr.Markdown("Loading the model…")
     device.change(on_device_change, device, dtype, api_name="dtype_choices")
-    load_button.click(
+    action(
+        load_button.click,
         bind(load, state),
         [visitor, name, device, dtype, quantization],
         [info, networks_version],
         api_name="load_model",
-        concurrency_id="heavy",
-        concurrency_limit=1,
+        heavy=True,
+        visitor=visitor,
+        status=status,
     )
     demo.load(bind(summary, state), None, info, api_name="model_summary")

@@ -23,10 +23,11 @@ from torch import nn
 
 from ..errors import FnsftError, ModelLoadError, TemplateError
 from ..functional_networks import FunctionalNetworks
-from ..models import EMBEDDED_MODEL_ID, load_model
+from ..models import EMBEDDED_MODEL_ID, load_model, model_id
 from ..resources import shipped_template
 from ..templates import check_compatible, load_templates
 from .common import HUB_ID
+from .heavy import HeavyQueue
 from .jobs import TrainingJobs
 from .visitor import Visitor, Visitors
 
@@ -71,6 +72,7 @@ class AppState:
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="fnsft-app-"))
         self.jobs = TrainingJobs(Path(runs_dir))
         self.visitors = Visitors()
+        self.heavy = HeavyQueue()
 
     def load(
         self, name: str | None, device: str = "auto", dtype: str = "auto", quantization: str | None = None
@@ -93,17 +95,38 @@ class AppState:
     def change_model(
         self, name: str, device: str = "auto", dtype: str = "auto", quantization: str | None = None
     ) -> LoadedModel:
-        """A visitor's request to load another model: refused unless this server allows it."""
+        """A visitor's request to load another model: refused unless this server allows it. A failure reads the
+        same whether or not a server path exists, so the field cannot be used to probe the server's files."""
         if not self.allow_model_change:
             raise FnsftError(
                 "This server keeps its model for every visitor; loading another model is switched off here."
             )
         name = name.strip()
-        if name and not self.local_models and (name != EMBEDDED_MODEL_ID and not HUB_ID.fullmatch(name)):
-            raise ModelLoadError(
-                f"Give a hub model id (owner/name) or leave the field empty for {EMBEDDED_MODEL_ID}."
-            )
-        return self.load(name, device, dtype, quantization)
+        if not name or name == EMBEDDED_MODEL_ID:
+            return self.load(name, device, dtype, quantization)
+        if not self.local_models:
+            if not HUB_ID.fullmatch(name):
+                raise ModelLoadError(
+                    f"Give a hub model id (owner/name) or leave the field empty for {EMBEDDED_MODEL_ID}."
+                )
+            if Path(name).expanduser().exists():  # a local folder of that name is not what a visitor may load
+                raise self._not_loaded(name)
+        try:
+            return self.load(name, device, dtype, quantization)
+        except ModelLoadError as error:
+            logger.info("Could not load %r for a visitor: %s", name, error)
+            raise self._not_loaded(name) from None
+
+    def _not_loaded(self, name: str) -> ModelLoadError:
+        """One message for every failed load of a visitor's name, whatever exists on the server."""
+        where = "a model folder with config.json, a .gguf file or " if self.local_models else ""
+        still = f" The model in use is still {model_id(self._loaded.model)}." if self._loaded else ""
+        offline = (
+            " (this server is offline: hub ids do not load)"
+            if os.environ.get("HF_HUB_OFFLINE") == "1"
+            else ""
+        )
+        return ModelLoadError(f"Could not load {name!r}: give {where}a hub model id{offline}.{still}")
 
     def load_in_background(self, name: str | None) -> threading.Thread:
         """Start loading at app start, so the page opens at once; requests wait on the lock meanwhile."""

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..errors import TemplateError
 from ..templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
-from .common import bind, networks_markdown, user_errors
+from .common import action, bind, networks_markdown, status_line, user_errors
 from .state import AppState
 from .visitor import Visitor
 
@@ -56,7 +56,9 @@ def load_template(
         path = SHIPPED_TEMPLATES_DIR / shipped
     else:
         raise TemplateError("Choose a shipped template or upload a template file (.json) first.")
-    networks = load_templates(path, state.require_model().model)
+    model = state.require_model().model
+    with state.heavy.turn(visitor, "template import"):  # a large file parses for seconds: one at a time
+        networks = load_templates(path, model)
     visitor.set_networks(networks)
     return networks_markdown(networks), visitor.version
 
@@ -106,16 +108,27 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
         with gr.Column():
             gr.Markdown("#### Import")
             upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
-            status = gr.Markdown()
+            summary = gr.Markdown()
+    status = status_line()
     gr.Markdown("#### Shipped templates (`ica_templates/`)")
     table = gr.Dataframe(shipped_table(), headers=TABLE_HEADERS, interactive=False)
-    export.click(
-        bind(export_template, state), [visitor, name, selector], download, api_name="export_template"
+    wiring = {"visitor": visitor, "status": status}
+    action(
+        export.click,
+        bind(export_template, state),
+        [visitor, name, selector],
+        download,
+        api_name="export_template",
+        **wiring,
     )
-    upload.upload(
+    action(
+        upload.upload,
         bind(import_template, state),
         [visitor, upload],
-        [status, networks_version],
+        [summary, networks_version],
         api_name="import_template",
+        heavy=True,
+        reset_on_failure=[upload],
+        **wiring,
     )
     return TemplatesTab(selector, table)

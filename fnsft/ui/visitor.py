@@ -8,12 +8,10 @@ alone) of the longest-idle visitors are dropped first.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +35,7 @@ class Visitor:
     run_dir: Path | None = None
     job: str | None = None
     notice: str | None = None  # a message for the visitor's next page update
+    failure: str | None = None  # why their last action failed, for its panel's status line
     session: str | None = None
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the visitor's files on the server
     last_seen: float = field(default_factory=time.monotonic)
@@ -56,12 +55,9 @@ class Visitor:
         return self.networks
 
     def reserve(self, job: str) -> None:
-        """Claim the visitor's one heavy-job slot at submit time, before the job waits in the queue."""
-        self._claim(job, allowed=(None,))
-
-    def _claim(self, job: str, allowed: tuple) -> None:
+        """Claim the visitor's one heavy-job slot (see `heavy.py`); a BusyError while it is taken."""
         with self._lock:
-            if self.job not in allowed:
+            if self.job is not None:
                 raise BusyError(
                     f"Your {self.job} is still queued or running; one heavy job per visitor at a time. "
                     "Wait for it to finish."
@@ -71,15 +67,6 @@ class Visitor:
     def release(self) -> None:
         with self._lock:
             self.job = None
-
-    @contextlib.contextmanager
-    def running(self, job: str) -> Iterator[None]:
-        """Hold the heavy-job slot while `job` runs (a reservation for the same job is taken over)."""
-        self._claim(job, allowed=(None, job))
-        try:
-            yield
-        finally:
-            self.release()
 
     def map_bytes(self) -> int:
         maps = None if self.networks is None else self.networks.maps

@@ -1,0 +1,61 @@
+"""The heavy jobs of all visitors (discovery, effect measurements, cards, template imports, model loads), one at a
+time on the shared model, in arrival order, and at most one per visitor.
+
+Both rules are kept here, inside the job's own request, so they hold for the page and for API clients alike (a
+chain of Gradio events is driven by the browser, so a check in an earlier event of the chain binds no API client).
+A visitor's second job is refused at once; a job waiting its turn shows how many are ahead of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from .visitor import Visitor
+
+Progress = Callable[..., object]
+WAITING_THREADS = (
+    16  # requests of distinct visitors that may wait for their turn at once (Gradio queues the rest)
+)
+
+
+class HeavyQueue:
+    """A first-come, first-served turn on the shared model."""
+
+    def __init__(self) -> None:
+        self._turns = threading.Condition()
+        self._waiting: deque[object] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    @contextlib.contextmanager
+    def turn(self, visitor: Visitor | None, job: str, progress: Progress | None = None) -> Iterator[None]:
+        """Claim `visitor`'s one heavy-job slot (a BusyError at once when it is taken; None: a job that holds no
+        slot, such as measuring one card's effect), wait for the model's turn, run, then free both."""
+        if visitor is not None:
+            visitor.reserve(job)
+        ticket = object()
+        try:
+            self._wait(ticket, job, progress)
+            yield
+        finally:
+            with self._turns:
+                if ticket in self._waiting:
+                    self._waiting.remove(ticket)
+                self._turns.notify_all()
+            if visitor is not None:
+                visitor.release()
+
+    def _wait(self, ticket: object, job: str, progress: Progress | None) -> None:
+        shown = None
+        with self._turns:
+            self._waiting.append(ticket)
+            while self._waiting[0] is not ticket:
+                ahead = self._waiting.index(ticket)
+                if progress is not None and ahead != shown:
+                    progress(0.0, desc=f"Your {job} waits: {ahead} heavy job(s) of this server ahead")
+                    shown = ahead
+                self._turns.wait(timeout=1.0)
