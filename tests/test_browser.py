@@ -3,13 +3,16 @@
 Loads the model, runs a small discovery, explores, compares generations with a network lesioned, runs and stops a
 short fine-tune, and exports a template, checking what the page shows at each step and that it requests nothing
 from outside this machine; a second visitor in another browser context meanwhile sees the shipped networks, not
-the first visitor's. Screenshots land in assets/screenshots/ (shown in the README).
+the first visitor's. Screenshots land in a temporary folder; with FNSFT_REFRESH_SCREENSHOTS=1 they replace the
+ones in assets/screenshots/ (shown in the README).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "assets" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).resolve().parent.parent / "assets" / "screenshots"
+    if os.environ.get("FNSFT_REFRESH_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "fnsft-screenshots"
+)
 LOCAL_PREFIXES = ("http://127.0.0.1", "data:", "blob:")
 SLOW = 240_000  # ms: a shared 2-core machine can be several times slower than usual
 

@@ -23,6 +23,7 @@ from .visitor import Visitor
 logger = logging.getLogger(__name__)
 USER_ERRORS = (FnsftError, ValueError)
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]!|~])")  # emphasis, links, images, tables
+AUTOLINK = re.compile(r"://|www\.|@", re.IGNORECASE)  # what GitHub-flavoured Markdown turns into links
 UPLOAD, HUB = "Upload a file", "Hub dataset id"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)+([\w.@+-]+)")
@@ -39,7 +40,14 @@ def page_message(error: BaseException | str) -> str:
 def escape_markdown(text: object) -> str:
     """Text from a file or a visitor, shown literally in Markdown: HTML escaped, and Markdown's punctuation too,
     so a link, image or tag written into a template name stays text and the page fetches nothing."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    escaped = MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    return AUTOLINK.sub(_unlinked, escaped)
+
+
+def _unlinked(match: re.Match) -> str:
+    """The start of a bare URL or e-mail address, with one character as an entity: shown alike, never linked."""
+    found = match.group(0)
+    return {"://": "&#58;//", "@": "&#64;"}.get(found, found[:-1] + "&#46;")
 
 
 def failure_message(error: BaseException) -> str:
@@ -110,14 +118,15 @@ def bind(fn: Callable, *values: Any) -> Callable:
     return bound
 
 
-def status_line() -> gr.Markdown:
-    """A panel's status line: what went wrong with its last action, until the next one."""
-    return gr.Markdown("", elem_classes="status-line")
+def status_line(panel: str) -> gr.Markdown:
+    """A panel's status line (#<panel>-status): what went wrong with its last action, until the next one."""
+    return gr.Markdown("", elem_id=f"{panel}-status", elem_classes="status-line")
 
 
 def failure_status(visitor: Visitor) -> str:
-    """The status line after a failed action: its message, and a mark on whatever results are still shown."""
-    message, visitor.failure = visitor.failure or "the action failed.", None
+    """The status line after a failed action: its message (the visitor's latest: two failing at once both show
+    the last), and a mark on whatever results are still shown."""
+    message = visitor.failure or "the action failed."
     return f"⚠️ **Not done:** {escape_markdown(message)} (results below, if any, are from before)"
 
 
@@ -144,9 +153,9 @@ def action(
     event = gr.on(triggers, fn, inputs, outputs, api_name=api_name, **kwargs)
     reset = list(reset_on_failure)
     event.failure(
-        lambda value: (failure_status(value), *([None] * len(reset))),
+        (lambda value: (failure_status(value), *([None] * len(reset)))) if reset else failure_status,
         visitor,
-        [status, *reset],
+        [status, *reset] if reset else status,
         queue=False,
         api_visibility="private",
     )

@@ -266,7 +266,7 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     with gr.Row():
         generate = gr.Button("Generate side by side", variant="primary")
         predict = gr.Button("Next-token table")
-    status = status_line()
+    status = status_line("compare")
     mask_info = gr.Markdown()
     with gr.Row():
         baseline = gr.Textbox(label="Unmasked model", lines=8, interactive=False)

@@ -164,7 +164,7 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             shipped = gr.Dropdown(shipped_template_names(), label="Shipped template", value=None)
             template_upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
             load = gr.Button("Load template")
-    status = status_line()
+    status = status_line("discover")
     result = gr.Markdown("No networks yet.", elem_id="networks-summary")
     gr.Markdown(RELOAD_NOTE)
     source.change(source_fields, source, [upload, hub_id], api_name="discover_source")

@@ -61,9 +61,11 @@ def build(demo: gr.Blocks, visitor: gr.State) -> None:
         f"fine-tuning method learned and forgot. Made by `{RUN_COMMAND}`; upload the `evidence.json` of your own "
         "run to see it here."
     )
-    upload = gr.File(label="evidence.json (optional)", file_types=EVIDENCE_FILE_TYPES)
-    status = status_line()
-    caption = gr.Markdown()
+    upload = gr.File(
+        label="evidence.json (optional)", file_types=EVIDENCE_FILE_TYPES, elem_id="evidence-upload"
+    )
+    status = status_line("evidence")
+    caption = gr.Markdown(elem_id="evidence-caption")
     with gr.Row():
         lesion = gr.Plot(label="Lesion curve")
         preserve = gr.Plot(label="Preservation curve")

@@ -156,7 +156,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
     with gr.Row():
         compute = gr.Button("Compute cards")
         export = gr.DownloadButton("Export card (HTML)", value=None)
-    status = status_line()
+    status = status_line("explore")
     card = gr.HTML(elem_id="network-card")
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}

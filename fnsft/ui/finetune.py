@@ -1,7 +1,8 @@
 """Fine-tune tab: preview the data, train in the background with networks lesioned, preserved or frozen, follow it
 live (progress, loss, ETA, log), stop and resume it, then read the forgetting report and download the adapter.
 
-A visitor sees their own run only; the page keeps its name in the browser (gr.BrowserState), so a reload finds it.
+A visitor sees their own run only; the page keeps its ticket (name and owner key) in the browser, so a reload
+finds it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ from .state import AppState
 from .visitor import Visitor
 
 SAMPLE = f"Shipped sample ({SAMPLE_DATA.name})"
+# The run's ticket lives in the browser (localStorage, like gr.BrowserState, which reaches a page's load event
+# too late: its value is still null there), so a reload finds the visitor's run and nothing else.
+KEEP_TICKET = "(ticket) => { if (ticket) localStorage.setItem('fnsft-run', JSON.stringify(ticket)); }"
+RECALL_TICKET = "(visitor, ticket) => [visitor, JSON.parse(localStorage.getItem('fnsft-run') || 'null')]"
 POLL_SECONDS = 2.0
 LOG_LINES = 12
 IDLE = "No training yet."
@@ -270,11 +275,13 @@ def stop(state: AppState, visitor: Visitor, request: gr.Request = None) -> None:
 
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the visitor's networks)."""
-    run_ticket = gr.BrowserState(None, storage_key="fnsft-run")
+    run_ticket = gr.JSON(None, visible=False)  # {"run", "key"}: kept in the browser's localStorage
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Data")
-            source = gr.Radio([SAMPLE, UPLOAD, HUB], value=SAMPLE, label="Training data")
+            source = gr.Radio(
+                [SAMPLE, UPLOAD, HUB], value=SAMPLE, label="Training data", elem_id="finetune-source"
+            )
             upload = gr.File(label="Data file", file_types=list(FILE_TYPES), visible=False)
             hub_id = gr.Textbox(label="Hub dataset id", visible=False)
             data_summary = gr.Markdown()
@@ -304,7 +311,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 start_button = gr.Button("Start training", variant="primary")
                 stop_button = gr.Button("Stop", variant="stop")
                 resume_button = gr.Button("Resume from the last checkpoint", visible=False)
-            status_text = status_line()
+            status_text = status_line("finetune")
     gr.Markdown("#### Progress")
     progress = gr.HTML(IDLE, elem_id="training-panel")
     with gr.Row():
@@ -339,7 +346,9 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
         api_name="preview_data",
         **wiring,
     )
-    demo.load(bind(restore, state), [visitor, run_ticket], outputs, api_name="restore_training")
+    demo.load(
+        bind(restore, state), [visitor, run_ticket], outputs, api_name="restore_training", js=RECALL_TICKET
+    )
     timer.tick(bind(status, state), visitor, outputs, api_name="training_status")
     action(
         start_button.click,
@@ -349,7 +358,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
         [*outputs, run_ticket],
         api_name="start_training",
         **wiring,
-    )
+    ).success(None, run_ticket, None, js=KEEP_TICKET)
     action(resume_button.click, bind(resume, state), visitor, outputs, api_name="resume_training", **wiring)
     action(stop_button.click, bind(stop, state), visitor, None, api_name="stop_training", **wiring)
     return selector

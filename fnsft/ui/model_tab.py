@@ -107,7 +107,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
             QUANTIZATIONS, value="none", label="Quantization (CUDA)", visible=torch.cuda.is_available()
         )
     load_button = gr.Button("Load model for everyone", variant="primary", visible=state.allow_model_change)
-    status = status_line()
+    status = status_line("model")
     info = gr.Markdown("Loading the model…")
     device.change(on_device_change, device, dtype, api_name="dtype_choices")
     action(

@@ -107,9 +107,11 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
             download = gr.File(label="Template file", interactive=False)
         with gr.Column():
             gr.Markdown("#### Import")
-            upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
+            upload = gr.File(
+                label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES, elem_id="template-import"
+            )
             summary = gr.Markdown()
-    status = status_line()
+    status = status_line("templates")
     gr.Markdown("#### Shipped templates (`ica_templates/`)")
     table = gr.Dataframe(shipped_table(), headers=TABLE_HEADERS, interactive=False)
     wiring = {"visitor": visitor, "status": status}
