@@ -229,3 +229,30 @@ def test_start_refuses_data_without_responses_and_bad_seeds_at_once(app, tmp_pat
     with pytest.raises(AppError, match="Seed must be a whole number from 0 to 4,294,967,295"):
         client.predict(*{**DISCOVERY, "seed": 2**40}.values(), api_name="/discover")
     assert time.perf_counter() - start < 1.0
+
+
+def test_cancel_stops_a_waiting_job_at_once_and_a_running_one_at_its_next_step(app):  # noqa: F811
+    from fnsft.ui.heavy import Cancelled
+
+    client, state = app
+    visitor = Client(client.src, verbose=False)
+    with pytest.raises(AppError, match="No discovery, measurement or card computation of yours is running"):
+        visitor.predict(api_name="/cancel_discover")
+    with state.heavy.turn(None, "a job ahead"):
+        waiting = visitor.submit(*DISCOVERY.values(), api_name="/discover")
+        while len(state.heavy) < 2:
+            time.sleep(0.05)
+        start = time.perf_counter()
+        visitor.predict(api_name="/cancel_discover")
+        with pytest.raises(AppError, match="Cancelled: your discovery stopped and changed nothing"):
+            waiting.result(timeout=30)
+        assert time.perf_counter() - start < 3.0 and mine(visitor, state).job is None
+    person, steps = Visitor(), []
+    with HeavyQueue().turn(person, "gain sweep") as turn:
+        report = turn.checked(steps.append)
+        report(0.1)
+        HeavyQueue.cancel(person)
+        with pytest.raises(Cancelled, match="your gain sweep stopped"):
+            report(0.2)
+    assert steps == [0.1] and person.job is None
+    visitor.close()

@@ -162,6 +162,20 @@ def action(
     return event
 
 
+def cancel_job(button: gr.Button, state: Any, *, visitor: gr.State, status: gr.Markdown, panel: str) -> None:
+    """Wire a Cancel button to the visitor's heavy job: it stops waiting at once, and running at its next progress
+    report; the job's own failure then says it was cancelled."""
+
+    @user_errors
+    def cancel(visitor_value: Visitor, request: gr.Request = None) -> None:
+        state.visit(visitor_value, request)
+        if not state.heavy.cancel(visitor_value):
+            raise FnsftError("No discovery, measurement or card computation of yours is running.")
+        gr.Info("Cancelling at the next progress step…")
+
+    action(button.click, cancel, visitor, None, api_name=f"cancel_{panel}", visitor=visitor, status=status)
+
+
 def network_choices(networks: FunctionalNetworks | None) -> list[tuple[str, int]]:
     """(label, id) pairs for a network dropdown; empty before any networks exist."""
     if networks is None:

@@ -12,7 +12,7 @@ from ..limits import check_seed, parse_layer_spec, whole
 from ..masking import FILLS, MODES, NeuronMask
 from ..selection import mask_from_networks
 from ..texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
-from .common import action, bind, show_warnings, status_line, user_errors
+from .common import action, bind, cancel_job, show_warnings, status_line, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
 
@@ -188,7 +188,7 @@ def effect(
     if parse_layer_spec(layers, networks.shape.num_layers):
         gr.Warning("Measure effect masks the networks in every layer; the layer restriction is not used.")
     texts = eval_texts_per_category(per_text)
-    with state.heavy.turn(visitor, "effect measurement", progress):
+    with state.heavy.turn(visitor, "effect measurement", progress) as turn:
         report = measure_effect(
             loaded.model,
             loaded.tokenizer,
@@ -198,7 +198,7 @@ def effect(
             mode=mode,
             **dials(mode, gain, fill),
             random_draws=draws,
-            progress=lambda fraction: progress(fraction, desc="Measuring loss"),
+            progress=turn.checked(lambda fraction: progress(fraction, desc="Measuring loss")),
         )
     rows = report.rows()
     noise = (
@@ -226,7 +226,7 @@ def sweep(
     networks = state.visit(visitor, request).require_networks()
     per_text, draws = measured_counts(texts_per_category, random_draws)
     texts = eval_texts_per_category(per_text)
-    with state.heavy.turn(visitor, "gain sweep", progress):
+    with state.heavy.turn(visitor, "gain sweep", progress) as turn:
         result = gain_sweep(
             loaded.model,
             loaded.tokenizer,
@@ -235,7 +235,7 @@ def sweep(
             texts,
             GAINS,
             random_draws=min(draws, 2),
-            progress=lambda fraction: progress(fraction, desc="Sweeping the gain"),
+            progress=turn.checked(lambda fraction: progress(fraction, desc="Sweeping the gain")),
         )
     return figures.gain_sweep_chart(result)
 
@@ -279,6 +279,7 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
         sweep_button = gr.Button("Sweep the gain (0 to 2)")
+        cancel = gr.Button("Cancel", variant="stop", size="sm")
     headline = gr.Markdown()
     effect_table = gr.Dataframe(  # full width, so the ratio and note columns stay in view
         headers=EFFECT_HEADERS, label="Loss per category", interactive=False, elem_id="effect-table"
@@ -287,6 +288,7 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
     sweep_plot = gr.Plot(label="Loss vs gain", elem_id="gain-sweep")
     selection = [selector, mode, gain, fill, layers]
     wiring = {"visitor": visitor, "status": status}
+    cancel_job(cancel, state, **wiring, panel="compare")
     action(
         generate.click,
         bind(compare, state),

@@ -13,6 +13,7 @@ from .common import (
     UPLOAD,
     action,
     bind,
+    cancel_job,
     chosen_source,
     networks_markdown,
     show_warnings,
@@ -107,13 +108,13 @@ def discover(
         description, start, span = STAGES.get(stage, ("Done", 1.0, 0.0))
         progress(start + span * fraction, desc=description)
 
-    with state.heavy.turn(visitor, "discovery", progress):
+    with state.heavy.turn(visitor, "discovery", progress) as turn:
         networks = finder.compute_global_networks(
             loaded.model,
             loaded.tokenizer,
             data,
             max_tokens=max_tokens,
-            progress=report,
+            progress=turn.checked(report),
         )
     visitor.set_networks(networks)
     show_warnings(networks.decomposition.get("notes", []))
@@ -158,7 +159,9 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
                 "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"
             )
-            run = gr.Button("Find networks", variant="primary")
+            with gr.Row():
+                run = gr.Button("Find networks", variant="primary", scale=4)
+                cancel = gr.Button("Cancel", variant="stop", size="sm", scale=1)
         with gr.Column():
             gr.Markdown("#### Or load a template")
             shipped = gr.Dropdown(shipped_template_names(), label="Shipped template", value=None)
@@ -171,6 +174,7 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
     rule.change(threshold_default, rule, threshold, api_name="threshold_default")
     settings = [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
     wiring = {"visitor": visitor, "status": status}
+    cancel_job(cancel, state, **wiring, panel="discover")
     action(
         run.click,
         bind(discover, state),

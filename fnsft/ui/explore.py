@@ -12,7 +12,7 @@ from .. import figures
 from ..card_pass import add_logit_effects, template_cards
 from ..card_view import card_histogram, card_html
 from ..functional_networks import FunctionalNetworks
-from .common import action, bind, network_choices, status_line, user_errors
+from .common import action, bind, cancel_job, network_choices, status_line, user_errors
 from .state import AppState
 from .visitor import Visitor
 
@@ -114,12 +114,12 @@ def compute_cards(
     """Cards for networks loaded without them: one pass of the shipped prompt set through the shared model."""
     networks = state.visit(visitor, request).require_networks()
     loaded = state.require_model()
-    with state.heavy.turn(visitor, "card computation", progress):
+    with state.heavy.turn(visitor, "card computation", progress) as turn:
         cards = template_cards(
             networks,
             loaded.model,
             loaded.tokenizer,
-            progress=lambda stage, fraction: progress(fraction, desc=f"Cards: {stage}"),
+            progress=turn.checked(lambda stage, fraction: progress(fraction, desc=f"Cards: {stage}")),
         )
     networks = dataclasses.replace(networks, cards=cards)
     visitor.set_networks(networks)
@@ -155,11 +155,13 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
     gr.Markdown("#### Network card")
     with gr.Row():
         compute = gr.Button("Compute cards")
+        cancel = gr.Button("Cancel", variant="stop", size="sm")
         export = gr.DownloadButton("Export card (HTML)", value=None)
     status = status_line("explore")
     card = gr.HTML(elem_id="network-card")
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}
+    cancel_job(cancel, state, **wiring, panel="explore")
     component.change(bind(profile, state), [visitor, component], layer_profile, api_name="layer_profile")
     action(  # a card opened the first time measures its logit effect, in turn with the heavy jobs
         component.change,

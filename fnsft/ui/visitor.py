@@ -39,6 +39,7 @@ class Visitor:
     session: str | None = None
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the visitor's files on the server
     last_seen: float = field(default_factory=time.monotonic)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)  # Cancel of their heavy job
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __deepcopy__(self, memo: dict) -> Visitor:
