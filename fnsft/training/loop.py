@@ -222,6 +222,8 @@ def fine_tune(
         trainer.train(resume_from_checkpoint=checkpoint)
         # accelerate leaves a mixed-precision autocast wrapper on forward: evaluate and return the model as saved
         model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        if measure and not callback.stop_requested:
+            _phase(heartbeat, "measuring the model after training")
         masked_after = measure(model) if handle and measure and not callback.stop_requested else None
     finally:
         if handle:
@@ -240,12 +242,14 @@ def fine_tune(
         report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
         report["target_records"] = len(validation) if validation is not None else 0
     if drift_base is not None:
+        _phase(heartbeat, "rediscovering the networks on the fine-tuned model (drift)")
         report["drift"] = drift_report_section(drift_base, model, tokenizer)
     if masked_after is not None:
         report["with_training_mask"] = {
             "evaluated": f"with the {config.network_mode} mask of training applied",
             **forgetting_report(masked_before, masked_after),
         }
+    _phase(heartbeat, "saving the adapter and the report")
     if is_main_process():
         if measure or drift_base is not None:
             write_json_atomically(report, run_dir / "forgetting_report.json")

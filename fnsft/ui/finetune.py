@@ -86,15 +86,18 @@ def progress_html(job: JobSnapshot) -> str:
     last = job.last
     step, total = last.get("step", 0), last.get("max_steps") or 0
     percent = 100.0 if job.state == "completed" else (100.0 * step / total if total else 0.0)
-    if not job.rows and not job.finished:
-        phase = job.status.get("phase") or PREPARING
-        details = [f"<b>{html.escape(job.state)}</b>", html.escape(phase)]
+    steps_done = bool(job.rows) and total > 0 and step >= total  # measuring after, rediscovering, saving
+    details = [f"<b>{html.escape(job.state)}</b>"]
+    if not job.finished and not job.rows:
+        details.append(html.escape(job.status.get("phase") or PREPARING))
     else:
-        details = [f"<b>{html.escape(job.state)}</b>", f"step {step}/{total or '?'}"]
+        details.append(f"step {step}/{total or '?'}")
+        if not job.finished and steps_done:
+            details.append(html.escape(job.status.get("phase") or "finishing"))
     details += [
         f"epoch {last.get('epoch', 0):.2f}",
         f"{last.get('tokens_per_second') or 0:,.0f} tokens/s",
-        f"ETA {_duration(last.get('eta_seconds')) if not job.finished else '–'}",
+        f"ETA {_duration(last.get('eta_seconds')) if not job.finished and not steps_done else '–'}",
     ]
     return (
         f'<div id="training-progress" data-state="{html.escape(job.state)}">'
@@ -103,6 +106,18 @@ def progress_html(job: JobSnapshot) -> str:
         f'<p style="margin-top:6px">{" · ".join(details)} · run <code>{html.escape(job.run_dir.name)}</code></p>'
         "</div>"
     )
+
+
+def no_drift(job: JobSnapshot) -> str:
+    """Why the drift chart is empty: not asked for, or asked for and measured only when the run completes."""
+    config = (
+        json.loads(config_file.read_text()) if (config_file := job.run_dir / "config.json").is_file() else {}
+    )
+    if not config.get("drift"):
+        return "No drift measured: tick 'Measure drift' before training."
+    if job.state == "completed":
+        return "Drift was asked for but is missing from the report."
+    return f"Drift is measured when the run completes (this run is {job.state}); resume it to get it."
 
 
 def log_tail(job: JobSnapshot) -> str:
@@ -133,7 +148,7 @@ def panel(state: AppState, visitor: Visitor, job: JobSnapshot | None) -> tuple:
         training_figures.report_rows(report),
         training_figures.forgetting_chart(report) if report else figures.empty_figure("No report yet."),
         training_figures.drift_rows(report),
-        training_figures.drift_chart(report),
+        training_figures.drift_chart(report) if report.get("drift") else figures.empty_figure(no_drift(job)),
         report_file(state, visitor, job),
         adapter_zip(state, visitor, job),
         checkpoint_zip(state, visitor, job),
