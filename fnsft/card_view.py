@@ -1,8 +1,8 @@
 """A network card as HTML with inline styles only (the app panel and a self-contained export file) and as a
 Plotly histogram.
 
-Tokens are shaded orange in proportion to their activation (relative to the card's highest); shaded text is set
-dark so it stays readable on a light or a dark page, unshaded text inherits the page's colour.
+Tokens are shaded orange in proportion to their activation (relative to the card's highest), on an opaque
+background with dark text, so they read alike on a light or a dark page; unshaded text inherits the page's colour.
 """
 
 from __future__ import annotations
@@ -18,11 +18,20 @@ _ROW = "margin:2px 0;font-family:ui-monospace,monospace;font-size:13px;line-heig
 _MUTED = "opacity:0.7;font-size:12px"
 
 
+def shade(strength: float) -> str:
+    """An opaque orange from pale (weak) to full (strongest): dark text on it reads alike on light and dark pages
+    (a translucent shade over a dark page left weakly shaded dark text near invisible)."""
+    green, blue = round(236 - 96 * strength), round(214 - 214 * strength)
+    return f"#ff{green:02x}{blue:02x}"
+
+
 def _token(text: str, value: float, top: float, highlighted: bool) -> str:
     strength = max(0.0, min(value / top, 1.0)) if top > 0 else 0.0
-    style = f"background:rgba(255,140,0,{0.85 * strength:.2f});border-radius:3px;padding:1px 0"
-    if strength > 0.05:
-        style += ";color:#111"
+    style = "border-radius:3px;padding:1px 0"
+    if (
+        strength > 0.05
+    ):  # shaded: an opaque background with dark text; unshaded text inherits the page's colour
+        style += f";background:{shade(strength)};color:#111"
     if highlighted:
         style += ";outline:2px solid #d9480f;font-weight:bold"
     shown = html.escape(text.replace("\n", "⏎"))

@@ -181,7 +181,8 @@ def test_card_html_shades_tokens_escapes_them_and_exports_one_page():
     fragment = card_html(card)
     assert "&lt;b&gt;" in fragment and "<b>" not in fragment.replace("<b>falls", "").replace("<b>rises", "")
     assert "outline:2px solid" in fragment and "⏎" in fragment  # the token outlined, a newline shown
-    assert "rgba(255,140,0,0.85)" in fragment  # the strongest token fully shaded, its text set dark
+    assert "background:#ff8c00;color:#111" in fragment  # the strongest token fully shaded, its text set dark
+    assert "rgba" not in fragment  # opaque shades only: dark text stays readable on a dark page
     page = card_html(card, document=True)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<script" not in page
     assert list(card_histogram(card).data[0].y) == card.histogram.counts
