@@ -204,3 +204,21 @@ def template_cards(
         for c in range(networks.num_components)
     ]
     return add_logit_effects(dataclasses.replace(networks, cards=cards), model, tokenizer, progress=report)
+
+
+def text_activations(
+    networks: FunctionalNetworks, model: nn.Module, tokenizer, text: str, *, max_length: int = 256
+) -> tuple[list[str], np.ndarray]:
+    """(the tokens of `text`, [tokens x networks] activations): each network's mean neuron activation at each
+    token, raw (not standardised: one text has too few tokens to standardise by), for "where does it fire here".
+
+    >>> tokens, values = text_activations(networks, model, tokenizer, "def f(x): return x")  # doctest: +SKIP
+    """
+    check_compatible(networks, model, f"networks {networks.name!r}")
+    captured = capture_activations(
+        model, tokenizer, [text], granularity=networks.granularity, max_tokens=None, max_length=max_length
+    )
+    order = np.argsort(captured.positions, kind="stable")
+    decode = decoder(tokenizer)
+    tokens = [decode(int(token)) for token in captured.token_ids[order]]
+    return tokens, project(captured.matrix, networks)[order]

@@ -48,6 +48,13 @@ def example_html(example: Example, top: float) -> str:
     return f'<div style="{_ROW}"><span style="{_MUTED}">{example.activation:6.2f} · {where}</span>  {tokens}</div>'
 
 
+def text_html(tokens: list[str], values: list[float]) -> str:
+    """A text with each token shaded by a network's activation there (relative to the text's highest)."""
+    top = max(values, default=0.0)
+    shaded = "".join(_token(token, value, top, False) for token, value in zip(tokens, values, strict=True))
+    return f'<div style="{_ROW}">{shaded}</div>'
+
+
 def _effect_table(title: str, pairs: list[tuple[str, float]]) -> str:
     rows = "".join(
         f'<tr><td style="font-family:ui-monospace,monospace;padding:0 8px">{html.escape(repr(token))}</td>'

@@ -4,13 +4,15 @@ the chosen network (its top contexts, activation intervals, histogram and lesion
 from __future__ import annotations
 
 import dataclasses
+import html
 from pathlib import Path
 
 import gradio as gr
 
 from .. import figures
-from ..card_pass import add_logit_effects, template_cards
-from ..card_view import card_histogram, card_html
+from ..card_pass import add_logit_effects, template_cards, text_activations
+from ..card_view import card_histogram, card_html, text_html
+from ..errors import FnsftError
 from ..functional_networks import FunctionalNetworks
 from .common import action, bind, cancel_job, network_choices, status_line, user_errors
 from .state import AppState
@@ -18,6 +20,7 @@ from .visitor import Visitor
 
 TABLE_HEADERS = ["id", "label", "neurons", "layers", "explained variance", "stability", "top categories"]
 NO_NETWORKS = "No networks yet: run a discovery or load a template in the Discover tab."
+MAX_OWN_TEXT = 4000  # characters: one forward pass of up to 256 tokens
 NO_CARDS = (
     "<p>These networks have no cards yet (a template made before cards, or an imported one). "
     "<b>Compute cards</b> runs the shipped prompt set through the model once (seconds to a minute).</p>"
@@ -128,6 +131,30 @@ def compute_cards(
 
 
 @user_errors
+def own_text(
+    state: AppState, visitor: Visitor, component: int | None, text: str, request: gr.Request = None
+) -> str:
+    """The visitor's own text with each token shaded by where the chosen network fires (one forward pass)."""
+    networks = state.visit(visitor, request).require_networks()
+    if component is None:
+        raise FnsftError("Choose a network first.")
+    if not text.strip():
+        raise FnsftError("Type a text first.")
+    if len(text) > MAX_OWN_TEXT:
+        raise FnsftError(f"The text has {len(text):,} characters; at most {MAX_OWN_TEXT:,} here.")
+    chosen = networks.check_components([component])[0]
+    loaded = state.require_model()
+    tokens, values = text_activations(networks, loaded.model, loaded.tokenizer, text)
+    column = values[:, chosen]
+    peak = int(column.argmax())
+    return (
+        f"<p><b>N{chosen}</b> fires most at <code>{html.escape(repr(tokens[peak]))}</code> "
+        f"(mean neuron activation {column[peak]:.3f}; shading is relative to this text's highest, "
+        f"over its first {len(tokens)} tokens)</p>" + text_html(tokens, column.tolist())
+    )
+
+
+@user_errors
 def profile(state: AppState, visitor: Visitor, component: int | None, request: gr.Request = None):
     """The layer profile of one network."""
     if component is None:
@@ -159,6 +186,13 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         export = gr.DownloadButton("Export card (HTML)", value=None)
     status = status_line("explore")
     card = gr.HTML(elem_id="network-card")
+    gr.Markdown("#### Your own text: where does the chosen network fire?")
+    with gr.Row():
+        text = gr.Textbox(
+            label="Your text", lines=3, scale=4, placeholder="Type or paste a text (up to 256 tokens)"
+        )
+        show = gr.Button("Show activations", scale=1)
+    text_view = gr.HTML(elem_id="own-text")
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}
     cancel_job(cancel, state, **wiring, panel="explore")
@@ -173,6 +207,14 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         **wiring,
     )
     table.select(bind(pick_network, state), visitor, component, api_name="pick_network")
+    action(
+        show.click,
+        bind(own_text, state),
+        [visitor, component, text],
+        text_view,
+        api_name="own_text",
+        **wiring,
+    )
     action(
         compute.click,
         bind(compute_cards, state),

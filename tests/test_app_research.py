@@ -1,0 +1,29 @@
+"""The research loop in the app: a visitor's own text, shaded by where a network fires."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pytest
+from gradio_client.exceptions import AppError
+from test_app import app, discovered, mine  # noqa: F401  (fixtures)
+
+
+def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
+    from fnsft.card_pass import text_activations
+
+    client, state, _ = discovered
+    text = "def add(a, b): return a + b <b>"
+    client.predict(api_name="/explore")  # as the page does: the network dropdown gets its choices
+    shown = client.predict(2, text, api_name="/own_text")
+    loaded = state.require_model()
+    tokens, values = text_activations(mine(client, state).networks, loaded.model, loaded.tokenizer, text)
+    assert values.shape == (len(tokens), mine(client, state).networks.num_components)
+    peak = tokens[int(np.argmax(values[:, 2]))]
+    assert shown.startswith(f"<p><b>N2</b> fires most at <code>{html.escape(repr(peak))}</code>")
+    assert shown.count("<span title=") == len(tokens) and "&gt;" in shown and shown.count("<b>") == 1
+    with pytest.raises(AppError, match="Type a text first"):
+        client.predict(2, "  ", api_name="/own_text")
+    with pytest.raises(AppError, match="at most 4,000 here"):
+        client.predict(2, "x" * 5000, api_name="/own_text")
