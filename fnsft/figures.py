@@ -195,9 +195,10 @@ def effect_chart(rows: Sequence[dict]) -> go.Figure:
     return styled(figure, "Loss per category", "category", "loss (nats/token)", barmode="group")
 
 
-def gain_sweep_chart(sweep: dict) -> go.Figure:
+def gain_sweep_chart(sweep: dict, categories: Sequence[str] = ()) -> go.Figure:
     """Loss over all texts against the gain of the chosen networks (0 = lesion, 1 = unchanged), with random
-    neuron sets of the same size scaled alike. sweep: `fnsft.evaluation.gain_sweep`'s result."""
+    neuron sets of the same size scaled alike, and the networks' curve on each of `categories` (their own, say).
+    sweep: `fnsft.evaluation.gain_sweep`'s result."""
     figure = go.Figure()
     series = [("networks", sweep["network"], SERIES_COLORS["network"])]
     series += [
@@ -212,6 +213,17 @@ def gain_sweep_chart(sweep: dict) -> go.Figure:
                 name=name,
                 line={"color": color, "dash": "solid" if name == "networks" else "dot"},
                 hovertemplate=f"{name}: gain %{{x:g}} → loss %{{y:.3f}}<extra></extra>",
+            )
+        )
+    for category in (name for name in categories if name in sweep["network"][0]):
+        figure.add_trace(
+            go.Scatter(
+                x=sweep["gains"],
+                y=[loss[category] for loss in sweep["network"]],
+                mode="lines",
+                name=f"networks · {text(category)}",
+                line={"width": 1.5},
+                hovertemplate=f"{text(category)}: gain %{{x:g}} → loss %{{y:.3f}}<extra></extra>",
             )
         )
     figure.add_vline(x=1.0, line_dash="dash", line_color="#9ca3af")  # the unmasked model

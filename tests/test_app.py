@@ -308,9 +308,12 @@ def test_measure_effect_table_and_chart(discovered):
 def test_gain_sweep_plots_loss_against_gain(discovered):
     from fnsft.evaluation import GAINS
 
-    client, _, _ = discovered
+    client, state, _ = discovered
     figure = plot(client.predict([0], 1, 1, api_name="/gain_sweep"))
-    assert [trace["name"] for trace in figure["data"]] == ["networks", "random neurons 1"]
+    own = mine(client, state).networks.top_categories(0, 2)
+    assert own  # the network has categories of its own: each gets its curve
+    names = [trace["name"] for trace in figure["data"]]
+    assert names == ["networks", "random neurons 1", *(f"networks · {name}" for name in own)]
     assert list(values(figure["data"][0]["x"])) == list(GAINS)
     losses = values(figure["data"][0]["y"])
     assert len(losses) == len(GAINS) and np.all(np.isfinite(losses))

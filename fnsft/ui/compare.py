@@ -237,7 +237,8 @@ def sweep(
             random_draws=min(draws, 2),
             progress=turn.checked(lambda fraction: progress(fraction, desc="Sweeping the gain")),
         )
-    return figures.gain_sweep_chart(result)
+    own = dict.fromkeys(name for c in result["components"] for name in networks.top_categories(c, 2))
+    return figures.gain_sweep_chart(result, list(own))  # "all", then each network's own categories
 
 
 def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
