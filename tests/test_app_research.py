@@ -27,3 +27,21 @@ def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
         client.predict(2, "  ", api_name="/own_text")
     with pytest.raises(AppError, match="at most 4,000 here"):
         client.predict(2, "x" * 5000, api_name="/own_text")
+
+
+def test_networks_are_found_by_category_or_token(discovered):  # noqa: F811
+    from fnsft.network_search import search_networks
+
+    client, state, _ = discovered
+    networks = mine(client, state).networks
+    client.predict(api_name="/explore")
+    category = networks.top_categories(1, 1)[0]
+    hits = search_networks(networks, category.upper())
+    assert (1, f"category {category}") in hits and all(why.startswith("category") for _, why in hits)
+    listing, chosen = client.predict(category, api_name="/search_networks")
+    assert listing.count("\n- ") + 1 == len(hits) and chosen == hits[0][0]
+    tops = networks.card(4).top_examples
+    token = next(t.strip() for t in (e.tokens[e.position] for e in tops) if t.strip())
+    assert any(c == 4 or why.startswith("category") for c, why in search_networks(networks, token))
+    message, _ = client.predict("no-such-thing-xyz", api_name="/search_networks")
+    assert message.startswith("No network has 'no-such-thing-xyz'")

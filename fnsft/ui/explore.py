@@ -14,7 +14,8 @@ from ..card_pass import add_logit_effects, template_cards, text_activations
 from ..card_view import card_histogram, card_html, text_html
 from ..errors import FnsftError
 from ..functional_networks import FunctionalNetworks
-from .common import action, bind, cancel_job, network_choices, status_line, user_errors
+from ..network_search import search_networks
+from .common import action, bind, cancel_job, escape_markdown, network_choices, status_line, user_errors
 from .state import AppState
 from .visitor import Visitor
 
@@ -131,6 +132,22 @@ def compute_cards(
 
 
 @user_errors
+def search(state: AppState, visitor: Visitor, query: str, request: gr.Request = None) -> tuple[str, object]:
+    """The networks that match a token or a category, and the first one opened."""
+    networks = state.visit(visitor, request).require_networks()
+    if not query.strip():
+        raise FnsftError("Type a token or a category to search for.")
+    hits = search_networks(networks, query)
+    if not hits:
+        return (
+            f"No network has {escape_markdown(query.strip())!r} among its categories or top tokens.",
+            gr.skip(),
+        )
+    lines = [f"- **{escape_markdown(networks.label(c))}**: {escape_markdown(why)}" for c, why in hits]
+    return "\n".join(lines), hits[0][0]
+
+
+@user_errors
 def own_text(
     state: AppState, visitor: Visitor, component: int | None, text: str, request: gr.Request = None
 ) -> str:
@@ -164,7 +181,12 @@ def profile(state: AppState, visitor: Visitor, component: int | None, request: g
 
 
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> None:
-    refresh = gr.Button("Refresh figures")
+    with gr.Row():
+        refresh = gr.Button("Refresh figures")
+        query = gr.Textbox(
+            label="Search networks", placeholder="a token or a category, e.g. def or code", scale=3
+        )
+    found = gr.Markdown(elem_id="network-search")
     table = gr.Dataframe(
         headers=TABLE_HEADERS, label="Network table", interactive=False, elem_id="network-table"
     )
@@ -207,6 +229,14 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         **wiring,
     )
     table.select(bind(pick_network, state), visitor, component, api_name="pick_network")
+    action(
+        query.submit,
+        bind(search, state),
+        [visitor, query],
+        [found, component],
+        api_name="search_networks",
+        **wiring,
+    )
     action(
         show.click,
         bind(own_text, state),
