@@ -139,3 +139,23 @@ def test_hostile_uploads_are_shown_as_text(page, app, tmp_path):  # noqa: F811
     assert page.locator("div[style*='position:fixed']").count() == 0
     assert page.external_requests == []
     shot(page, "hostile_upload")
+
+
+def test_a_row_opens_its_card_beside_the_table_and_lesions_it_in_compare(page):
+    from playwright.sync_api import expect
+
+    open_tab(page, "Discover")
+    page.get_by_role("button", name="Find networks").click()
+    expect(page.locator("#networks-summary")).to_contain_text("8 networks", timeout=FAST)
+    open_tab(page, "Explore")
+    page.locator("#network-table").get_by_role("row").nth(3).get_by_role("gridcell").first.click()  # N2's row
+    card = page.locator("#network-card h3")
+    expect(card).to_contain_text("N2", timeout=FAST)
+    table = page.locator("#network-table").bounding_box()
+    assert abs(card.bounding_box()["y"] - table["y"]) < 400  # beside the table, not far below it
+    page.get_by_role("button", name="Lesion in Compare").click()
+    chosen = page.locator("#compare-networks")
+    expect(chosen).to_be_visible(timeout=FAST)
+    expect(chosen).to_contain_text("N2 ·")
+    expect(page.get_by_role("radio", name="lesion")).to_be_checked()
+    shot(page, "explore_card_beside_table")

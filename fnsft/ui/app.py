@@ -56,6 +56,13 @@ def sync(state: AppState, visitor: Visitor, request: gr.Request = None) -> int:
     return state.visit(visitor, request).version
 
 
+def lesion_in_compare(component: int | None) -> tuple:
+    """Explore's chosen network, selected for a lesion in the Compare tab, which opens."""
+    if component is None:
+        raise gr.Error("Choose a network in the table first.")
+    return [component], "lesion", gr.Tabs(selected="compare")
+
+
 def leave(state: AppState, request: gr.Request = None) -> None:
     """A page closed: its visitor leaves the registry (Gradio frees the State itself)."""
     state.visitors.forget(getattr(request, "session_hash", None))
@@ -68,15 +75,15 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
         gr.Markdown(HEADER)
         visitor = gr.State(new_visitor)
         networks_version = gr.State(0)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Model"):
                 model_tab.build(state, demo, visitor, networks_version)
             with gr.Tab("Discover"):
                 shipped = discover.build(state, visitor, networks_version)
             with gr.Tab("Explore"):
-                explore.build(state, demo, visitor, networks_version)
-            with gr.Tab("Lesion/Preserve & Compare"):
-                compare_selector = compare.build(state, visitor)
+                explore_tab = explore.build(state, demo, visitor, networks_version)
+            with gr.Tab("Lesion/Preserve & Compare", id="compare"):
+                compare_tab = compare.build(state, visitor)
             with gr.Tab("Fine-tune"):
                 finetune_selector = finetune.build(state, demo, visitor)
             with gr.Tab("Templates"):
@@ -88,8 +95,14 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             [networks_version.change],
             bind(refresh_selectors, state),
             visitor,
-            [compare_selector, finetune_selector, templates.selector],
+            [compare_tab.selector, finetune_selector, templates.selector],
             api_name="network_choices",
+        )
+        explore_tab.lesion.click(
+            lesion_in_compare,
+            explore_tab.component,
+            [compare_tab.selector, compare_tab.mode, tabs],
+            api_name="lesion_in_compare",
         )
         demo.load(
             templates_tab.refresh_shipped, None, [shipped, templates.table], api_name="shipped_templates"

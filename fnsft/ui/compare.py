@@ -3,6 +3,8 @@ loss effect of the mask against random masks of equal size."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from .. import figures
@@ -241,8 +243,16 @@ def sweep(
     return figures.gain_sweep_chart(result, list(own))  # "all", then each network's own categories
 
 
-def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
-    """Lay out the tab; returns its network selector (its choices follow the current networks)."""
+@dataclass
+class CompareTab:
+    """What other tabs wire to: the network selector (its choices follow the visitor's networks) and the mode."""
+
+    selector: gr.Dropdown
+    mode: gr.Radio
+
+
+def build(state: AppState, visitor: gr.State) -> CompareTab:
+    """Lay out the tab."""
     with gr.Row():
         selector = gr.Dropdown(
             [], multiselect=True, label="Networks to mask", scale=3, elem_id="compare-networks"
@@ -324,4 +334,4 @@ def build(state: AppState, visitor: gr.State) -> gr.Dropdown:
         heavy=True,
         **wiring,
     )
-    return selector
+    return CompareTab(selector, mode)

@@ -180,34 +180,44 @@ def profile(state: AppState, visitor: Visitor, component: int | None, request: g
     return figures.layer_profile(networks, networks.check_components([component])[0])
 
 
-def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> None:
+@dataclasses.dataclass
+class ExploreTab:
+    """What other tabs wire to: the chosen network and the button that lesions it in Compare."""
+
+    component: gr.Dropdown
+    lesion: gr.Button
+
+
+def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> ExploreTab:
+    """Lay out the tab: the table beside the chosen network's card (a row click opens it in view), figures below."""
     with gr.Row():
-        refresh = gr.Button("Refresh figures")
-        query = gr.Textbox(
-            label="Search networks", placeholder="a token or a category, e.g. def or code", scale=3
-        )
-    found = gr.Markdown(elem_id="network-search")
-    table = gr.Dataframe(
-        headers=TABLE_HEADERS, label="Network table", interactive=False, elem_id="network-table"
-    )
+        with gr.Column(scale=1):
+            with gr.Row():
+                refresh = gr.Button("Refresh figures")
+                query = gr.Textbox(
+                    label="Search networks", placeholder="a token or a category, e.g. def or code", scale=3
+                )
+            found = gr.Markdown(elem_id="network-search")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, label="Network table", interactive=False, elem_id="network-table"
+            )
+        with gr.Column(scale=1):
+            component = gr.Dropdown([], label="Network")
+            with gr.Row():
+                lesion = gr.Button("Lesion in Compare", variant="primary", size="sm")
+                compute = gr.Button("Compute cards", size="sm")
+                cancel = gr.Button("Cancel", variant="stop", size="sm")
+                export = gr.DownloadButton("Export card (HTML)", value=None, size="sm")
+            status = status_line("explore")
+            card = gr.HTML(elem_id="network-card")
+            histogram = gr.Plot(label="Activation histogram")
     with gr.Row():
         layers = gr.Plot(label="Neurons per layer")
-        with gr.Column():
-            component = gr.Dropdown([], label="Network")
-            layer_profile = gr.Plot(label="Layer profile")
+        layer_profile = gr.Plot(label="Layer profile")
     with gr.Row():
         categories = gr.Plot(label="Response per category")
         overlap = gr.Plot(label="Overlap")
-    with gr.Row():
-        stability = gr.Plot(label="Stability")
-        histogram = gr.Plot(label="Activation histogram")
-    gr.Markdown("#### Network card")
-    with gr.Row():
-        compute = gr.Button("Compute cards")
-        cancel = gr.Button("Cancel", variant="stop", size="sm")
-        export = gr.DownloadButton("Export card (HTML)", value=None)
-    status = status_line("explore")
-    card = gr.HTML(elem_id="network-card")
+    stability = gr.Plot(label="Stability")
     gr.Markdown("#### Your own text: where does the chosen network fire?")
     with gr.Row():
         text = gr.Textbox(
@@ -262,3 +272,4 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         api_name="explore",
         **wiring,
     )
+    return ExploreTab(component, lesion)
