@@ -45,3 +45,19 @@ def test_networks_are_found_by_category_or_token(discovered):  # noqa: F811
     assert any(c == 4 or why.startswith("category") for c, why in search_networks(networks, token))
     message, _ = client.predict("no-such-thing-xyz", api_name="/search_networks")
     assert message.startswith("No network has 'no-such-thing-xyz'")
+
+
+def test_the_fine_tuned_model_answers_beside_the_base_after_a_run(app):  # noqa: F811
+    from gradio_client import Client
+    from test_app import state_is, training_settings, wait_for_training
+
+    client, _ = app
+    visitor = Client(client.src, verbose=False)
+    with pytest.raises(AppError, match="no completed run of yours"):
+        visitor.predict("Hi", api_name="/try_adapter")
+    settings = training_settings(mode="none", ids=[], max_steps=2, learning_rate=0.5)
+    visitor.predict(*settings, api_name="/start_training")
+    wait_for_training(visitor, state_is("completed", "failed"))
+    base, tuned = visitor.predict("What is Veltra?", api_name="/try_adapter")
+    assert base and tuned and base != tuned  # a learning rate of 0.5 changes the model visibly
+    visitor.close()

@@ -23,6 +23,7 @@ from ..limits import check_training
 from ..templates import save_templates
 from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
 from ..training.run import preflight
+from . import try_adapter
 from .common import (
     HUB,
     UPLOAD,
@@ -347,6 +348,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
         report_json = gr.File(label="Report (JSON)", interactive=False)
         adapter = gr.File(label="Adapter, networks and report (zip)", interactive=False)
         checkpoint = gr.File(label="Last checkpoint (zip)", interactive=False)
+    try_adapter.build(state, visitor, status_text)
     timer = gr.Timer(POLL_SECONDS, active=False)
     outputs = [progress, loss, log, report_table, report_chart, drift_table, drift_chart, report_json]
     outputs += [adapter, checkpoint]
