@@ -8,6 +8,7 @@ from ..activations import layer_widths
 from ..choices import DISCOVERY, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
 from ..limits import check_discovery, check_seed
 from ..networks import ICAMask
+from ..reliability import FEW_TOKENS
 from .common import (
     HUB,
     UPLOAD,
@@ -41,12 +42,17 @@ def threshold_default(rule: str) -> float:
 
 
 def defaults_note() -> str:
-    """Why the app's defaults differ from the library's."""
+    """Why the app's defaults differ from the library's, and which networks to trust."""
     smaller = ", ".join(
         f"{name.replace('_', ' ')} {value:,} (library: {getattr(DISCOVERY, name):,})"
         for name, value in APP_DISCOVERY.items()
     )
-    return f"Defaults here are smaller than the library's, so a discovery takes seconds: {smaller}."
+    return (
+        f"**Find networks** is a quick look (seconds): {smaller}. Networks from so few tokens do not reproduce "
+        f"well; the shipped networks of the model (yours when you open the page, or load them as a template) "
+        f"come from more (the embedded model's from {FEW_TOKENS:,} tokens). For networks of your own to rely on, raise the token budget to "
+        f"{FEW_TOKENS:,} or more (minutes)."
+    )
 
 
 @user_errors
@@ -160,7 +166,7 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"
             )
             with gr.Row():
-                run = gr.Button("Find networks", variant="primary", scale=4)
+                run = gr.Button("Find networks (quick look)", variant="primary", scale=4)
                 cancel = gr.Button("Cancel", variant="stop", size="sm", scale=1)
         with gr.Column():
             gr.Markdown("#### Or load a template")
