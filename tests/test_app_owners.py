@@ -256,3 +256,13 @@ def test_cancel_stops_a_waiting_job_at_once_and_a_running_one_at_its_next_step(a
             report(0.2)
     assert steps == [0.1] and person.job is None
     visitor.close()
+
+
+def test_a_job_starts_with_the_time_the_last_one_of_its_kind_took():
+    queue, shown = HeavyQueue(), []
+    with queue.turn(Visitor(), "discovery", lambda fraction, desc: shown.append(desc)):
+        time.sleep(0.05)
+    assert shown == [] and queue.last_seconds["discovery"] >= 0.05
+    with queue.turn(Visitor(), "discovery", lambda fraction, desc: shown.append(desc)):
+        pass
+    assert shown == ["Your discovery started; the last one here took 0 s"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,6 +53,9 @@ class HeavyQueue:
     def __init__(self) -> None:
         self._turns = threading.Condition()
         self._waiting: deque[object] = deque()
+        self.last_seconds: dict[
+            str, float
+        ] = {}  # how long each kind of job last took: the next one's estimate
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -74,7 +78,13 @@ class HeavyQueue:
         ticket, turn = object(), Turn(visitor, job)
         try:
             self._wait(ticket, turn, progress)
+            if progress is not None and job in self.last_seconds:
+                progress(
+                    0.0, desc=f"Your {job} started; the last one here took {self.last_seconds[job]:.0f} s"
+                )
+            started = time.monotonic()
             yield turn
+            self.last_seconds[job] = time.monotonic() - started
         finally:
             with self._turns:
                 if ticket in self._waiting:
