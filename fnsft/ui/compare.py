@@ -243,6 +243,19 @@ def sweep(
     return figures.gain_sweep_chart(result, list(own))  # "all", then each network's own categories
 
 
+def decoding_controls() -> list:
+    """The decoding settings, folded away: max new tokens, temperature, top-k, top-p, repetition penalty, seed."""
+    with gr.Accordion("Decoding", open=False), gr.Row():
+        return [
+            gr.Slider(1, 256, value=48, step=1, label="Max new tokens"),
+            gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = greedy)"),
+            gr.Slider(0, 200, value=50, step=1, label="Top-k"),
+            gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p"),
+            gr.Slider(1, 2, value=1.1, step=0.05, label="Repetition penalty"),
+            gr.Number(0, precision=0, label="Seed"),
+        ]
+
+
 @dataclass
 class CompareTab:
     """What other tabs wire to: the network selector (its choices follow the visitor's networks) and the mode."""
@@ -267,13 +280,7 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
         "the gain, **mean** sets them to their mean activation over the discovery tokens."
     )
     prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt", lines=2)
-    with gr.Accordion("Decoding", open=False), gr.Row():
-        max_new_tokens = gr.Slider(1, 256, value=48, step=1, label="Max new tokens")
-        temperature = gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = greedy)")
-        top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k")
-        top_p = gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p")
-        repetition_penalty = gr.Slider(1, 2, value=1.1, step=0.05, label="Repetition penalty")
-        seed = gr.Number(0, precision=0, label="Seed")
+    decoding = decoding_controls()
     with gr.Row():
         generate = gr.Button("Generate side by side", variant="primary")
         predict = gr.Button("Next-token table")
@@ -303,7 +310,7 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
     action(
         generate.click,
         bind(compare, state),
-        [visitor, *selection, prompt, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed],
+        [visitor, *selection, prompt, *decoding],
         [baseline, masked, mask_info],
         api_name="compare",
         **wiring,

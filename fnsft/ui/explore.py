@@ -180,6 +180,17 @@ def profile(state: AppState, visitor: Visitor, component: int | None, request: g
     return figures.layer_profile(networks, networks.check_components([component])[0])
 
 
+def figure_panel() -> tuple[gr.Plot, ...]:
+    """Lay out the figures of the whole network set: (layers, layer profile, categories, overlap, stability)."""
+    with gr.Row():
+        layers = gr.Plot(label="Neurons per layer")
+        layer_profile = gr.Plot(label="Layer profile")
+    with gr.Row():
+        categories = gr.Plot(label="Response per category")
+        overlap = gr.Plot(label="Overlap")
+    return layers, layer_profile, categories, overlap, gr.Plot(label="Stability")
+
+
 @dataclasses.dataclass
 class ExploreTab:
     """What other tabs wire to: the chosen network and the button that lesions it in Compare."""
@@ -211,13 +222,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
             status = status_line("explore")
             card = gr.HTML(elem_id="network-card")
             histogram = gr.Plot(label="Activation histogram")
-    with gr.Row():
-        layers = gr.Plot(label="Neurons per layer")
-        layer_profile = gr.Plot(label="Layer profile")
-    with gr.Row():
-        categories = gr.Plot(label="Response per category")
-        overlap = gr.Plot(label="Overlap")
-    stability = gr.Plot(label="Stability")
+    layers, layer_profile, categories, overlap, stability = figure_panel()
     gr.Markdown("#### Your own text: where does the chosen network fire?")
     with gr.Row():
         text = gr.Textbox(

@@ -289,6 +289,43 @@ def stop(state: AppState, visitor: Visitor, request: gr.Request = None) -> None:
     gr.Info("Stopping after the current step…")
 
 
+def progress_panel() -> list:
+    """Lay out the run's panel: progress, loss and log, the forgetting report and drift, the downloads (in the
+    order `panel` fills them)."""
+    gr.Markdown("#### Progress")
+    progress = gr.HTML(IDLE, elem_id="training-panel")
+    with gr.Row():
+        loss = gr.Plot(label="Loss", elem_id="loss-plot")
+        log = gr.Textbox(label="Log", lines=LOG_LINES, interactive=False)
+    gr.Markdown("#### Forgetting report")
+    with gr.Row():
+        report_table = gr.Dataframe(
+            headers=training_figures.REPORT_HEADERS, label="Learned and forgotten", interactive=False
+        )
+        report_chart = gr.Plot(label="Before and after training", elem_id="forgetting-chart")
+    with gr.Row():
+        drift_table = gr.Dataframe(
+            headers=training_figures.DRIFT_HEADERS, label="Network drift", interactive=False
+        )
+        drift_chart = gr.Plot(label="Network drift", elem_id="drift-chart")
+    with gr.Row():
+        report_json = gr.File(label="Report (JSON)", interactive=False)
+        adapter = gr.File(label="Adapter, networks and report (zip)", interactive=False)
+        checkpoint = gr.File(label="Last checkpoint (zip)", interactive=False)
+    return [
+        progress,
+        loss,
+        log,
+        report_table,
+        report_chart,
+        drift_table,
+        drift_chart,
+        report_json,
+        adapter,
+        checkpoint,
+    ]
+
+
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns its network selector (its choices follow the visitor's networks)."""
     run_ticket = gr.JSON(None, visible=False)  # {"run", "key"}: kept in the browser's localStorage
@@ -328,31 +365,10 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 stop_button = gr.Button("Stop", variant="stop")
                 resume_button = gr.Button("Resume from the last checkpoint", visible=False)
             status_text = status_line("finetune")
-    gr.Markdown("#### Progress")
-    progress = gr.HTML(IDLE, elem_id="training-panel")
-    with gr.Row():
-        loss = gr.Plot(label="Loss", elem_id="loss-plot")
-        log = gr.Textbox(label="Log", lines=LOG_LINES, interactive=False)
-    gr.Markdown("#### Forgetting report")
-    with gr.Row():
-        report_table = gr.Dataframe(
-            headers=training_figures.REPORT_HEADERS, label="Learned and forgotten", interactive=False
-        )
-        report_chart = gr.Plot(label="Before and after training", elem_id="forgetting-chart")
-    with gr.Row():
-        drift_table = gr.Dataframe(
-            headers=training_figures.DRIFT_HEADERS, label="Network drift", interactive=False
-        )
-        drift_chart = gr.Plot(label="Network drift", elem_id="drift-chart")
-    with gr.Row():
-        report_json = gr.File(label="Report (JSON)", interactive=False)
-        adapter = gr.File(label="Adapter, networks and report (zip)", interactive=False)
-        checkpoint = gr.File(label="Last checkpoint (zip)", interactive=False)
+    outputs = [*progress_panel(), resume_button]
     try_adapter.build(state, visitor, status_text)
     timer = gr.Timer(POLL_SECONDS, active=False)
-    outputs = [progress, loss, log, report_table, report_chart, drift_table, drift_chart, report_json]
-    outputs += [adapter, checkpoint]
-    outputs += [resume_button, timer]
+    outputs.append(timer)
     source.change(source_fields, source, [upload, hub_id], api_name="finetune_source")
     wiring = {"visitor": visitor, "status": status_text}
     action(
