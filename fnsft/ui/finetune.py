@@ -45,6 +45,12 @@ SAMPLE = f"Shipped sample ({SAMPLE_DATA.name})"
 # too late: its value is still null there), so a reload finds the visitor's run and nothing else.
 KEEP_TICKET = "(ticket) => { if (ticket) localStorage.setItem('fnsft-run', JSON.stringify(ticket)); }"
 RECALL_TICKET = "(visitor, ticket) => [visitor, JSON.parse(localStorage.getItem('fnsft-run') || 'null')]"
+MODES_NOTE = (
+    "**Network modes:** *none* trains as usual; *freeze* keeps the chosen networks' neurons exactly as they are "
+    "and trains the rest (in the saved evidence it learned as much as full fine-tuning and forgot 22% less); "
+    "*train_only* updates only those neurons (forgets least, learns less); *lesion* / *preserve* silence the "
+    "networks, or all but them, during training (worse than plain LoRA on both counts there)."
+)
 POLL_SECONDS = 2.0
 LOG_LINES = 12
 IDLE = "No training yet."
@@ -356,6 +362,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State) -> gr.Dropdown:
                 batch_size = gr.Number(4, precision=0, label="Batch size")
                 max_length = gr.Number(256, precision=0, label="Max length (tokens)")
                 lora_r = gr.Number(16, precision=0, label="LoRA rank")
+            gr.Markdown(MODES_NOTE)
             drift = gr.Checkbox(
                 label="Measure drift: rediscover your networks after training (adds about one discovery)"
             )
