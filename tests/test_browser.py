@@ -85,7 +85,8 @@ def visit(browser, url: str):
             None if request.url.startswith(LOCAL_PREFIXES) else page.external_requests.append(request.url)
         ),
     )
-    page.goto(url)
+    page.set_default_timeout(SLOW)  # a loaded shared machine: clicks and page loads can take minutes
+    page.goto(url, timeout=SLOW)
     return page
 
 
