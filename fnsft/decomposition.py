@@ -42,6 +42,20 @@ class Decomposition:
     matrix_dtype: str = "float32"  # the stored matrix's (fnsft.devices.matrix_dtype); a sketch is float32
 
 
+def decomposition_record(result: Decomposition) -> dict:
+    """What a decomposition did (its settings are recorded apart, whole): written to templates."""
+    return {
+        "method": f"randomized PCA ({POWER_ITERATIONS} power iteration, {PROBE_WIDTH} probes) + symmetric FastICA "
+        "(logcosh)",
+        "converged": result.converged,
+        "iterations": result.iterations,
+        "pca_variance_ratio": result.pca_variance_ratio,
+        "matrix_dtype": result.matrix_dtype,
+        "stability_runs": result.stability_runs,
+        "notes": result.notes,
+    }
+
+
 def standardize_(
     matrix: torch.Tensor, chunk: int = 1024, *, means_out: torch.Tensor | None = None
 ) -> torch.Tensor:

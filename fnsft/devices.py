@@ -95,15 +95,16 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def matrix_dtype() -> torch.dtype:
-    """The dtype of the in-memory [tokens x neurons] discovery matrix.
+def matrix_dtype(name: str = "float32") -> torch.dtype:
+    """The dtype of the in-memory [tokens x neurons] discovery matrix for the setting `name`.
 
-    bfloat16 where the CPU multiplies it in hardware: the randomized range's products are memory-bound, and on
-    this project's AMX CPU the 4,096 x 46,080 matrix's range took 0.84 s in bf16 against 1.72 s in float32, with
-    the same networks (neuron maps median |corr| 0.997 with the exact SVD's either way); half the memory too.
-    Elsewhere float32 (bf16 without hardware support is emulated and slower).
+    "float32" is the default because it gives the same networks on every CPU. "bfloat16" halves the memory and,
+    where the CPU multiplies it in hardware, the time of the randomized range's memory-bound products; "auto"
+    takes it only there (without hardware support bfloat16 is emulated and slower).
     """
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    if name == "auto":
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
 # the in-memory path's workspace: its peak was 1.7 GB (14%) above the model and the 12.1 GB bfloat16 matrix

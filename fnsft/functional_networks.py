@@ -15,6 +15,8 @@ from .errors import MaskSelectionError
 
 if TYPE_CHECKING:
     from .cards import NetworkCard
+    from .discovery_settings import DiscoverySettings
+    from .reliability import SplitHalf
 
 NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
 
@@ -47,6 +49,12 @@ class FunctionalNetworks:
     neuron_means: dict[int, np.ndarray] | None = None
     name: str = "networks"
     cards: list[NetworkCard] | None = None  # one per component (fnsft.cards), written to templates
+    settings: DiscoverySettings | None = (
+        None  # the recipe that found them (None: an older or imported template)
+    )
+    split_half: SplitHalf | None = (
+        None  # how each network came back on two halves of the texts (fnsft.reliability)
+    )
 
     @property
     def num_components(self) -> int:
@@ -130,10 +138,18 @@ class FunctionalNetworks:
         return [self.categories[i] for i in order]
 
     def label(self, component: int) -> str:
-        """A human label: id, size and what drives it, e.g. 'N3 · 412 neurons · code, math'."""
-        text = f"N{component} · {int(self.sizes()[component])} neurons"
+        """A human label: id, size, what drives it and, when measured, whether it reproduces on other texts,
+        e.g. 'N3 · 412 neurons · code, math · split-half IoU 0.91'."""
+        component = self.check_components([component])[0]
+        parts = [f"N{component}", f"{int(self.sizes()[component])} neurons"]
         top = self.top_categories(component)
-        return f"{text} · {', '.join(top)}" if top else text
+        if top:
+            parts.append(", ".join(top))
+        if self.split_half is not None:
+            iou = float(self.split_half.iou[component])
+            reproduced = bool(self.split_half.reproduced()[component])
+            parts.append(f"split-half IoU {iou:.2f}" + ("" if reproduced else " (does not reproduce)"))
+        return " · ".join(parts)
 
     def card(self, component: int) -> NetworkCard:
         """The card of one network: top and interval examples, histogram, logit effect, label (fnsft.cards).
@@ -163,6 +179,7 @@ class FunctionalNetworks:
             category_response=rows(self.category_response),
             maps=rows(self.maps),
             cards=None if self.cards is None else [self.cards[c].renumbered(i) for i, c in enumerate(ids)],
+            split_half=None if self.split_half is None else self.split_half.select(ids),
             data={**self.data, "selected_components": ids},
         )
 
@@ -170,7 +187,8 @@ class FunctionalNetworks:
         """The same fit with each kept neuron map thresholded anew (`rule`, `value`): no capture, no decomposition.
 
         Networks left empty are named in `threshold["notes"]` and warned about. Networks loaded from a template
-        keep no maps: rediscover them to change the threshold.
+        keep no maps: rediscover them to change the threshold. The split-half reliability was of the old neuron
+        sets and is dropped; the recorded settings take the new threshold.
 
         >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
         """
@@ -188,7 +206,12 @@ class FunctionalNetworks:
         cards = (
             None if self.cards is None else [dataclasses.replace(c, logit_effect=None) for c in self.cards]
         )
-        return dataclasses.replace(self, neurons=neurons, threshold=threshold, cards=cards)
+        settings = (
+            None if self.settings is None else self.settings.replace(threshold_rule=rule, threshold=value)
+        )
+        return dataclasses.replace(
+            self, neurons=neurons, threshold=threshold, cards=cards, settings=settings, split_half=None
+        )
 
 
 def iou_between(a: FunctionalNetworks, b: FunctionalNetworks) -> np.ndarray:

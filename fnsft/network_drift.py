@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from .discovery_settings import DiscoverySettings, recorded_settings
 from .functional_networks import FunctionalNetworks, iou_between
 
 KEPT_IOU = 0.5
@@ -109,22 +110,11 @@ def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> Dri
     return DriftReport(entries, new, after)
 
 
-def rediscovery_settings(base: FunctionalNetworks) -> dict[str, Any]:
-    """The ICAMask settings that found `base` (as recorded in it), so a rediscovery repeats the same recipe."""
-    decomposition = base.decomposition
-    settings = {
-        "num_components": decomposition.get("num_components", base.num_components),
-        "threshold": base.threshold["value"],
-        "threshold_rule": base.threshold["rule"],
-        "granularity": base.granularity,
-        "stability_threshold": base.stability_threshold,
-        "max_length": base.data.get("max_length", 256),
-        "chat_format": base.data.get("chat_format", False),
-    }
-    for key in ("ica_over", "seed", "max_iter", "tol", "restarts", "stability_runs"):
-        if key in decomposition:
-            settings[key] = decomposition[key]
-    return settings
+def rediscovery_settings(base: FunctionalNetworks, **changes: Any) -> DiscoverySettings:
+    """The settings that found `base` (as recorded in it, whole), with `changes`: a rediscovery repeats the
+    recipe. Its split-half reliability is not redone (matching does not use it)."""
+    settings, _ = recorded_settings(base)
+    return settings.replace(**{"split_half": False, **changes})
 
 
 def drift(
@@ -143,7 +133,7 @@ def drift(
     texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split). Use the
     texts the base networks were found on, or the comparison mixes data change with model change.
     max_tokens: default the token count the base networks were found with.
-    settings: ICAMask settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
+    settings: discovery settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
 
     >>> report = drift(base, fine_tuned_model, tokenizer)  # doctest: +SKIP
     >>> report.counts()  # doctest: +SKIP
@@ -151,14 +141,16 @@ def drift(
     """
     from .networks import ICAMask
 
-    finder = ICAMask(**{**rediscovery_settings(base_networks), **(settings or {})})
-    budget = max_tokens or base_networks.data.get("num_tokens") or 4096
+    recipe = rediscovery_settings(base_networks, **(settings or {}))
+    if max_tokens is not None:
+        recipe = recipe.replace(max_tokens=max_tokens)
+    elif base_networks.settings is None and isinstance(base_networks.data.get("num_tokens"), int):
+        recipe = recipe.replace(max_tokens=base_networks.data["num_tokens"])  # an older template's budget
+    finder = ICAMask(recipe, cards=False)
     was_training = model_after.training
     model_after.eval()  # a model straight from training would otherwise run its dropout during capture
     try:
-        after = finder.compute_global_networks(
-            model_after, tokenizer, texts, max_tokens=budget, progress=progress
-        )
+        after = finder.compute_global_networks(model_after, tokenizer, texts, progress=progress)
     finally:
         model_after.train(was_training)
     return compare_networks(base_networks, after)

@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 
 from .choices import GRANULARITIES
+from .discovery_settings import DiscoverySettings, DiscoverySettingsError
 from .errors import TemplateError
+from .limits import LimitError
+from .reliability import SplitHalf
 
 MAX_TEMPLATE_BYTES = 256 * 2**20
 MAX_DEPTH = 32
@@ -308,6 +311,30 @@ def check_fnsft_template(check: Checker, data: dict) -> dict:
         "category_response": response,
         "neuron_means": check_neuron_means(check, data.get("neuron_means"), widths),
     }
+
+
+def check_settings(check: Checker, raw: Any) -> DiscoverySettings | None:
+    """discovery: the settings that found the networks, whole (absent in older templates)."""
+    if raw is None:
+        return None
+    try:
+        return DiscoverySettings.from_dict(check.object(raw, "discovery"))
+    except (DiscoverySettingsError, LimitError) as error:
+        check.fail("discovery", str(error), "the settings a discovery records (fnsft.DiscoverySettings)")
+
+
+def check_split_half(check: Checker, data: dict) -> SplitHalf | None:
+    """Per component split_half_iou (and split_half_correlation), with the tokens per half in split_half."""
+    components = data["components"]
+    iou = _optional_measure(check, components, "split_half_iou", 1.0)
+    if iou is None:
+        return None
+    correlation = _optional_measure(check, components, "split_half_correlation", 1.0)
+    summary = check.object(data.get("split_half", {}), "split_half")
+    tokens = check.integer(summary.get("tokens_per_half", 0), "split_half.tokens_per_half")
+    return SplitHalf(
+        iou, np.full(len(iou), np.nan, np.float32) if correlation is None else correlation, tokens
+    )
 
 
 def check_sft_template(check: Checker, data: dict) -> tuple[list[dict[int, np.ndarray]], int, int]:

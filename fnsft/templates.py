@@ -22,7 +22,14 @@ from .card_schema import check_cards
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
-from .template_schema import Checker, check_fnsft_template, check_sft_template, read_template_json
+from .template_schema import (
+    Checker,
+    check_fnsft_template,
+    check_settings,
+    check_sft_template,
+    check_split_half,
+    read_template_json,
+)
 
 FORMAT_NAME = "fnsft-templates"
 SCHEMA_VERSION = 2
@@ -54,6 +61,10 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
             entry["explained_variance"] = float(networks.explained_variance[c])
         if networks.stability is not None:
             entry["stability"] = float(networks.stability[c])
+        if networks.split_half is not None:
+            entry["split_half_iou"] = round(float(networks.split_half.iou[c]), 4)
+            if not np.isnan(networks.split_half.correlation[c]):
+                entry["split_half_correlation"] = round(float(networks.split_half.correlation[c]), 4)
         entry["top_categories"] = networks.top_categories(c, 3)
         components.append(entry)
     cards = None if networks.cards is None else [card.to_dict() for card in networks.cards]
@@ -65,8 +76,10 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "model": {"id": networks.model_id, "shape": networks.shape.to_dict()},
         "granularity": networks.granularity,
         "threshold": networks.threshold,
+        **({} if networks.settings is None else {"discovery": networks.settings.to_dict()}),
         "decomposition": networks.decomposition,
         "data": networks.data,
+        **({} if networks.split_half is None else {"split_half": networks.split_half.summary()}),
         "stability_threshold": networks.stability_threshold,
         "categories": networks.categories,
         "category_response": _optional_list(networks.category_response),
@@ -129,6 +142,8 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
     check = Checker(source)
     fields = check_fnsft_template(check, data)
     cards = check_cards(check, data.get("cards"), len(fields["neurons"])) if version >= 2 else None
+    fields["settings"] = check_settings(check, data.get("discovery"))
+    fields["split_half"] = check_split_half(check, data)
     return FunctionalNetworks(
         shape=ModelShape.from_dict(data["model"]["shape"]),
         model_id=str(data["model"].get("id", "unknown")),
