@@ -32,21 +32,6 @@ def tiny_llama(seed: int = 0, layers: int = 3, intermediate: int = 48, hidden: i
     return model
 
 
-def plant_groups(model, groups: dict[int, tuple[int, range]], strength: float = 40.0):
-    """Give `model` groups of neurons that act together: {token id: (layer, neuron rows)}, each group's gate and
-    up rows reading that token's embedding, so the group fires on the token and nowhere else. Real structure
-    for discovery to find (a random model's activations are near Gaussian, where ICA has nothing to converge to).
-    """
-    with torch.no_grad():
-        for token, (layer, rows) in groups.items():
-            embedding = model.model.embed_tokens.weight[token]
-            mlp = model.model.layers[layer].mlp
-            mlp.gate_proj.weight[list(rows)] = strength * embedding / embedding.norm()
-            mlp.up_proj.weight[list(rows)] = strength * embedding / embedding.norm()
-            mlp.down_proj.weight[:, list(rows)] = 0.0  # the group writes nothing: groups stay independent
-    return model
-
-
 @pytest.fixture
 def tiny_model():
     return tiny_llama()
