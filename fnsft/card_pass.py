@@ -20,8 +20,8 @@ from torch import nn
 
 from .activations import CapturedActivations, capture_activations
 from .cards import LogitEffect, NetworkCard, TokenRows, network_card
-from .choices import DISCOVERY
 from .decomposition import standardize_
+from .discovery_settings import DEFAULT_SETTINGS as DISCOVERY
 from .functional_networks import FunctionalNetworks
 from .masking import masked
 from .selection import NetworkSelection

@@ -32,13 +32,3 @@ TRAINING_METHODS = ("lora", "full", "qlora")
 # (benchmarks/streaming_accuracy.py)
 SKETCH_ROWS = 200
 SKETCH_TOKENS = 8192
-
-
-def __getattr__(name: str):
-    """`DISCOVERY`, the default discovery settings, lives in fnsft.discovery_settings (which imports this
-    module); reached lazily here for the front ends that import it from the choices."""
-    if name == "DISCOVERY":
-        from .discovery_settings import DEFAULT_SETTINGS
-
-        return DEFAULT_SETTINGS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

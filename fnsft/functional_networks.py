@@ -16,9 +16,43 @@ from .errors import MaskSelectionError
 if TYPE_CHECKING:
     from .cards import NetworkCard
     from .discovery_settings import DiscoverySettings
-    from .reliability import SplitHalf
 
 NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
+
+# A network reproduces when its two halves' versions share most neurons and their maps agree.
+REPRODUCED_IOU = 0.5
+REPRODUCED_CORRELATION = 0.8
+
+
+@dataclass(frozen=True)
+class SplitHalf:
+    """Per network, how its versions found on two disjoint halves of the texts agree: the IoU of their neuron
+    sets and the |correlation| of their neuron maps (NaN where a side keeps no maps); tokens: per half."""
+
+    iou: np.ndarray
+    correlation: np.ndarray
+    tokens: int
+
+    def reproduced(self) -> np.ndarray:
+        """True where a network came back on both halves (IoU >= 0.5 and map |corr| >= 0.8 where known)."""
+        correlation_ok = np.where(
+            np.isnan(self.correlation), True, self.correlation >= REPRODUCED_CORRELATION
+        )
+        return (self.iou >= REPRODUCED_IOU) & correlation_ok
+
+    def summary(self) -> dict[str, float | int]:
+        """Medians over the networks, and how many reproduced."""
+        correlation = self.correlation[~np.isnan(self.correlation)]
+        return {
+            "tokens_per_half": self.tokens,
+            "median_iou": round(float(np.median(self.iou)), 3),
+            "median_correlation": round(float(np.median(correlation)), 3) if len(correlation) else None,
+            "reproduced": int(self.reproduced().sum()),
+            "networks": len(self.iou),
+        }
+
+    def select(self, ids: list[int]) -> SplitHalf:
+        return SplitHalf(self.iou[ids], self.correlation[ids], self.tokens)
 
 
 @dataclass

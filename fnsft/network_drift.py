@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .discovery_settings import DiscoverySettings, recorded_settings
 from .functional_networks import FunctionalNetworks, iou_between
+from .matching import match_networks, network_correlations
 
 KEPT_IOU = 0.5
 MOVED_IOU = 0.1
@@ -60,30 +59,6 @@ class DriftReport:
         }
 
 
-def _assign(score: np.ndarray) -> dict[int, int]:
-    """The one-to-one matching of rows to columns with the highest total score (Hungarian assignment)."""
-    rows, cols = linear_sum_assignment(-score)
-    return dict(zip(rows.tolist(), cols.tolist(), strict=True))
-
-
-def match_components(a: FunctionalNetworks, b: FunctionalNetworks) -> list[tuple[int, int, float]]:
-    """One-to-one matching of a's components to b's by IoU of neuron sets, best first: (a_id, b_id, iou)."""
-    iou = iou_between(a, b)
-    pairs = [(r, c, float(iou[r, c])) for r, c in _assign(iou).items()]
-    return sorted(pairs, key=lambda pair: -pair[2])
-
-
-def _correlation_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray | None:
-    """|correlation| between every pair of neuron maps, or None when either side has no maps."""
-    if base.maps is None or after.maps is None or base.maps.shape[1] != after.maps.shape[1]:
-        return None
-    a = base.maps - base.maps.mean(axis=1, keepdims=True)
-    b = after.maps - after.maps.mean(axis=1, keepdims=True)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    return np.abs(a @ b.T)
-
-
 def _status(iou: float, correlation: float | None) -> str:
     if iou >= KEPT_IOU:
         return "kept"
@@ -95,8 +70,8 @@ def _status(iou: float, correlation: float | None) -> str:
 def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> DriftReport:
     """Match `after` to `base` one-to-one and classify every base network (see the module docstring)."""
     iou = iou_between(base, after)
-    correlation = _correlation_matrix(base, after)
-    matched = _assign(iou if correlation is None else (iou + correlation) / 2)
+    correlation = network_correlations(base, after)
+    matched = match_networks(base, after)
     entries = []
     for component in range(base.num_components):
         partner = matched.get(component)

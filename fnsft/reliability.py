@@ -8,47 +8,13 @@ network comes back the same in both. Reruns on subsets of the same tokens (the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .functional_networks import FunctionalNetworks, iou_between
+from .functional_networks import FunctionalNetworks, SplitHalf, iou_between
+from .matching import map_correlations, match_networks
 from .texts import LabelledTexts
 
-# A network reproduces when its two halves' versions share most neurons and their maps agree.
-REPRODUCED_IOU = 0.5
-REPRODUCED_CORRELATION = 0.8
-
-
-@dataclass(frozen=True)
-class SplitHalf:
-    """Per network, how its versions found on two disjoint halves of the texts agree: the IoU of their neuron
-    sets and the |correlation| of their neuron maps (NaN where a side keeps no maps); tokens: per half."""
-
-    iou: np.ndarray
-    correlation: np.ndarray
-    tokens: int
-
-    def reproduced(self) -> np.ndarray:
-        """True where a network came back on both halves (IoU >= 0.5 and map |corr| >= 0.8 where known)."""
-        correlation_ok = np.where(
-            np.isnan(self.correlation), True, self.correlation >= REPRODUCED_CORRELATION
-        )
-        return (self.iou >= REPRODUCED_IOU) & correlation_ok
-
-    def summary(self) -> dict[str, float | int]:
-        """Medians over the networks, and how many reproduced."""
-        correlation = self.correlation[~np.isnan(self.correlation)]
-        return {
-            "tokens_per_half": self.tokens,
-            "median_iou": round(float(np.median(self.iou)), 3),
-            "median_correlation": round(float(np.median(correlation)), 3) if len(correlation) else None,
-            "reproduced": int(self.reproduced().sum()),
-            "networks": len(self.iou),
-        }
-
-    def select(self, ids: list[int]) -> SplitHalf:
-        return SplitHalf(self.iou[ids], self.correlation[ids], self.tokens)
+__all__ = ["SplitHalf", "reliability_notes", "split_half", "split_halves"]
 
 
 def split_halves(texts: LabelledTexts) -> tuple[LabelledTexts, LabelledTexts]:
@@ -73,27 +39,23 @@ def split_halves(texts: LabelledTexts) -> tuple[LabelledTexts, LabelledTexts]:
     return half(sides[0], "A"), half(sides[1], "B")
 
 
-def _map_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    return float(abs(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-
-
 def split_half(full: FunctionalNetworks, first: FunctionalNetworks, second: FunctionalNetworks) -> SplitHalf:
     """Each network of `full` matched one-to-one into each half's networks (by neuron sets and maps, as drift
     matches them); its reliability is the agreement of its two matches with each other."""
-    from .network_drift import compare_networks
-
-    partners = [[entry.after for entry in compare_networks(full, half).networks] for half in (first, second)]
+    partners = [match_networks(full, half) for half in (first, second)]
     overlap = iou_between(first, second)
     iou, correlation = [], []
-    for a, b in zip(*partners, strict=True):
+    for component in range(full.num_components):
+        a, b = partners[0].get(component), partners[1].get(component)
         if a is None or b is None:
             iou.append(0.0)
             correlation.append(0.0)
             continue
         iou.append(float(overlap[a, b]))
         has_maps = first.maps is not None and second.maps is not None
-        correlation.append(_map_correlation(first.maps[a], second.maps[b]) if has_maps else np.nan)
+        correlation.append(
+            float(map_correlations(first.maps[[a]], second.maps[[b]])[0, 0]) if has_maps else np.nan
+        )
     return SplitHalf(
         np.asarray(iou, dtype=np.float32),
         np.asarray(correlation, dtype=np.float32),

@@ -19,8 +19,8 @@ import numpy as np
 from .choices import GRANULARITIES
 from .discovery_settings import DiscoverySettings, DiscoverySettingsError
 from .errors import TemplateError
+from .functional_networks import SplitHalf
 from .limits import LimitError
-from .reliability import SplitHalf
 
 MAX_TEMPLATE_BYTES = 256 * 2**20
 MAX_DEPTH = 32

@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_llama
 
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.network_drift import match_components
+from fnsft.matching import match_components
 from fnsft.networks import ICAMask
 from fnsft.templates import load_templates, save_templates
 from fnsft.texts import interleave_by_category, load_labelled_texts

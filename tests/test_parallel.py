@@ -16,7 +16,7 @@ from test_networks import CharTokenizer
 
 from fnsft.activations import capture_activations
 from fnsft.errors import DecompositionError
-from fnsft.network_drift import match_components
+from fnsft.matching import match_components
 from fnsft.parallel import Processes
 from fnsft.streaming_discovery import BatchGroups
 from fnsft.templates import load_templates

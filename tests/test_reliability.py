@@ -80,7 +80,9 @@ def test_each_network_is_scored_by_how_its_two_halves_versions_agree():
     full = networks([{0: np.arange(0, 4)}, {0: np.arange(4, 8)}], maps=maps[:2])
     # half A finds both networks (in the other order); half B finds the first whole and half of the second
     first = networks([{0: np.arange(4, 8)}, {0: np.arange(0, 4)}], maps=maps[[1, 0]])
-    second = networks([{0: np.arange(0, 4)}, {0: np.arange(4, 6)}], maps=maps[[0, 2]], data={"num_tokens": 90})
+    second = networks(
+        [{0: np.arange(0, 4)}, {0: np.arange(4, 6)}], maps=maps[[0, 2]], data={"num_tokens": 90}
+    )
     first.data["num_tokens"] = 100
     halves = split_half(full, first, second)
     np.testing.assert_allclose(halves.iou, [1.0, 0.5])
