@@ -127,6 +127,14 @@ class DiscoverySettings:
             )
         _choice("matrix_dtype", self.matrix_dtype, MATRIX_DTYPES)
         _flag("split_half", self.split_half)
+        if self.split_half:  # each half gets half the budget: checked now, not after the first discovery
+            try:
+                self.replace(split_half=False, max_tokens=self.max_tokens // 2)
+            except DiscoverySettingsError as error:
+                raise DiscoverySettingsError(
+                    f"split_half discovers on each half of the texts with max_tokens // 2 = "
+                    f"{self.max_tokens // 2} tokens, too few: {error}"
+                ) from None
 
     def replace(self, **changes: Any) -> DiscoverySettings:
         """A copy with `changes`, checked like a new one."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -120,6 +121,10 @@ class ICAMask:
             networks = self._compute_in_memory(model, tokenizer, texts, settings, report)
         if settings.split_half and networks is not None:
             networks.split_half = self._split_half(model, tokenizer, texts_or_dataset, networks, report)
+            if networks.cards is not None:  # the labels now say how each network reproduces
+                networks.cards = [
+                    dataclasses.replace(card, label=networks.label(card.component)) for card in networks.cards
+                ]
         report("done", 1.0)
         self.networks_ = networks
         return networks
@@ -147,9 +152,7 @@ class ICAMask:
         settings = networks.settings
         halves = split_halves(texts)
         half_settings = settings.replace(
-            split_half=False,
-            stability_runs=0,
-            max_tokens=max(settings.max_tokens // 2, settings.num_components + 1),
+            split_half=False, stability_runs=0, max_tokens=settings.max_tokens // 2
         )
         found = []
         for index, half in enumerate(halves):

@@ -11,6 +11,7 @@ from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
 from fnsft.architectures import model_shape
+from fnsft.discovery_settings import DiscoverySettingsError
 from fnsft.evaluation import EffectReport
 from fnsft.functional_networks import FunctionalNetworks
 from fnsft.networks import ICAMask
@@ -108,7 +109,7 @@ def test_a_split_half_discovery_records_its_reliability_in_templates(tmp_path):
     found = finder.compute_global_networks(model, CharTokenizer(), TEXTS, max_tokens=400)
     assert found.split_half.iou.shape == (3,) and found.split_half.tokens == 200
     assert np.all((found.split_half.iou >= 0) & (found.split_half.iou <= 1))
-    assert "split-half IoU" in found.label(0)
+    assert "split-half IoU" in found.label(0) and found.cards[0].label == found.label(0)
     loaded = load_templates(save_templates(found, tmp_path / "t.json"), model)
     np.testing.assert_allclose(loaded.split_half.iou, found.split_half.iou, atol=1e-4)
     np.testing.assert_allclose(loaded.split_half.correlation, found.split_half.correlation, atol=1e-4)
@@ -122,3 +123,10 @@ def test_most_networks_not_reproducing_on_the_other_half_is_said():
     found.split_half = SplitHalf(np.array([0.1, 0.3]), np.array([0.3, 0.9]), 32768)
     (note,) = reliability_notes(found)
     assert "0/2 networks came back on both halves of the texts (split-half IoU median 0.20)" in note
+
+
+def test_a_split_half_whose_halves_cannot_be_decomposed_is_refused_when_made():
+    with pytest.raises(DiscoverySettingsError, match=r"max_tokens // 2 = 150 tokens, too few: Streaming"):
+        ICAMask(streaming=True, max_tokens=300, split_half=True)
+    with pytest.raises(DiscoverySettingsError, match=r"max_tokens // 2 = 10 tokens, too few: max_tokens=10"):
+        ICAMask(num_components=12, max_tokens=20, split_half=True)
