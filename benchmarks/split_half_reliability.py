@@ -30,6 +30,25 @@ def half_discoveries(model, tokenizer, texts, tokens: int, settings):
     return [finder.compute_global_networks(model, tokenizer, half) for half in split_halves(texts)]
 
 
+THRESHOLDS = (
+    ("zscore", 2.5),
+    ("zscore", 3.0),
+    ("zscore", 3.5),
+    ("zscore", 4.0),
+    ("zscore", 5.0),
+    ("topk", 200),
+)
+
+
+def rethresholded(first, second, rule: str, value: float):
+    """Both halves' networks thresholded anew from their kept maps: how the agreement depends on the threshold."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty network is part of the answer here
+        return first.rethreshold(rule, value), second.rethreshold(rule, value)
+
+
 def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
@@ -68,6 +87,17 @@ def main(argv: list[str] | None = None) -> None:
         first, second = half_discoveries(model, tokenizer, texts, tokens, settings)
         matched = compare_networks(first, second).networks
         ious = [entry.iou for entry in matched]
+        by_threshold = {
+            f"{rule} {value:g}": round(
+                float(
+                    np.median(
+                        [e.iou for e in compare_networks(*rethresholded(first, second, rule, value)).networks]
+                    )
+                ),
+                3,
+            )
+            for rule, value in THRESHOLDS
+        }
         correlations = [abs(entry.correlation) for entry in matched if entry.correlation is not None]
         row = {
             "corpus": args.corpus,
@@ -78,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             "iou": [round(value, 3) for value in ious],
             "median_abs_correlation": round(float(np.median(correlations)), 3),
             "abs_correlation": [round(value, 3) for value in correlations],
+            "median_iou_by_threshold": by_threshold,
             "seconds": round(time.perf_counter() - start, 1),
         }
         rows[(tokens, args.corpus)] = row

@@ -93,6 +93,7 @@ DISCOVERY_FLAG_HELP = {
     "where the CPU multiplies it in hardware)",
     "split_half": "also discover on two halves of the texts and record how each network reproduces (2x time)",
     "stability_runs": "0: stability not measured",
+    "consensus": "each map averaged over its stability reruns (spatial ICA)",
 }
 
 
