@@ -5,7 +5,7 @@ Each half (alternate texts within each kind, `fnsft.reliability.split_halves`) g
 settings; the two sets of networks are matched one to one (`fnsft.network_drift.compare_networks`: IoU of neuron
 sets, |correlation| of neuron maps). Reruns on subsets of the same tokens (the stability score) cannot tell this.
 Run: .venv/bin/python benchmarks/split_half_reliability.py [--tokens 16384,32768,65536,131072] [--components 20]
-     [--corpus corpus|prompts] [--streaming-from 32768]
+     [--corpus corpus|prompts] [--streaming-from 32768] [--stability-runs 5 (0: plain maps, no consensus)]
 Writes benchmarks/results/split_half.json (one row per token count, merged with earlier rows of other counts).
 """
 
@@ -19,6 +19,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _key(row: dict) -> tuple:
+    return row["corpus"], row.get("recipe", "plain"), row["tokens_per_half"]
 
 
 def half_discoveries(model, tokenizer, texts, tokens: int, settings):
@@ -65,7 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=3.0)
     parser.add_argument("--corpus", choices=("corpus", "prompts"), default="corpus")
     parser.add_argument("--streaming-from", type=int, default=32768, help="stream from this many tokens up")
-    parser.add_argument("--sketch-tokens", type=int, default=32768)
+    parser.add_argument("--sketch-tokens", type=int, default=16384)
+    parser.add_argument(
+        "--stability-runs", type=int, default=5, help="0: no reruns, so no consensus maps (the plain recipe)"
+    )
     parser.add_argument("--output", default=str(RESULTS / "split_half.json"))
     args = parser.parse_args(argv)
     model, tokenizer = load_model()
@@ -73,13 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     texts = load_labelled_texts(source, split=None if args.corpus == "corpus" else "discovery")
     output = Path(args.output)
     previous = json.loads(output.read_text()) if output.is_file() else {}
-    rows = {(row["tokens_per_half"], row.get("corpus")): row for row in previous.get("rows", [])}
+    rows = {_key(row): row for row in previous.get("rows", [])}
     for tokens in (int(part) for part in args.tokens.split(",")):
         streaming = tokens >= args.streaming_from
         settings = DiscoverySettings(
             num_components=args.components,
             threshold=args.threshold,
-            stability_runs=0,
+            stability_runs=args.stability_runs,
             streaming=streaming,
             sketch_tokens=min(args.sketch_tokens, tokens),
         )
@@ -101,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
         correlations = [abs(entry.correlation) for entry in matched if entry.correlation is not None]
         row = {
             "corpus": args.corpus,
+            "recipe": "consensus" if args.stability_runs else "plain",
             "tokens_per_half": tokens,
             "tokens_found": [first.data["num_tokens"], second.data["num_tokens"]],
             "streaming": streaming,
+            "sketch_tokens": settings.sketch_tokens if streaming else None,
             "median_iou": round(float(np.median(ious)), 3),
             "iou": [round(value, 3) for value in ious],
             "median_abs_correlation": round(float(np.median(correlations)), 3),
@@ -111,14 +120,14 @@ def main(argv: list[str] | None = None) -> None:
             "median_iou_by_threshold": by_threshold,
             "seconds": round(time.perf_counter() - start, 1),
         }
-        rows[(tokens, args.corpus)] = row
+        rows[_key(row)] = row
         print(json.dumps({k: v for k, v in row.items() if k not in ("iou", "abs_correlation")}), flush=True)
         output.parent.mkdir(exist_ok=True)
         result = {
             "model": "SmolLM2-135M-Instruct (embedded)",
             "components": args.components,
             "threshold": args.threshold,
-            "rows": sorted(rows.values(), key=lambda r: (r["corpus"], r["tokens_per_half"])),
+            "rows": sorted(rows.values(), key=_key),
         }
         output.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -319,7 +319,7 @@ def rerun_maps(
         partners, signed = _signed_matches(reference, maps)
         scores.append(np.abs(signed))
         total += maps[partners] * np.sign(signed)[:, None]
-    return np.stack(scores), (total / (runs + 1)).astype(np.float32)
+    return np.stack(scores) if scores else np.zeros((0, k)), (total / (runs + 1)).astype(np.float32)
 
 
 def _signed_matches(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
