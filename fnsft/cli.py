@@ -137,7 +137,7 @@ def build_templates_parser() -> argparse.ArgumentParser:
         action="append",
         type=parse_dataset_spec,
         help="texts: .json/.jsonl/.csv/.parquet or hub id, optionally path:COUNT; repeatable "
-        "(default: the shipped multi-domain prompt set, discovery split)",
+        "(default: the shipped discovery corpus, assets/corpus)",
     )
     parser.add_argument("--text-field", default=None)
     parser.add_argument("--category-field", default="category")
@@ -180,10 +180,10 @@ def _add_cards(args, settings, model, tokenizer, data, progress) -> None:
 
 def _discovery_texts(args):
     """The --dataset texts (each unlabelled one its own category), or the shipped prompt set's split."""
-    from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+    from .texts import LabelledTexts, discovery_texts, load_labelled_texts
 
     if not args.dataset:
-        return load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
+        return discovery_texts()
     parts = []
     for source, count in args.dataset:
         texts = load_labelled_texts(

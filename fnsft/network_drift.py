@@ -105,7 +105,7 @@ def drift(
     """Rediscover networks on `model_after` with the texts and settings of `base_networks`, and say per base
     network whether it was kept, moved or dissolved.
 
-    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split). Use the
+    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped discovery corpus). Use the
     texts the base networks were found on, or the comparison mixes data change with model change.
     max_tokens: default the token count the base networks were found with.
     settings: discovery settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).

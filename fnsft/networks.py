@@ -34,7 +34,7 @@ from .parallel import Processes
 from .reliability import SplitHalf, split_half, split_halves
 from .selection import Components, NetworkSelection
 from .streaming_discovery import BatchGroups, decompose_statistics
-from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
+from .texts import LabelledTexts, chat_formatted, discovery_texts, interleave_by_category, load_labelled_texts
 from .thresholds import category_response, threshold_networks
 
 
@@ -96,14 +96,14 @@ class ICAMask:
     ) -> FunctionalNetworks:
         """Capture activations over the texts, decompose them and threshold each component into a network.
 
-        texts_or_dataset: texts, a file, a dataset, or None for the project's multi-domain prompt set
-        (its discovery split). max_tokens: the token budget (default: the settings'; recorded with them).
+        texts_or_dataset: texts, a file, a dataset, or None for the shipped discovery corpus
+        (`fnsft.texts.discovery_texts`). max_tokens: the token budget (default: the settings'; recorded with them).
         progress(stage, fraction) reports capture and decomposition.
 
         >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
         """
         if texts_or_dataset is None:
-            texts_or_dataset, split = DEFAULT_PROMPTS, split or "discovery"
+            texts_or_dataset = discovery_texts()
         if not isinstance(texts_or_dataset, LabelledTexts):
             texts_or_dataset = load_labelled_texts(
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
