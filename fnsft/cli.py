@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
 from .choices import (
@@ -18,6 +16,7 @@ from .choices import (
     SKETCH_TOKENS,
     THRESHOLD_RULES,
 )
+from .cli_run import run_command
 from .cli_types import (
     OneLineParser,
     component_ids,
@@ -27,7 +26,7 @@ from .cli_types import (
     seed_int,
     strict_bool,
 )
-from .errors import FnsftError, StorageError
+from .errors import FnsftError
 from .run_folder import check_writable
 
 logger = logging.getLogger("fnsft")
@@ -39,30 +38,6 @@ def _common_model_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
-
-
-def _run(main, argv) -> int:
-    """Run a CLI body: a user mistake is one line and exit code 2; a disk or permission failure one line and 1."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        main(argv)
-    except StorageError as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    except (FnsftError, ValueError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except OSError as error:  # the environment refused (disk full, permissions): one line, not a traceback
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _one_line(error: BaseException) -> str:
-    """The message on one line (YAML and JSON parsers report over several)."""
-    return " ".join(str(error).split())
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
@@ -269,7 +244,7 @@ def _discover_and_write(args, streaming: bool) -> None:
 
 
 def build_templates_main(argv: list[str] | None = None) -> int:
-    return _run(_build_templates, argv)
+    return run_command(_build_templates, argv)
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -341,7 +316,7 @@ def _eval(argv) -> None:
 
 
 def eval_main(argv: list[str] | None = None) -> int:
-    return _run(_eval, argv)
+    return run_command(_eval, argv)
 
 
 def _train(argv) -> None:
@@ -352,11 +327,14 @@ def _train(argv) -> None:
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    return _run(_train, argv)
+    return run_command(_train, argv)
 
 
-def app_main(argv: list[str] | None = None) -> int:
+def _app(argv: list[str]) -> None:
     from .ui.app import main
 
     main(argv)
-    return 0
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    return run_command(_app, argv)

@@ -22,7 +22,12 @@ Converter = Callable[[Any], Any]
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose refusals are one line on stderr and exit code 2 (no usage block)."""
+    """An ArgumentParser whose refusals are one line on stderr and exit code 2 (no usage block); it lists
+    --debug, which `fnsft.cli_run.run_command` takes out before parsing."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", help="on an internal error, print its traceback")
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -98,6 +103,18 @@ finite_float = float_in_range()
 non_negative_float = float_in_range(0.0)
 positive_float = float_in_range(0.0, low_open=True)
 fraction = float_in_range(0.0, 1.0, high_open=True)
+
+
+def one_of(choices: tuple[str, ...]) -> Converter:
+    """A converter for one of the named `choices` (exact text)."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    convert.__name__ = "choice"
+    return convert
 
 
 def text(value: Any) -> str:

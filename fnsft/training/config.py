@@ -7,15 +7,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..choices import NETWORK_MODES, TRAINING_METHODS
+from ..choices import TRAINING_METHODS
 from ..cli_types import OneLineParser
-from ..data import LOSS_ON
 from ..errors import TrainingConfigError
 from ..selection import parse_component_ids
-from ..training_rules import RULES, check_settings
+from ..training_rules import CHECKPOINTING as CHECKPOINTING  # re-exported
+from ..training_rules import RULES, check_settings, check_together
 
 METHODS = TRAINING_METHODS
-CHECKPOINTING = ("auto", "on", "off")
 
 
 @dataclass
@@ -73,23 +72,12 @@ class TrainingConfig:
     def __post_init__(self):
         for name, value in check_settings({f.name: getattr(self, f.name) for f in fields(self)}).items():
             setattr(self, name, value)
-        self._check_choice("method", METHODS)
-        self._check_choice("network_mode", NETWORK_MODES)
-        self._check_choice("loss_on", LOSS_ON)
-        self._check_choice("gradient_checkpointing", CHECKPOINTING)
+        check_together(vars(self))
         if self.random_control and self.network_mode == "none":
             raise TrainingConfigError("random_control needs a network_mode other than 'none'.")
         if self.merge and self.method == "full":
             raise TrainingConfigError(
                 "merge applies to LoRA/QLoRA adapters; a full fine-tune is already whole."
-            )
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise TrainingConfigError("Set max_steps or epochs above zero: this run would train nothing.")
-
-    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise TrainingConfigError(
-                f"{name}={getattr(self, name)!r} is not supported; use one of {choices}."
             )
 
     def component_ids(self) -> list[int] | None:
