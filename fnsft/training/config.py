@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
+from ..bounded import loads_json, loads_yaml, read_bounded
 from ..choices import TRAINING_METHODS
 from ..cli_types import OneLineParser
 from ..errors import TrainingConfigError
@@ -113,15 +112,20 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
     return TrainingConfig(**values)
 
 
+MAX_CONFIG_BYTES = 2**20
+
+
 def _read_config(path: str) -> dict:
-    """The keys of a YAML/JSON config file, dashes turned into underscores."""
+    """The keys of a YAML/JSON config file (at most 1 MiB, nested at most 64 deep), dashes turned into
+    underscores."""
     import yaml
 
     try:
-        text = Path(path).read_text()
-        values = (yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)) or {}
+        text = read_bounded(path, MAX_CONFIG_BYTES, "config files").decode("utf-8-sig")
+        values = (loads_yaml(text) if path.endswith((".yaml", ".yml")) else loads_json(text)) or {}
     except (OSError, ValueError, yaml.YAMLError) as error:
-        raise TrainingConfigError(f"Cannot read the config file {path}: {error}") from None
+        problem = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise TrainingConfigError(f"Cannot read the config file {path}: {problem}") from None
     if not isinstance(values, dict):
         raise TrainingConfigError(f"{path} must hold a mapping of flag names to values.")
     return {str(k).replace("-", "_"): v for k, v in values.items()}
