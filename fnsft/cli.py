@@ -21,13 +21,16 @@ from .cli_types import (
     OneLineParser,
     component_ids,
     finite_float,
+    int_in_range,
     non_negative_int,
     positive_int,
     seed_int,
     strict_bool,
 )
 from .errors import FnsftError
+from .evaluation import MAX_RANDOM_DRAWS
 from .run_folder import check_writable
+from .training_rules import device_value
 
 logger = logging.getLogger("fnsft")
 
@@ -36,7 +39,7 @@ def _common_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="hub id, model folder or .gguf file (default: embedded)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", type=device_value, default="auto", help="auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
 
 
@@ -265,7 +268,7 @@ def eval_parser() -> argparse.ArgumentParser:
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )
     parser.add_argument("--texts-per-category", type=positive_int, default=None)
-    parser.add_argument("--random-draws", type=positive_int, default=3)
+    parser.add_argument("--random-draws", type=int_in_range(1, MAX_RANDOM_DRAWS), default=3)
     parser.add_argument("--seed", type=seed_int, default=0)
     parser.add_argument("--json", type=_output_file, default=None, help="also write the report as JSON here")
     return parser

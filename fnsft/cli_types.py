@@ -135,12 +135,15 @@ def optional(convert: Converter) -> Converter:
 
 
 def check_value(name: str, value: Any, convert: Converter, where: str = "") -> Any:
-    """`convert(value)`, with a refusal turned into a ValueError naming where the value came from."""
+    """`convert(value)`, with a refusal turned into a SettingError (a ValueError) naming where the value came
+    from; Python entry points check their arguments with it too."""
+    from .errors import SettingError
+
     try:
         return convert(value)
     except argparse.ArgumentTypeError as error:
         prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}{name}: {error}") from None
+        raise SettingError(f"{prefix}{name}: {error}") from None
 
 
 def component_ids(value: Any) -> str | list[int]:

@@ -63,9 +63,7 @@ def device_value(value: Any) -> str:
         try:
             resolve_device(name)
         except SettingError as error:
-            raise argparse.ArgumentTypeError(
-                str(error).removeprefix(f"device={name!r}").strip(" :")
-            ) from None
+            raise argparse.ArgumentTypeError(str(error).removeprefix("device=").rstrip(".")) from None
     return name
 
 

@@ -101,6 +101,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
         )
     args = vars(parser.parse_args(argv))
     config_file = args.pop("config")
+    args.pop("debug")  # fnsft.cli_run reads it
     values: dict[str, Any] = _read_config(config_file) if config_file else {}
     unknown = set(values) - {item.name for item in fields(TrainingConfig)}
     if unknown:

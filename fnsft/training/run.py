@@ -11,12 +11,13 @@ from datetime import datetime
 from pathlib import Path
 
 from ..checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
-from ..errors import QuantizationUnavailableError, StorageError
+from ..errors import DatasetFormatError, QuantizationUnavailableError, StorageError
+from ..network_drift import load_base_networks
 from ..run_folder import check_run_folder, claim_run_folder
 from ..run_status import Heartbeat, is_main_process, try_write_status
 from ..templates import write_json_atomically
 from .config import TrainingConfig
-from .loop import TrainingResult, fine_tune
+from .loop import TrainingResult, fine_tune, network_selection
 from .progress import trim_progress
 
 
@@ -45,8 +46,9 @@ def train(
 
 
 def preflight(config: TrainingConfig) -> None:
-    """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, and
-    training data that cannot be read or fits no supported format."""
+    """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, a model
+    that does not exist, training data that cannot be read or has no response to train on, and templates or
+    network ids that do not fit the model (checked against its shapes, on the meta device)."""
     from ..data import SAMPLE_DATA, preview
     from ..devices import resolve_device
 
@@ -56,7 +58,19 @@ def preflight(config: TrainingConfig) -> None:
             f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
             f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
         )
-    preview(config.dataset or SAMPLE_DATA, 1)
+    data = preview(config.dataset or SAMPLE_DATA, 1)
+    if data.n_conversations == 0:
+        raise DatasetFormatError(
+            f"{config.dataset or SAMPLE_DATA}: none of its {data.n_records} {data.format} records has a non-empty "
+            "response; there is nothing to train on."
+        )
+    if config.model is not None or config.network_mode != "none" or config.drift:
+        from ..models import skeleton_model
+
+        model = skeleton_model(config.model)
+        network_selection(config, model)
+        if config.drift:
+            load_base_networks(config.templates, model)
 
 
 def _admit(config: TrainingConfig, run_dir: Path):
