@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import last_complete_checkpoint, scan
+from .checkpoints import STAGING_PREFIX, last_complete_checkpoint, scan
 from .errors import RunFolderError
 from .run_status import read_run_status
 
@@ -83,7 +83,9 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> RunFolderP
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints")
         if checkpoint is None:
             _, incomplete = scan(run_dir / "checkpoints")
-            found = f" (only incomplete ones: {', '.join(p.name for p in incomplete)})" if incomplete else ""
+            unfinished = sorted((run_dir / "checkpoints").glob(STAGING_PREFIX + "*"))
+            names = ", ".join(p.name for p in [*incomplete, *unfinished])
+            found = f" (only incomplete ones, skipped: {names})" if names else ""
             raise RunFolderError(
                 f"resume=True but {run_dir / 'checkpoints'} holds no complete checkpoint{found}; "
                 "point output_dir at the stopped run."

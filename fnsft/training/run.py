@@ -101,9 +101,13 @@ def _run_in_folder(config, run_dir: Path, checkpoint: str | None, stop_event, pr
         )
         problem = _storage_problem(error)
         if problem:
-            raise StorageError(
-                f"{run_dir}: {problem}; free space or fix permissions, then continue with --resume true."
-            ) from None
+            saved = last_complete_checkpoint(run_dir / "checkpoints", warn=False)
+            then = (
+                f"continue from {saved.name} with --resume true"
+                if saved
+                else "run again with --overwrite true (no checkpoint was completed)"
+            )
+            raise StorageError(f"{run_dir}: {problem}; free space or fix permissions, then {then}.") from None
         raise
 
 
@@ -117,4 +121,6 @@ def _storage_problem(error: BaseException) -> str | None:
         return f"cannot write{where}: {error.strerror or error}"
     if "No space left on device" in str(error):
         return "cannot write: no space left on device"
+    if isinstance(error, RuntimeError) and "file write failed" in str(error):  # torch.save's own writer
+        return f"cannot write: {str(error).splitlines()[0][:200]} (is the disk full?)"
     return None

@@ -1,0 +1,66 @@
+"""Injected faults: a disk that fills during a save, simultaneous claims of one run folder, a killed template
+write. Each must end in one line with a truthful status, lose nothing and delete nothing another process made."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+import torch
+
+from fnsft.cli import train_main
+from fnsft.training import read_status
+
+
+@pytest.fixture
+def train_argv(tmp_path, tiny_folder):
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": f"q{i}", "response": f"a{i}"}) for i in range(8)))
+    return [
+        *("--model", str(tiny_folder), "--dataset", str(data), "--output-dir", str(tmp_path / "run")),
+        *("--max-steps", "3", "--save-steps", "1", "--batch-size", "2", "--max-length", "32"),
+        *("--evaluate", "false", "--device", "cpu"),
+    ]
+
+
+def disk_full_for(name: str, after: int = 0):
+    """torch.save that fails with ENOSPC for files called `name`, after `after` successful saves of it."""
+    real, calls = torch.save, {"n": 0}
+
+    def save(obj, f, *args, **kwargs):
+        if str(f).endswith(name):
+            calls["n"] += 1
+            if calls["n"] > after:
+                raise OSError(errno.ENOSPC, "No space left on device", str(f))
+        return real(obj, f, *args, **kwargs)
+
+    return save
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The `error:` lines of a command's stderr (progress bars share lines through carriage returns)."""
+    return [line[line.index("error:") :] for line in stderr.splitlines() if "error:" in line]
+
+
+@pytest.mark.parametrize(
+    ("after", "advice"),
+    [(0, "--overwrite true (no checkpoint"), (1, "continue from checkpoint-1 with --resume true")],
+)
+def test_disk_full_while_saving_optimizer_state_ends_in_one_line(
+    after, advice, train_argv, tmp_path, monkeypatch, capfd, caplog
+):
+    monkeypatch.setattr(torch, "save", disk_full_for("optimizer.pt", after))
+    assert train_main(train_argv) == 1
+    errors = error_lines(capfd.readouterr().err)
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "optimizer.pt" in errors[0]
+    assert advice in errors[0]
+    assert read_status(tmp_path / "run")["state"] == "failed"
+    monkeypatch.undo()
+    code = train_main([*train_argv, "--resume", "true"])
+    stderr = capfd.readouterr().err
+    if after == 0:  # nothing complete to resume: the refusal names the unfinished save
+        assert code == 2 and ".saving-checkpoint-1" in error_lines(stderr)[0]
+    else:  # resumes from checkpoint-1, naming the unfinished save of checkpoint-2 it removes
+        assert code == 0 and "removed unfinished checkpoint saves: .saving-checkpoint-2" in caplog.text
+        assert read_status(tmp_path / "run")["state"] == "completed"
