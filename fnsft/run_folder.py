@@ -131,16 +131,19 @@ class RunFolderLock:
 
 
 def claim_run_folder(plan: RunFolderPlan) -> RunFolderLock:
-    """Create and lock the folder; for an explicit overwrite, remove the earlier run's outputs."""
-    created = not plan.run_dir.exists()
+    """Create (if needed) and lock the folder, then check again under the lock that no other run wrote it
+    meanwhile; for an explicit overwrite, remove the earlier run's outputs. A refused claim deletes nothing:
+    the folder may be another process's."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunFolderLock(plan.run_dir)
-    try:
-        lock.acquire()
-    except RunFolderError:
-        if created:
-            shutil.rmtree(plan.run_dir, ignore_errors=True)
-        raise
+    lock.acquire()
+    arrived = [name for name in earlier_run(plan.run_dir) if name not in plan.earlier]
+    if arrived and not plan.checkpoint:
+        lock.release()
+        raise RunFolderError(
+            f"{plan.run_dir} was taken by another run while this one started ({', '.join(arrived)}); "
+            "choose another output_dir."
+        )
     if plan.overwrite and plan.earlier:
         logger.warning("overwrite=True: removing %s's earlier %s", plan.run_dir, ", ".join(plan.earlier))
         for name in plan.earlier:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from fnsft.cli import train_main
+from fnsft.errors import RunFolderError
+from fnsft.run_folder import check_run_folder, claim_run_folder
 from fnsft.training import read_status
 
 
@@ -64,3 +69,54 @@ def test_disk_full_while_saving_optimizer_state_ends_in_one_line(
     else:  # resumes from checkpoint-1, naming the unfinished save of checkpoint-2 it removes
         assert code == 0 and "removed unfinished checkpoint saves: .saving-checkpoint-2" in caplog.text
         assert read_status(tmp_path / "run")["state"] == "completed"
+
+
+def claim_in_turn(folders: list[str], start, done, results) -> None:
+    """One contender: for each folder, claim it at the same moment as the others, then write into it if won."""
+    for folder in folders:
+        start.wait()
+        try:
+            lock = claim_run_folder(check_run_folder(Path(folder), resume=False, overwrite=False))
+        except RunFolderError:
+            lock = None
+        else:
+            (Path(folder) / "config.json").write_text(str(os.getpid()))
+        done.wait()  # the winner holds its lock until every contender has tried
+        if lock is not None:
+            lock.release()
+        results.put((folder, os.getpid(), lock is not None))
+
+
+def race(root: Path, trials: int) -> list[str]:
+    """`trials` fresh folders, each claimed by 2, 3 or 4 processes at once; the trials that went wrong."""
+    context = multiprocessing.get_context("fork")
+    problems = []
+    for contenders in (2, 3, 4):
+        folders = [
+            str(root / f"{contenders}-{i}" / "run")
+            for i in range(trials // 3 + (contenders == 2) * (trials % 3))
+        ]
+        start, done, results = context.Barrier(contenders), context.Barrier(contenders), context.Queue()
+        workers = [
+            context.Process(target=claim_in_turn, args=(folders, start, done, results))
+            for _ in range(contenders)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes: dict[str, list[tuple[int, bool]]] = {}
+        for _ in range(len(folders) * contenders):
+            folder, pid, won = results.get(timeout=60)
+            outcomes.setdefault(folder, []).append((pid, won))
+        for worker in workers:
+            worker.join(timeout=60)
+        for folder, tries in outcomes.items():
+            winners = [pid for pid, won in tries if won]
+            written = Path(folder, "config.json")
+            if len(winners) != 1 or not written.is_file() or written.read_text() != str(winners[0]):
+                problems.append(f"{folder}: winners {winners}")
+    return problems
+
+
+def test_simultaneous_claims_of_one_folder_admit_exactly_one_and_delete_nothing(tmp_path):
+    trials = int(os.environ.get("FNSFT_RACE_TRIALS", "200"))
+    assert race(tmp_path, trials) == []
