@@ -15,6 +15,7 @@ import torch
 from fnsft.cli import train_main
 from fnsft.errors import RunFolderError
 from fnsft.run_folder import check_run_folder, claim_run_folder
+from fnsft.templates import write_json_atomically
 from fnsft.training import read_status
 
 
@@ -120,3 +121,18 @@ def race(root: Path, trials: int) -> list[str]:
 def test_simultaneous_claims_of_one_folder_admit_exactly_one_and_delete_nothing(tmp_path):
     trials = int(os.environ.get("FNSFT_RACE_TRIALS", "200"))
     assert race(tmp_path, trials) == []
+
+
+def test_a_killed_template_write_leaves_no_temp_file_behind(tmp_path):
+    target = tmp_path / "nets.json"
+    dead = multiprocessing.get_context("fork").Process(target=os._exit, args=(0,))
+    dead.start()
+    dead.join()
+    stale = tmp_path / f"nets.json.{dead.pid}-abc123.tmp"  # what a writer killed mid-write leaves
+    live = tmp_path / f"nets.json.{os.getpid()}-def456.tmp"  # a write in progress right now
+    other = tmp_path / "other.json.1-x.tmp"
+    for path in (stale, live, other):
+        path.write_text("{")
+    write_json_atomically({"a": 1}, target)
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["nets.json", live.name, other.name])
