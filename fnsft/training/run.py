@@ -45,10 +45,11 @@ def train(
             lock.release()
 
 
-def preflight(config: TrainingConfig) -> None:
+def preflight(config: TrainingConfig, networks: bool = True) -> None:
     """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, a model
-    that does not exist, training data that cannot be read or has no response to train on, and templates or
-    network ids that do not fit the model (checked against its shapes, on the meta device)."""
+    that does not exist, training data that cannot be read or has no response to train on, and (unless
+    `networks` is False, for a caller that supplies its own) templates or network ids that do not fit the
+    model (checked against its shapes, on the meta device)."""
     from ..data import SAMPLE_DATA, preview
     from ..devices import resolve_device
 
@@ -64,10 +65,12 @@ def preflight(config: TrainingConfig) -> None:
             f"{config.dataset or SAMPLE_DATA}: none of its {data.n_records} {data.format} records has a non-empty "
             "response; there is nothing to train on."
         )
-    if config.model is not None or config.network_mode != "none" or config.drift:
+    if config.model is not None or (networks and (config.network_mode != "none" or config.drift)):
         from ..models import skeleton_model
 
         model = skeleton_model(config.model)
+        if not networks:
+            return
         network_selection(config, model)
         if config.drift:
             load_base_networks(config.templates, model)
