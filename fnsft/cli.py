@@ -19,7 +19,6 @@ from .choices import (
 from .cli_run import run_command
 from .cli_types import (
     OneLineParser,
-    component_ids,
     finite_float,
     int_in_range,
     non_negative_int,
@@ -27,7 +26,7 @@ from .cli_types import (
     seed_int,
     strict_bool,
 )
-from .errors import FnsftError
+from .errors import FnsftError, MaskSelectionError
 from .evaluation import MAX_RANDOM_DRAWS
 from .run_folder import check_writable
 from .training_rules import device_value
@@ -248,6 +247,17 @@ def _discover_and_write(args, streaming: bool) -> None:
 
 def build_templates_main(argv: list[str] | None = None) -> int:
     return run_command(_build_templates, argv)
+
+
+def component_ids(value: str) -> str | list[int]:
+    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
+    from .selection import parse_component_ids
+
+    try:
+        ids = parse_component_ids(str(value))
+    except MaskSelectionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "all" if ids is None else ids
 
 
 def eval_parser() -> argparse.ArgumentParser:

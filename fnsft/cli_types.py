@@ -144,15 +144,3 @@ def check_value(name: str, value: Any, convert: Converter, where: str = "") -> A
     except argparse.ArgumentTypeError as error:
         prefix = f"{where}: " if where else ""
         raise SettingError(f"{prefix}{name}: {error}") from None
-
-
-def component_ids(value: Any) -> str | list[int]:
-    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
-    from .errors import MaskSelectionError
-    from .selection import parse_component_ids
-
-    try:
-        ids = parse_component_ids(str(value))
-    except MaskSelectionError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return "all" if ids is None else ids

@@ -35,7 +35,6 @@ def train(
     >>> result.state, result.report["forgotten"]  # doctest: +SKIP
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    preflight(config)
     checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
     config.output_dir = str(run_dir)
     try:
@@ -77,11 +76,14 @@ def preflight(config: TrainingConfig, networks: bool = True) -> None:
 
 
 def _admit(config: TrainingConfig, run_dir: Path):
-    """(checkpoint to resume from or None, the folder's lock): rank 0 checks and claims the folder."""
+    """(checkpoint to resume from or None, the folder's lock): the folder and the settings are checked (writing
+    nothing), then rank 0 claims the folder."""
     if not is_main_process():
+        preflight(config)
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints", warn=False) if config.resume else None
         return (str(checkpoint) if checkpoint else None), None
     plan = check_run_folder(run_dir, config.resume, config.overwrite)
+    preflight(config)
     lock = claim_run_folder(plan)
     return (str(plan.checkpoint) if plan.checkpoint else None), lock
 
