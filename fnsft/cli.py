@@ -6,24 +6,24 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
 from .choices import (
     EVAL_MODES,
 )
+from .cli_run import run_command
 from .cli_types import (
     OneLineParser,
-    component_ids,
     finite_float,
     int_in_range,
     positive_int,
     seed_int,
     strict_bool,
 )
-from .errors import FnsftError, StorageError
+from .errors import FnsftError, MaskSelectionError
+from .evaluation import MAX_RANDOM_DRAWS
 from .run_folder import check_writable
+from .training_rules import device_value
 
 logger = logging.getLogger("fnsft")
 
@@ -32,32 +32,8 @@ def _common_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="hub id, model folder or .gguf file (default: embedded)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", type=device_value, default="auto", help="auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
-
-
-def _run(main, argv) -> int:
-    """Run a CLI body: a user mistake is one line and exit code 2; a disk or permission failure one line and 1."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        main(argv)
-    except StorageError as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    except (FnsftError, ValueError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except OSError as error:  # the environment refused (disk full, permissions): one line, not a traceback
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _one_line(error: BaseException) -> str:
-    """The message on one line (YAML and JSON parsers report over several)."""
-    return " ".join(str(error).split())
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
@@ -264,7 +240,18 @@ def _discover_and_write(args, settings) -> None:
 
 
 def build_templates_main(argv: list[str] | None = None) -> int:
-    return _run(_build_templates, argv)
+    return run_command(_build_templates, argv)
+
+
+def component_ids(value: str) -> str | list[int]:
+    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
+    from .selection import parse_component_ids
+
+    try:
+        ids = parse_component_ids(str(value))
+    except MaskSelectionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "all" if ids is None else ids
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -285,7 +272,7 @@ def eval_parser() -> argparse.ArgumentParser:
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )
     parser.add_argument("--texts-per-category", type=positive_int, default=None)
-    parser.add_argument("--random-draws", type=positive_int, default=3)
+    parser.add_argument("--random-draws", type=int_in_range(1, MAX_RANDOM_DRAWS), default=3)
     parser.add_argument("--seed", type=seed_int, default=0)
     parser.add_argument("--json", type=_output_file, default=None, help="also write the report as JSON here")
     return parser
@@ -336,7 +323,7 @@ def _eval(argv) -> None:
 
 
 def eval_main(argv: list[str] | None = None) -> int:
-    return _run(_eval, argv)
+    return run_command(_eval, argv)
 
 
 def _train(argv) -> None:
@@ -347,11 +334,14 @@ def _train(argv) -> None:
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    return _run(_train, argv)
+    return run_command(_train, argv)
 
 
-def app_main(argv: list[str] | None = None) -> int:
+def _app(argv: list[str]) -> None:
     from .ui.app import main
 
     main(argv)
-    return 0
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    return run_command(_app, argv)

@@ -9,7 +9,7 @@ import psutil
 import torch
 from torch import nn
 
-from .errors import DecompositionError
+from .errors import DecompositionError, SettingError
 
 _DTYPE_NAMES = {
     "float32": torch.float32,
@@ -35,19 +35,32 @@ def get_optimal_device() -> torch.device:
     return torch.device("cpu")
 
 
+DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Turn "auto"/None/a name into a torch.device, checking that it exists here."""
+    """Turn "auto"/None/a name into a torch.device, checking that it exists here (SettingError otherwise)."""
     if device is None or device == "auto":
         return get_optimal_device()
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SettingError(f"device={device!r} is not a device name; expected {DEVICE_FORMS}.") from None
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise SettingError(f"device={device!r} is not supported; expected {DEVICE_FORMS}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise SettingError(
             f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'."
+        )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise SettingError(
+            f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"cuda:0..cuda:{torch.cuda.device_count() - 1}."
         )
     if resolved.type == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ValueError(
+        raise SettingError(
             f"device={device!r} was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'."
         )
     return resolved
@@ -69,9 +82,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if isinstance(dtype, torch.dtype):
         return dtype
     try:
-        return _DTYPE_NAMES[dtype.lower()]
+        return _DTYPE_NAMES[str(dtype).lower()]
     except KeyError:
-        raise ValueError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None
+        raise SettingError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None
 
 
 def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -122,7 +123,15 @@ class FunctionalNetworks:
         }
 
     def check_components(self, component_ids: Iterable[int]) -> list[int]:
-        ids = [int(c) for c in component_ids]
+        """The distinct ids, sorted; a non-integer or unknown id is a MaskSelectionError naming it and the range."""
+        ids = []
+        for c in component_ids:
+            try:
+                ids.append(operator.index(c))
+            except TypeError:
+                raise MaskSelectionError(
+                    f"Component id {c!r} is not an integer; these networks have ids 0..{self.num_components - 1}."
+                ) from None
         if not ids:
             raise MaskSelectionError("No component selected; choose at least one network.")
         unknown = [c for c in ids if not 0 <= c < self.num_components]
@@ -165,6 +174,7 @@ class FunctionalNetworks:
     def top_categories(self, component: int, count: int = 2) -> list[str]:
         """The input categories that drive a component most (highest mean z-scored response), among those with
         a clearly positive response (>= MIN_LABEL_RESPONSE): a category the network ignores never names it."""
+        component = self.check_components([component])[0]
         if self.category_response is None or not self.categories:
             return []
         response = np.asarray(self.category_response[component], dtype=float)

@@ -199,6 +199,23 @@ def load_model(
     return model, tokenizer
 
 
+def skeleton_model(name_or_path: str | os.PathLike | None = None) -> nn.Module:
+    """The model's modules on the meta device, without weights: its shapes, for checks made before a load."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if name_or_path is not None and (Path(str(name_or_path)) / "adapter_config.json").is_file():
+        name_or_path = _adapter_base_model(Path(str(name_or_path)))
+    source, display_id = resolve_model_source(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"Could not read the configuration of {display_id!r}: {error}") from error
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    model.config.fnsft_model_id = display_id
+    return model
+
+
 def _adapter_base_model(adapter_dir: Path) -> str | None:
     import json
 

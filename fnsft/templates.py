@@ -8,6 +8,7 @@ MLP-output channels) is read too, so its users can bring their templates.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -95,7 +96,8 @@ def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o777 if target.is_file() else 0o644
-    handle, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    _remove_stale_temps(target)
+    handle, temp = tempfile.mkstemp(prefix=f"{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(handle, mode)
         with os.fdopen(handle, "w") as stream:
@@ -106,6 +108,24 @@ def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temp files of `target` left by writers that were killed (their process id, in the name, is gone)."""
+    for temp in target.parent.glob(f"{glob.escape(target.name)}.*-*.tmp"):
+        pid = temp.name[len(target.name) + 1 :].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def save_templates(networks: FunctionalNetworks, path: str | os.PathLike) -> Path:

@@ -58,3 +58,12 @@ def embedded(embedded_model_folder):
     from fnsft import load_model
 
     return load_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory, embedded_tokenizer):
+    """A saved tiny Llama with the embedded tokenizer: a model folder that trains in seconds."""
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    tiny_llama(vocab=len(embedded_tokenizer)).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder

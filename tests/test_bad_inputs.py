@@ -161,7 +161,7 @@ TEMPLATE_CASES = {
     "decomposition a list": (edit("decomposition", [1]), r"decomposition: list is not an object"),
     "schema_version true": (edit("schema_version", True), r"schema_version True is not supported"),
     "schema_version text": (edit("schema_version", "1"), r"schema_version '1' is not supported"),
-    "deep nesting": (edit("decomposition", NEST), r"nested 62 levels deep; templates nest at most 32"),
+    "deep nesting": (edit("decomposition", NEST), r"nested 62 levels deep; at most 32"),
 }
 
 RAW_CASES = {

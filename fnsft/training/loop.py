@@ -31,7 +31,7 @@ class TrainingResult:
     model: nn.Module | None = field(default=None, repr=False)
 
 
-def _network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
+def network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
     """The configured networks, checked once against the model; None for network_mode "none"."""
     if config.network_mode == "none":
         return None
@@ -195,7 +195,7 @@ def fine_tune(
     base_id = model_id(model)
     _phase(heartbeat, "tokenising the data")
     train_set, validation, collator = _datasets(config, tokenizer)
-    selection = _network_selection(config, model)
+    selection = network_selection(config, model)
     networks = selection.description if selection else None
     drift_base = load_base_networks(config.templates, model) if config.drift else None
     measure = (

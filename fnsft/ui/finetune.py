@@ -260,7 +260,7 @@ def start(
         output_dir=str(run_dir),
         **settings,
     )
-    preflight(config)  # unreadable data is refused now, not after the model has loaded
+    preflight(config, networks=False)  # unreadable data is refused now; the page checks its own networks
     config = dataclasses.replace(config, **network_settings(visitor, ids, mode, bool(drift), run_dir))
     _launch(state, visitor, config)
     return (*status(state, visitor, request), run_dir.name)
