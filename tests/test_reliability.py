@@ -50,10 +50,10 @@ def test_a_discovery_from_few_tokens_says_why_it_is_unreliable():
     (note,) = reliability_notes(found)
     assert note == (
         "These networks are unreliable: only 512 tokens were recorded: networks from other texts of the same kind "
-        "may differ (use 16,384 or more); "
+        "may differ (use 65,536 or more); "
         "1/3 networks reproduced across reruns; 1 networks are empty (N1); 1 networks have fewer than 5 neurons."
     )
-    sound = networks([{0: np.arange(30)}], data={"num_tokens": 16384}, stability=np.array([0.95]))
+    sound = networks([{0: np.arange(30)}], data={"num_tokens": 65536}, stability=np.array([0.95]))
     assert reliability_notes(sound) == []
 
 
