@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -89,6 +91,7 @@ class FunctionalNetworks:
     split_half: SplitHalf | None = (
         None  # how each network came back on two halves of the texts (fnsft.reliability)
     )
+    model_revision: str | None = None  # the Hub commit of the model they were found on, when known
 
     @property
     def num_components(self) -> int:
@@ -197,6 +200,27 @@ class FunctionalNetworks:
                 "fnsft.card_pass.template_cards(networks, model, tokenizer)."
             )
         return self.cards[component]
+
+    def save_pretrained(self, folder: str | os.PathLike, *, card: bool = True) -> Path:
+        """Write a networks folder (config JSON, networks.safetensors, README card): see fnsft.hub."""
+        from .hub import save_pretrained
+
+        return save_pretrained(self, folder, card=card)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder_or_repo_id: str | os.PathLike, revision: str | None = None, **hub_options: Any
+    ) -> FunctionalNetworks:
+        """Networks from a save_pretrained folder or a Hub repo id (cache and offline mode honoured)."""
+        from .hub import from_pretrained
+
+        return from_pretrained(folder_or_repo_id, revision, **hub_options)
+
+    def push_to_hub(self, repo_id: str, **hub_options: Any) -> str:
+        """Upload the save_pretrained folder to a Hub model repo; returns the commit's URL."""
+        from .hub import push_to_hub
+
+        return push_to_hub(self, repo_id, **hub_options)
 
     def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
         """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""
