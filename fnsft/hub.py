@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save_file
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
 from .hub_card import model_card
-from .templates import SCHEMA_VERSION, templates_from_dict, templates_to_dict, write_json_atomically
 from .template_schema import read_template_json
+from .templates import templates_from_dict, templates_to_dict, write_json_atomically
 
 CONFIG_NAME = "fnsft_networks.json"
 TENSORS_NAME = "networks.safetensors"

@@ -38,7 +38,7 @@ def assert_identical(a: FunctionalNetworks, b: FunctionalNetworks) -> None:
         x, y = getattr(a, field.name), getattr(b, field.name)
         if field.name == "neurons":
             assert [sorted(s) for s in x] == [sorted(s) for s in y]
-            assert all(np.array_equal(s[layer], t[layer]) for s, t in zip(x, y) for layer in s)
+            assert all(np.array_equal(s[layer], t[layer]) for s, t in zip(x, y, strict=True) for layer in s)
         elif field.name == "neuron_means":
             assert sorted(x) == sorted(y) and all(np.array_equal(x[k], y[k]) for k in x)
         elif field.name == "split_half" and x is not None:
