@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
 # A network reproduces when its two halves' versions share most neurons and their maps agree.
 REPRODUCED_IOU = 0.5
 REPRODUCED_CORRELATION = 0.8
+
+
+def _hub():
+    """fnsft.hub, which builds on this module (it validates folders through the template schema): the methods
+    that share networks reach it when called, the way `fnsft/__init__` reaches its exports."""
+    return importlib.import_module(".hub", __package__)
 
 
 @dataclass(frozen=True)
@@ -203,24 +210,18 @@ class FunctionalNetworks:
 
     def save_pretrained(self, folder: str | os.PathLike, *, card: bool = True) -> Path:
         """Write a networks folder (config JSON, networks.safetensors, README card): see fnsft.hub."""
-        from .hub import save_pretrained
-
-        return save_pretrained(self, folder, card=card)
+        return _hub().save_pretrained(self, folder, card=card)
 
     @classmethod
     def from_pretrained(
         cls, folder_or_repo_id: str | os.PathLike, revision: str | None = None, **hub_options: Any
     ) -> FunctionalNetworks:
         """Networks from a save_pretrained folder or a Hub repo id (cache and offline mode honoured)."""
-        from .hub import from_pretrained
-
-        return from_pretrained(folder_or_repo_id, revision, **hub_options)
+        return _hub().from_pretrained(folder_or_repo_id, revision, **hub_options)
 
     def push_to_hub(self, repo_id: str, **hub_options: Any) -> str:
         """Upload the save_pretrained folder to a Hub model repo; returns the commit's URL."""
-        from .hub import push_to_hub
-
-        return push_to_hub(self, repo_id, **hub_options)
+        return _hub().push_to_hub(self, repo_id, **hub_options)
 
     def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
         """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""
