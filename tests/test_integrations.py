@@ -11,32 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_llama
+from conftest import WORDS, tiny_llama, word_tokenizer
 
 pytest.importorskip("trl")
 from datasets import Dataset  # noqa: E402
 from peft import LoraConfig, get_peft_model  # noqa: E402
-from transformers import PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
 from fnsft.architectures import mlp_blocks  # noqa: E402
 from fnsft.functional_networks import FunctionalNetworks  # noqa: E402
 from fnsft.integrations import load_adapter, network_training  # noqa: E402
 
-WORDS = [f"w{i}" for i in range(120)]
 LORA = {"r": 4, "target_modules": ["gate_proj", "up_proj", "down_proj"], "task_type": "CAUSAL_LM"}
-
-
-def word_tokenizer() -> PreTrainedTokenizerFast:
-    """A word-level tokenizer built in memory (no files): ids 0-2 special, then w0..w119."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    vocab = {"<pad>": 0, "</s>": 1, "<s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", eos_token="</s>", bos_token="<s>", unk_token="<unk>"
-    )
 
 
 def tiny_networks() -> FunctionalNetworks:
