@@ -39,6 +39,7 @@ def test_transformer_lens_hook_post_at_fnsft_neuron_ids_equals_fnsft_capture(tmp
     model = tiny_llama(seed=2)
     folder = tmp_path / "tiny"
     model.save_pretrained(folder)
+    word_tokenizer().save_pretrained(folder)  # TransformerLens reloads a tokenizer by its folder
     texts = ["def f(x): return x + 1", "The river flows into the sea."]
     captured = capture_activations(model, CharTokenizer(), texts, max_length=64)
     ids = torch.tensor(CharTokenizer()(texts[0])["input_ids"])[None]
