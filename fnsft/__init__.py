@@ -39,6 +39,7 @@ _EXPORTS = {
     "DatasetFormatter": "data",
     "TrainingConfig": "training",
     "train": "training",
+    "load_adapter": "integrations",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psutil
@@ -28,7 +27,9 @@ def get_optimal_device() -> torch.device:
     device(type='cuda', index=0)
     """
     if torch.cuda.is_available():  # under torchrun / accelerate launch each process takes its own GPU
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        from .parallel import process_state
+
+        return torch.device("cuda", process_state().local_process_index)
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import operator
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +26,12 @@ NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
 # A network reproduces when its two halves' versions share most neurons and their maps agree.
 REPRODUCED_IOU = 0.5
 REPRODUCED_CORRELATION = 0.8
+
+
+def _hub():
+    """fnsft.hub, which builds on this module (it validates folders through the template schema): the methods
+    that share networks reach it when called, the way `fnsft/__init__` reaches its exports."""
+    return importlib.import_module(".hub", __package__)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,7 @@ class FunctionalNetworks:
     split_half: SplitHalf | None = (
         None  # how each network came back on two halves of the texts (fnsft.reliability)
     )
+    model_revision: str | None = None  # the Hub commit of the model they were found on, when known
 
     @property
     def num_components(self) -> int:
@@ -207,6 +217,21 @@ class FunctionalNetworks:
                 "fnsft.card_pass.template_cards(networks, model, tokenizer)."
             )
         return self.cards[component]
+
+    def save_pretrained(self, folder: str | os.PathLike, *, card: bool = True) -> Path:
+        """Write a networks folder (config JSON, networks.safetensors, README card): see fnsft.hub."""
+        return _hub().save_pretrained(self, folder, card=card)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder_or_repo_id: str | os.PathLike, revision: str | None = None, **hub_options: Any
+    ) -> FunctionalNetworks:
+        """Networks from a save_pretrained folder or a Hub repo id (cache and offline mode honoured)."""
+        return _hub().from_pretrained(folder_or_repo_id, revision, **hub_options)
+
+    def push_to_hub(self, repo_id: str, **hub_options: Any) -> str:
+        """Upload the save_pretrained folder to a Hub model repo; returns the commit's URL."""
+        return _hub().push_to_hub(self, repo_id, **hub_options)
 
     def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
         """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""

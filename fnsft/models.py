@@ -195,6 +195,7 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     model.config.fnsft_model_id = display_id
+    model.config.fnsft_model_revision = None if Path(source).exists() else _hub_commit(source)
     architecture_spec(model)  # fail early, at load time, on a family fnsft cannot analyse
     return model, tokenizer
 
@@ -222,6 +223,23 @@ def _adapter_base_model(adapter_dir: Path) -> str | None:
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     base = config.get("base_model_name_or_path")
     return None if base in (None, "", EMBEDDED_MODEL_ID) else base
+
+
+def _hub_commit(repo_id: str) -> str | None:
+    """The commit of a Hub model as loaded: the cache snapshot its config.json came from."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except HFValidationError:
+        return None
+    return Path(cached).parent.name if isinstance(cached, str) else None
+
+
+def model_revision(model: nn.Module) -> str | None:
+    """The Hub commit `model` was loaded from (None for local folders and unknown sources)."""
+    return getattr(unwrap_model(model).config, "fnsft_model_revision", None)
 
 
 def model_id(model: nn.Module) -> str:

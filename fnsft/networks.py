@@ -29,7 +29,7 @@ from .errors import DecompositionError
 from .functional_networks import FunctionalNetworks
 from .masking import MaskHandle, apply_mask, masked
 from .means import NeuronMeans, split_by_layer
-from .models import model_id
+from .models import model_id, model_revision
 from .parallel import Processes
 from .reliability import SplitHalf, split_half, split_halves
 from .selection import Components, NetworkSelection
@@ -264,6 +264,7 @@ class ICAMask:
             neurons=neurons,
             shape=model_shape(model),
             model_id=model_id(model),
+            model_revision=model_revision(model),
             granularity=settings.granularity,
             threshold=threshold,
             decomposition=decomposition_record(result),

@@ -132,8 +132,9 @@ def read_template_json(path: str | os.PathLike) -> Any:
 def check_shape(check: Checker, model: Any) -> dict:
     """model.shape: model_type, num_layers, one intermediate size per layer, hidden_size."""
     model = check.object(model, "model")
-    if "id" in model:
-        check.text(model["id"], "model.id")
+    for key in ("id", "revision"):
+        if key in model:
+            check.text(model[key], f"model.{key}")
     shape = check.object(model.get("shape"), "model.shape")
     check.text(shape.get("model_type"), "model.shape.model_type")
     layers = check.integer(shape.get("num_layers"), "model.shape.num_layers", 1, 100_000)

@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .architectures import ModelShape, model_shape
 from .card_schema import check_cards
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
+from .hook_names import hook_site_names
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
 from .template_schema import (
     Checker,
@@ -74,7 +76,12 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "schema_version": SCHEMA_VERSION,
         "name": networks.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"id": networks.model_id, "shape": networks.shape.to_dict()},
+        "model": {
+            "id": networks.model_id,
+            **({} if networks.model_revision is None else {"revision": networks.model_revision}),
+            "shape": networks.shape.to_dict(),
+        },
+        "hook_sites": hook_site_names(networks.granularity, networks.shape.model_type),
         "granularity": networks.granularity,
         "threshold": networks.threshold,
         **({} if networks.settings is None else {"discovery": networks.settings.to_dict()}),
@@ -167,6 +174,7 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
     return FunctionalNetworks(
         shape=ModelShape.from_dict(data["model"]["shape"]),
         model_id=str(data["model"].get("id", "unknown")),
+        model_revision=data["model"].get("revision"),
         granularity=data["granularity"],
         threshold=dict(data["threshold"]),
         decomposition=dict(data.get("decomposition") or {}),
@@ -224,4 +232,32 @@ def check_compatible(networks: FunctionalNetworks, model: nn.Module, source: str
         raise TemplateError(
             f"{source} was made for another model ({networks.model_id}): {'; '.join(problems)}. "
             "Build templates for this model with fnsft-build-templates or ICAMask.compute_global_networks."
+        )
+    _warn_other_checkpoint(networks, model, source)
+
+
+def _named(model_id: str, revision: str | None) -> str:
+    return model_id if revision is None else f"{model_id}@{revision}"
+
+
+def _same_id(a: str, b: str) -> bool:
+    """One id, or the same name with and without its Hub namespace (a local copy of a Hub model)."""
+    short = a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
+    return a == b or "unknown" in (a, b) or (short and ("/" not in a or "/" not in b))
+
+
+def _warn_other_checkpoint(networks: FunctionalNetworks, model: nn.Module, source: str) -> None:
+    """A checkpoint's networks fit any sibling of the same shape (a fine-tune, another revision): warn, naming
+    both, where the recorded id or revision differs from the model's."""
+    from .models import model_id, model_revision
+
+    found = (networks.model_id, networks.model_revision)
+    here = (model_id(model), model_revision(model))
+    other_revision = None not in (found[1], here[1]) and found[1] != here[1]
+    if not _same_id(found[0], here[0]) or other_revision:
+        warnings.warn(
+            f"{source} was found on {_named(*found)} and is applied to {_named(*here)}: same shape, but "
+            "another checkpoint; its networks may differ (fnsft.drift measures how much).",
+            UserWarning,
+            stacklevel=3,
         )

@@ -11,6 +11,7 @@ import gradio as gr
 from ..errors import TemplateError
 from ..templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
 from .common import bind, networks_markdown, user_errors
+from .hub_networks import export_networks_zip, load_hub_networks
 from .state import AppState
 from .visitor import Visitor
 
@@ -103,9 +104,12 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
             name = gr.Textbox("my-networks", label="Template name")
             export = gr.Button("Export template", variant="primary")
             download = gr.File(label="Template file", interactive=False)
+            export_zip = gr.Button("Download as a networks folder (.zip, save_pretrained layout)")
         with gr.Column():
             gr.Markdown("#### Import")
             upload = gr.File(label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES)
+            hub_id = gr.Textbox(label="or a Hub repo id (owner/name; needs the Hub or its cache)")
+            load_hub = gr.Button("Load from the Hub")
             status = gr.Markdown()
     gr.Markdown("#### Shipped templates (`ica_templates/`)")
     table = gr.Dataframe(shipped_table(), headers=TABLE_HEADERS, interactive=False)
@@ -117,5 +121,14 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
         [visitor, upload],
         [status, networks_version],
         api_name="import_template",
+    )
+    export_zip.click(
+        bind(export_networks_zip, state), [visitor, name, selector], download, api_name="export_networks_zip"
+    )
+    load_hub.click(
+        bind(load_hub_networks, state),
+        [visitor, hub_id],
+        [status, networks_version],
+        api_name="load_hub_networks",
     )
     return TemplatesTab(selector, table)
