@@ -119,7 +119,7 @@ class DiscoverySettings:
                 f"max_tokens={self.max_tokens} is too few for num_components={self.num_components}: a "
                 "decomposition needs more tokens than components; capture more tokens or ask for fewer networks."
             )
-        _integer("max_length", self.max_length, 2, 1_000_000)
+        _integer("max_length", self.max_length, 16, 1_000_000)  # shorter texts left most networks empty
         _integer("batch_size", self.batch_size, 1, 4096)
         _flag("chat_format", self.chat_format)
         _flag("streaming", self.streaming)

@@ -67,6 +67,7 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 hid a shared cache from every other user ("does not exist")
     try:
         # save_pretrained refuses GGUF-quantized models: rebuild a plain model from the config and copy weights.
         config = copy.deepcopy(model.config)
@@ -79,6 +80,8 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
         plain.generation_config = model.generation_config
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        for written in staging.iterdir():  # some writers use owner-only temp files: a shared cache needs 0644
+            written.chmod(0o644)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

@@ -115,3 +115,12 @@ def test_embedded_model_loads_offline_and_answers(embedded, embedded_model_folde
         model, tokenizer, "What is the capital of France?", settings=GenerationSettings(20)
     )
     assert "Paris" in answer
+
+
+def test_a_converted_model_folder_is_readable_by_other_users(tmp_path, embedded_tokenizer):
+    from fnsft.models import _save_plain_copy
+
+    target = tmp_path / "models" / "converted"
+    _save_plain_copy(tiny_llama(), embedded_tokenizer, target)
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert all(path.stat().st_mode & 0o044 == 0o044 for path in target.iterdir())  # group and others read

@@ -259,6 +259,12 @@ def test_from_templates_takes_the_recorded_settings_and_names_the_unknown(tmp_pa
         ({"threshold_rule": "topk", "threshold": 0.5}, "whole number"),
         ({"ica_over": "layers"}, "ica_over='layers' is not one of 'neurons', 'tokens'"),
         ({"granularity": "attention"}, "granularity='attention' is not one of 'intermediate', 'mlp_output'"),
+        ({"max_length": 1}, r"max_length=1 is out of range: max_length must be in 16\.\.1000000"),
+        ({"num_components": "4"}, "num_components='4' must be a whole number"),
+        ({"restarts": 0}, "restarts=0 is out of range"),
+        ({"tol": -1}, r"tol=-1 is out of range: tol must be in \(0.0, 1.0\]"),
+        ({"stability_threshold": 5}, "stability_threshold=5 is out of range"),
+        ({"max_tokens": float("nan")}, "max_tokens=nan must be a whole number"),
     ],
 )
 def test_settings_are_checked_directly_when_made(settings, message):
