@@ -14,8 +14,8 @@ app: setup
 
 test: setup
 	@bash scripts/setup_browser.sh
-	$(VENV)/bin/ruff check fnsft tests benchmarks app.py
-	$(VENV)/bin/ruff format --check fnsft tests benchmarks app.py
+	$(VENV)/bin/ruff check fnsft tests benchmarks scripts app.py
+	$(VENV)/bin/ruff format --check fnsft tests benchmarks scripts app.py
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 	@bash scripts/wheel_smoke.sh
 
@@ -23,8 +23,8 @@ wheel-smoke:
 	@bash scripts/wheel_smoke.sh
 
 lint: setup
-	$(VENV)/bin/ruff check --fix fnsft tests benchmarks app.py
-	$(VENV)/bin/ruff format fnsft tests benchmarks app.py
+	$(VENV)/bin/ruff check --fix fnsft tests benchmarks scripts app.py
+	$(VENV)/bin/ruff format fnsft tests benchmarks scripts app.py
 
 templates: setup
 	$(VENV)/bin/fnsft-build-templates

@@ -224,7 +224,7 @@ def _in_memory_agreement(tokens: int, sketch: Sketch) -> dict:
 
 def _ious(first, second) -> dict:
     """Network IoU of the two templates' components, one-to-one best matches."""
-    from fnsft.network_drift import match_components
+    from fnsft.matching import match_components
     from fnsft.templates import load_templates
 
     ious = sorted(iou for _, _, iou in match_components(load_templates(first), load_templates(second)))

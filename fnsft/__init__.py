@@ -22,6 +22,7 @@ _EXPORTS = {
     "convert_to_gguf": "export",
     # discovery
     "ICAMask": "networks",
+    "DiscoverySettings": "discovery_settings",
     "FunctionalNetworks": "functional_networks",
     "load_labelled_texts": "texts",
     "load_templates": "templates",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "DatasetFormatter": "data",
     "TrainingConfig": "training",
     "train": "training",
+    "load_adapter": "integrations",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,13 +20,19 @@ from torch import nn
 
 from .activations import CapturedActivations, capture_activations
 from .cards import LogitEffect, NetworkCard, TokenRows, network_card
-from .choices import DISCOVERY
 from .decomposition import standardize_
+from .discovery_settings import DEFAULT_SETTINGS as DISCOVERY
 from .functional_networks import FunctionalNetworks
 from .masking import masked
 from .selection import NetworkSelection
 from .templates import check_compatible
-from .texts import DEFAULT_PROMPTS, LabelledTexts, interleave_by_category, load_labelled_texts
+from .texts import (
+    DEFAULT_PROMPTS,
+    LabelledTexts,
+    discovery_texts,
+    interleave_by_category,
+    load_labelled_texts,
+)
 
 EFFECT_TEXTS, EFFECT_LENGTH, EFFECT_TOP = 4, 16, 10  # 4 texts x 16 tokens: one small batched pass per network
 EFFECT_CANDIDATES = (
@@ -175,14 +181,14 @@ def template_cards(
     progress: Progress | None = None,
 ) -> list[NetworkCard]:
     """Cards for networks that carry only neuron sets (a loaded template): one capture pass over `texts` (the
-    shipped prompt set's discovery split by default) projected onto each network's neurons (see module doc).
+    shipped discovery corpus by default) projected onto each network's neurons (see module doc).
     progress(stage, fraction) reports "capture", then "logit effect".
 
     >>> networks.cards = template_cards(networks, model, tokenizer)  # doctest: +SKIP
     """
     check_compatible(networks, model, f"networks {networks.name!r}")
     if texts is None:
-        texts = load_labelled_texts(DEFAULT_PROMPTS, split="discovery")
+        texts = discovery_texts()
     if not isinstance(texts, LabelledTexts):
         texts = load_labelled_texts(texts)
     texts = interleave_by_category(texts)

@@ -6,8 +6,6 @@ added in one place and every front end lists it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 # discovery
 GRANULARITIES = ("intermediate", "mlp_output")  # MLP neurons (down-projection input) or MLP output channels
 ICA_ORIENTATIONS = ("neurons", "tokens")  # spatial ICA (sparse neuron maps) or temporal ICA
@@ -16,22 +14,8 @@ USUAL_THRESHOLDS = {"zscore": 3.0, "percentile": 98.0, "topk": 50}  # a sensible
 MIN_LABEL_RESPONSE = 0.1  # a category names a network only when its mean z-scored response is at least this
 
 
-@dataclass(frozen=True)
-class DiscoveryDefaults:
-    """The defaults of a discovery (ICAMask and fnsft-build-templates)."""
+MATRIX_DTYPES = ("float32", "bfloat16", "auto")  # the in-memory discovery matrix; "auto": bf16 in hardware
 
-    num_components: int = 20
-    threshold_rule: str = "zscore"
-    threshold: float = USUAL_THRESHOLDS["zscore"]
-    granularity: str = "intermediate"
-    ica_over: str = "neurons"
-    seed: int = 0
-    stability_runs: int = 5
-    max_tokens: int = 4096
-    max_length: int = 256
-
-
-DISCOVERY = DiscoveryDefaults()
 
 # masking
 MASK_MODES = ("lesion", "preserve", "scale", "mean")

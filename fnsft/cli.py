@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
-import os
-import sys
 from pathlib import Path
 
 from .choices import (
-    DISCOVERY,
     EVAL_MODES,
-    GRANULARITIES,
-    ICA_ORIENTATIONS,
-    SKETCH_ROWS,
-    SKETCH_TOKENS,
-    THRESHOLD_RULES,
 )
+from .cli_run import run_command
 from .cli_types import (
     OneLineParser,
-    component_ids,
     finite_float,
-    non_negative_int,
+    int_in_range,
     positive_int,
     seed_int,
     strict_bool,
 )
-from .errors import FnsftError, StorageError
+from .errors import FnsftError, MaskSelectionError
+from .evaluation import MAX_RANDOM_DRAWS
 from .run_folder import check_writable
+from .training_rules import device_value
 
 logger = logging.getLogger("fnsft")
 
@@ -37,32 +32,8 @@ def _common_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="hub id, model folder or .gguf file (default: embedded)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--device", type=device_value, default="auto", help="auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
-
-
-def _run(main, argv) -> int:
-    """Run a CLI body: a user mistake is one line and exit code 2; a disk or permission failure one line and 1."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    try:
-        main(argv)
-    except StorageError as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    except (FnsftError, ValueError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except OSError as error:  # the environment refused (disk full, permissions): one line, not a traceback
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _one_line(error: BaseException) -> str:
-    """The message on one line (YAML and JSON parsers report over several)."""
-    return " ".join(str(error).split())
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, int | None]:
@@ -87,6 +58,50 @@ def _output_file(text: str) -> Path:
     return path
 
 
+DISCOVERY_FLAG_NAMES = {"num_components": "components"}  # flags named otherwise than their setting
+DISCOVERY_FLAG_HELP = {
+    "streaming": "true: sketch the activations during capture instead of storing them (memory independent of "
+    "tokens); default: true under torchrun / accelerate launch (data-parallel), false otherwise",
+    "sketch_rows": "streaming sketch size",
+    "sketch_tokens": "streaming: tokens (a random sample of the batches) sketched before the pass over all",
+    "chat_format": "wrap each text as a chat user turn",
+    "matrix_dtype": "in-memory matrix: float32 (the same networks on every CPU), bfloat16, or auto (bfloat16 "
+    "where the CPU multiplies it in hardware)",
+    "split_half": "also discover on two halves of the texts and record how each network reproduces (2x time)",
+    "stability_runs": "0: stability not measured",
+    "consensus": "each map averaged over its stability reruns (spatial ICA)",
+}
+
+
+def add_discovery_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of DiscoverySettings, typed by the field; values are checked by DiscoverySettings
+    itself, so the flags, the Python API and templates accept exactly the same settings."""
+    from .discovery_settings import DEFAULT_SETTINGS, DiscoverySettings, setting_choices
+
+    converters = {"int": int_in_range(-(2**62), 2**62), "float": finite_float, "bool": strict_bool}
+    for field in dataclasses.fields(DiscoverySettings):
+        flag = "--" + DISCOVERY_FLAG_NAMES.get(field.name, field.name).replace("_", "-")
+        default = getattr(DEFAULT_SETTINGS, field.name)
+        help_text = DISCOVERY_FLAG_HELP.get(field.name, "")
+        options: dict = {"dest": field.name, "default": None, "help": f"{help_text} (default: {default})"}
+        if field.type == "bool":
+            options.update(nargs="?", const=True)  # `--chat-format` alone means true
+        if field.type == "str":
+            options["choices"] = setting_choices(field.name)
+        else:
+            options["type"] = converters[field.type]
+        parser.add_argument(flag, **options)
+
+
+def discovery_settings_from(args: argparse.Namespace, distributed: bool):
+    """The DiscoverySettings the flags ask for (unset flags keep the defaults; streaming under a launcher)."""
+    from .discovery_settings import DiscoverySettings, setting_names
+
+    given = {name: getattr(args, name) for name in setting_names() if getattr(args, name) is not None}
+    given.setdefault("streaming", distributed)
+    return DiscoverySettings(**given)
+
+
 def build_templates_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="fnsft-build-templates",
@@ -98,40 +113,12 @@ def build_templates_parser() -> argparse.ArgumentParser:
         action="append",
         type=parse_dataset_spec,
         help="texts: .json/.jsonl/.csv/.parquet or hub id, optionally path:COUNT; repeatable "
-        "(default: the shipped multi-domain prompt set, discovery split)",
+        "(default: the shipped discovery corpus, assets/corpus)",
     )
     parser.add_argument("--text-field", default=None)
     parser.add_argument("--category-field", default="category")
     parser.add_argument("--split", default=None, help="keep only records whose 'split' field equals this")
-    parser.add_argument("--components", type=positive_int, default=DISCOVERY.num_components)
-    parser.add_argument("--threshold-rule", choices=THRESHOLD_RULES, default=DISCOVERY.threshold_rule)
-    parser.add_argument("--threshold", type=finite_float, default=DISCOVERY.threshold)
-    parser.add_argument("--granularity", choices=GRANULARITIES, default=DISCOVERY.granularity)
-    parser.add_argument("--ica-over", choices=ICA_ORIENTATIONS, default=DISCOVERY.ica_over)
-    parser.add_argument("--max-tokens", type=positive_int, default=DISCOVERY.max_tokens)
-    parser.add_argument("--max-length", type=positive_int, default=DISCOVERY.max_length)
-    parser.add_argument(
-        "--stability-runs",
-        type=non_negative_int,
-        default=DISCOVERY.stability_runs,
-        help="0: stability not measured",
-    )
-    parser.add_argument("--seed", type=seed_int, default=DISCOVERY.seed)
-    parser.add_argument(
-        "--streaming",
-        type=strict_bool,
-        default=None,
-        help="true: sketch the activations during capture instead of storing them (memory independent of "
-        "tokens); default: true under torchrun / accelerate launch (data-parallel), false otherwise",
-    )
-    parser.add_argument("--sketch-rows", type=positive_int, default=SKETCH_ROWS, help="streaming sketch size")
-    parser.add_argument(
-        "--sketch-tokens",
-        type=positive_int,
-        default=SKETCH_TOKENS,
-        help="streaming: tokens (a random sample of the batches) sketched before the pass over all of them",
-    )
-    parser.add_argument("--chat-format", action="store_true", help="wrap each text as a chat user turn")
+    add_discovery_flags(parser)
     parser.add_argument("--name", default=None, help="template name (default: from the model id)")
     parser.add_argument(
         "--output", type=_output_file, default=None, help="output file (default: ica_templates/<model>.json)"
@@ -146,7 +133,7 @@ def build_templates_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_cards(args, model, tokenizer, data, progress) -> None:
+def _add_cards(args, settings, model, tokenizer, data, progress) -> None:
     """Cards for an existing template's networks, the template rewritten as schema version 2."""
     from .card_pass import template_cards
     from .templates import load_templates, save_templates
@@ -157,22 +144,22 @@ def _add_cards(args, model, tokenizer, data, progress) -> None:
         model,
         tokenizer,
         data,
-        max_tokens=args.max_tokens,
-        max_length=args.max_length,
+        max_tokens=settings.max_tokens,
+        max_length=settings.max_length,
         progress=progress,
     )
     output = save_templates(networks, args.output or args.add_cards)
     print(
-        f"wrote {output}: cards for {networks.num_components} networks over {args.max_tokens} tokens at most"
+        f"wrote {output}: cards for {networks.num_components} networks over {settings.max_tokens} tokens at most"
     )
 
 
 def _discovery_texts(args):
     """The --dataset texts (each unlabelled one its own category), or the shipped prompt set's split."""
-    from .texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+    from .texts import LabelledTexts, discovery_texts, load_labelled_texts
 
     if not args.dataset:
-        return load_labelled_texts(DEFAULT_PROMPTS, split=args.split or "discovery")
+        return discovery_texts()
     parts = []
     for source, count in args.dataset:
         texts = load_labelled_texts(
@@ -199,18 +186,16 @@ def _build_templates(argv) -> None:
 
     parser = build_templates_parser()
     args = parser.parse_args(argv)
-    if args.threshold_rule == "topk" and not args.threshold.is_integer():
-        parser.error(f"argument --threshold: topk keeps a whole number of neurons, not {args.threshold:g}")
     distributed = join_process_group_from_environment()
     if distributed and args.add_cards is not None:
         parser.error("--add-cards runs in one process: run it without torchrun")
     try:
-        _discover_and_write(args, streaming=distributed if args.streaming is None else args.streaming)
+        _discover_and_write(args, discovery_settings_from(args, distributed))
     finally:
         leave_process_group()
 
 
-def _discover_and_write(args, streaming: bool) -> None:
+def _discover_and_write(args, settings) -> None:
     from tqdm import tqdm
 
     from .card_pass import add_logit_effects
@@ -231,31 +216,16 @@ def _discover_and_write(args, streaming: bool) -> None:
         bar.refresh()
 
     if args.add_cards is not None:
-        _add_cards(args, model, tokenizer, data, progress)
+        _add_cards(args, settings, model, tokenizer, data, progress)
         bar.close()
         return
-    mask = ICAMask(
-        num_components=args.components,
-        threshold=args.threshold,
-        threshold_rule=args.threshold_rule,
-        granularity=args.granularity,
-        ica_over=args.ica_over,
-        seed=args.seed,
-        stability_runs=args.stability_runs,
-        max_length=args.max_length,
-        chat_format=args.chat_format,
-        streaming=streaming,
-        sketch_rows=args.sketch_rows,
-        sketch_tokens=args.sketch_tokens,
-    )
-    networks = mask.compute_global_networks(
-        model, tokenizer, data, max_tokens=args.max_tokens, progress=progress
-    )
+    mask = ICAMask(settings)
+    networks = mask.compute_global_networks(model, tokenizer, data, progress=progress)
     if not first:
         return
     networks.cards = add_logit_effects(networks, model, tokenizer, progress=progress)
     bar.close()
-    name = args.name or f"{model_id(model)}-{args.granularity}"
+    name = args.name or f"{model_id(model)}-{settings.granularity}"
     output = Path(args.output or Path("ica_templates") / f"{model_id(model)}.json")
     mask.build_templates_from_current_components(name, path=output)
     stable = networks.stable()
@@ -263,13 +233,25 @@ def _discover_and_write(args, streaming: bool) -> None:
         f"wrote {output}: {networks.num_components} networks over {networks.data['num_tokens']} tokens, "
         f"{int(networks.sizes().sum())} neuron slots, "
         + (f"{int(stable.sum())}/{len(stable)} stable" if stable is not None else "stability not measured")
+        + ("" if networks.split_half is None else f", split-half {networks.split_half.summary()}")
     )
     for note in [*networks.decomposition.get("notes", []), *networks.threshold.get("notes", [])]:
         print(f"note: {note}")
 
 
 def build_templates_main(argv: list[str] | None = None) -> int:
-    return _run(_build_templates, argv)
+    return run_command(_build_templates, argv)
+
+
+def component_ids(value: str) -> str | list[int]:
+    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
+    from .selection import parse_component_ids
+
+    try:
+        ids = parse_component_ids(str(value))
+    except MaskSelectionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return "all" if ids is None else ids
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -290,7 +272,7 @@ def eval_parser() -> argparse.ArgumentParser:
         "--eval-data", default=None, help="texts (default: the shipped prompt set, eval split)"
     )
     parser.add_argument("--texts-per-category", type=positive_int, default=None)
-    parser.add_argument("--random-draws", type=positive_int, default=3)
+    parser.add_argument("--random-draws", type=int_in_range(1, MAX_RANDOM_DRAWS), default=3)
     parser.add_argument("--seed", type=seed_int, default=0)
     parser.add_argument("--json", type=_output_file, default=None, help="also write the report as JSON here")
     return parser
@@ -341,7 +323,7 @@ def _eval(argv) -> None:
 
 
 def eval_main(argv: list[str] | None = None) -> int:
-    return _run(_eval, argv)
+    return run_command(_eval, argv)
 
 
 def _train(argv) -> None:
@@ -352,11 +334,14 @@ def _train(argv) -> None:
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    return _run(_train, argv)
+    return run_command(_train, argv)
 
 
-def app_main(argv: list[str] | None = None) -> int:
+def _app(argv: list[str]) -> None:
     from .ui.app import main
 
     main(argv)
-    return 0
+
+
+def app_main(argv: list[str] | None = None) -> int:
+    return run_command(_app, argv)

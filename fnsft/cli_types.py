@@ -22,7 +22,12 @@ Converter = Callable[[Any], Any]
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose refusals are one line on stderr and exit code 2 (no usage block)."""
+    """An ArgumentParser whose refusals are one line on stderr and exit code 2 (no usage block); it lists
+    --debug, which `fnsft.cli_run.run_command` takes out before parsing."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--debug", action="store_true", help="on an internal error, print its traceback")
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -100,6 +105,18 @@ positive_float = float_in_range(0.0, low_open=True)
 fraction = float_in_range(0.0, 1.0, high_open=True)
 
 
+def one_of(choices: tuple[str, ...]) -> Converter:
+    """A converter for one of the named `choices` (exact text)."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise argparse.ArgumentTypeError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    convert.__name__ = "choice"
+    return convert
+
+
 def text(value: Any) -> str:
     """A string setting; numbers and lists are refused rather than turned into text."""
     if not isinstance(value, str):
@@ -118,21 +135,12 @@ def optional(convert: Converter) -> Converter:
 
 
 def check_value(name: str, value: Any, convert: Converter, where: str = "") -> Any:
-    """`convert(value)`, with a refusal turned into a ValueError naming where the value came from."""
+    """`convert(value)`, with a refusal turned into a SettingError (a ValueError) naming where the value came
+    from; Python entry points check their arguments with it too."""
+    from .errors import SettingError
+
     try:
         return convert(value)
     except argparse.ArgumentTypeError as error:
         prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}{name}: {error}") from None
-
-
-def component_ids(value: Any) -> str | list[int]:
-    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
-    from .errors import MaskSelectionError
-    from .selection import parse_component_ids
-
-    try:
-        ids = parse_component_ids(str(value))
-    except MaskSelectionError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return "all" if ids is None else ids
+        raise SettingError(f"{prefix}{name}: {error}") from None

@@ -40,6 +40,22 @@ class Decomposition:
     stability_runs: int = 0
     notes: list[str] = field(default_factory=list)
     matrix_dtype: str = "float32"  # the stored matrix's (fnsft.devices.matrix_dtype); a sketch is float32
+    consensus: bool = False  # maps averaged over the stability reruns (`with_consensus`)
+
+
+def decomposition_record(result: Decomposition) -> dict:
+    """What a decomposition did (its settings are recorded apart, whole): written to templates."""
+    return {
+        "method": f"randomized PCA ({POWER_ITERATIONS} power iteration, {PROBE_WIDTH} probes) + symmetric FastICA "
+        "(logcosh)",
+        "converged": result.converged,
+        "iterations": result.iterations,
+        "pca_variance_ratio": result.pca_variance_ratio,
+        "matrix_dtype": result.matrix_dtype,
+        "stability_runs": result.stability_runs,
+        "consensus": result.consensus,
+        "notes": result.notes,
+    }
 
 
 def standardize_(
@@ -127,7 +143,7 @@ def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
     return (whiten(v) @ unmixing.T).T.cpu().numpy()  # unit-variance independent neuron maps
 
 
-def _time_courses(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> np.ndarray:
+def time_courses_of(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> np.ndarray:
     """[T x k] time courses: the independent sources (tokens) or least-squares loadings of the maps (neurons).
 
     With matrix=None (streaming discovery keeps no matrix) the loadings come from the factors u s v^T instead.
@@ -144,15 +160,7 @@ def _time_courses(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> np.
 
 def _match_abs_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
     """For each reference map, |corr| with its partner in a one-to-one (Hungarian) matching."""
-    a = reference - reference.mean(axis=1, keepdims=True)
-    b = other - other.mean(axis=1, keepdims=True)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    similarity = np.abs(a @ b.T)
-    rows, cols = linear_sum_assignment(-similarity)
-    matched = np.zeros(len(reference))
-    matched[rows] = similarity[rows, cols]
-    return matched
+    return np.abs(_signed_matches(reference, other)[1])
 
 
 def decompose(
@@ -165,11 +173,13 @@ def decompose(
     tol: float = 1e-4,
     stability_runs: int = 0,
     restarts: int = 3,
+    consensus: bool = False,
     device: str | torch.device | None = None,
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
 
-    stability_runs > 0 scores each component by `reduced_stability` on the randomized range's loadings.
+    stability_runs > 0 scores each component by its reruns on the randomized range's loadings (`rerun_maps`);
+    consensus (spatial ICA) then replaces each map by its mean over the reruns.
     """
     if over not in ICA_ORIENTATIONS:
         raise ValueError(f"over={over!r} is not supported; use one of {ICA_ORIENTATIONS}.")
@@ -186,8 +196,11 @@ def decompose(
     total_variance = _sum_of_squares(work)
     result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=work, **common)
     if stability_runs > 0:
-        result.stability = reduced_stability(u * s, vt.T, result.maps, runs=stability_runs, **common)
-        result.stability_runs = stability_runs
+        scores, maps = rerun_maps(u * s, vt.T, result.maps, runs=stability_runs, **common)
+        result.stability, result.stability_runs = np.median(scores, axis=0).astype(np.float32), stability_runs
+        if consensus and over == "neurons":
+            courses = time_courses_of(work, u, s, vt.T, None, maps, over)
+            result = with_consensus(result, maps, courses, total_variance)
     result.matrix_dtype = str(matrix.dtype).removeprefix("torch.")
     return result
 
@@ -220,7 +233,7 @@ def decompose_factors(
         )
         logger.warning(notes[-1])
     maps = _neuron_maps(u, s, v, unmixing, over, tokens)
-    courses = _time_courses(matrix, u, s, v, unmixing, maps, over)
+    courses = time_courses_of(matrix, u, s, v, unmixing, maps, over)
     signs = _skew_signs(maps)
     maps *= signs[:, None]
     courses *= signs[None, :]
@@ -251,17 +264,48 @@ def reduced_stability(
     fraction: float = 0.8,
 ) -> np.ndarray:
     """[k] ICASSO-style stability (Himberg, Hyvarinen & Esposito 2004) of each `reference` map ([k x N]): the
-    median, over `runs` reruns, of its |corr| with its one-to-one (Hungarian) match.
+    median, over `runs` reruns, of its |corr| with its one-to-one (Hungarian) match (`rerun_maps`)."""
+    scores, _ = rerun_maps(
+        loadings,
+        basis,
+        reference,
+        over=over,
+        seed=seed,
+        runs=runs,
+        max_iter=max_iter,
+        tol=tol,
+        restarts=restarts,
+        fraction=fraction,
+    )
+    return np.median(scores, axis=0).astype(np.float32)
+
+
+def rerun_maps(
+    loadings: torch.Tensor,
+    basis: torch.Tensor,
+    reference: np.ndarray,
+    *,
+    over: str,
+    seed: int,
+    runs: int,
+    max_iter: int = 400,
+    tol: float = 1e-4,
+    restarts: int = 3,
+    fraction: float = 0.8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """([runs x k] |corr| of each reference map with its match in each rerun, [k x N] consensus maps).
 
     Each rerun takes a random `fraction` of the tokens of the reduced matrix `loadings` ([T x l] = A_std @
     basis, basis [N x l] orthonormal: the randomized range's, or the streaming sketch's), and redoes the SVD
     (of [0.8 T x l], not a randomized SVD over all neurons) and the FastICA with a new seed. Resampling the
     tokens is what finds the components that do not reproduce; bootstrapping only the ICA's samples flagged
     none where PCA reruns flagged 7 of 20 (`benchmarks/stability_agreement.py` compares the two).
+    The consensus map of a component is the mean of the reference and its sign-aligned matches (bagging, the
+    centrotype idea of ICASSO): on the embedded model it made networks come back better on other texts.
     """
     k, tokens = reference.shape[0], loadings.shape[0]
     loadings = loadings.double()
-    scores = []
+    scores, total = [], reference.astype(np.float64).copy()
     for run in range(1, runs + 1):
         generator = torch.Generator().manual_seed(seed + 10_007 * run)
         rows = torch.randperm(tokens, generator=generator)[: int(tokens * fraction)].sort().values
@@ -271,5 +315,36 @@ def reduced_stability(
         unmixing = best_fastica(
             samples, seed=seed + run, restarts=restarts, max_iter=max_iter, tol=tol
         ).unmixing
-        scores.append(_match_abs_correlation(reference, _neuron_maps(u, s, v, unmixing, over, len(rows))))
-    return np.median(np.stack(scores), axis=0).astype(np.float32)
+        maps = _neuron_maps(u, s, v, unmixing, over, len(rows))
+        partners, signed = _signed_matches(reference, maps)
+        scores.append(np.abs(signed))
+        total += maps[partners] * np.sign(signed)[:, None]
+    return np.stack(scores) if scores else np.zeros((0, k)), (total / (runs + 1)).astype(np.float32)
+
+
+def _signed_matches(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each reference map, the index of its one-to-one match in `other` (Hungarian on |corr|) and their
+    signed correlation."""
+    a = reference - reference.mean(axis=1, keepdims=True)
+    b = other - other.mean(axis=1, keepdims=True)
+    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
+    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
+    similarity = a @ b.T
+    rows, cols = linear_sum_assignment(-np.abs(similarity))
+    partners = np.zeros(len(reference), dtype=np.int64)
+    partners[rows] = cols
+    return partners, similarity[np.arange(len(reference)), partners]
+
+
+def with_consensus(result: Decomposition, consensus: np.ndarray, courses: np.ndarray, total_variance: float):
+    """`result` with its maps replaced by their consensus (spatial ICA) and the time courses and variance that go
+    with them, reordered by explained variance."""
+    energy = (courses**2).sum(axis=0) * (consensus**2).sum(axis=1)
+    order = np.argsort(-energy, kind="stable")
+    result.maps = consensus[order].astype(np.float32)
+    result.time_courses = courses[:, order].astype(np.float32)
+    result.explained_variance_ratio = (energy[order] / max(total_variance, 1e-12)).astype(np.float32)
+    if result.stability is not None:
+        result.stability = result.stability[order]
+    result.consensus = True
+    return result

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psutil
 import torch
 from torch import nn
 
-from .errors import DecompositionError
+from .errors import DecompositionError, SettingError
 
 _DTYPE_NAMES = {
     "float32": torch.float32,
@@ -28,26 +27,41 @@ def get_optimal_device() -> torch.device:
     device(type='cuda', index=0)
     """
     if torch.cuda.is_available():  # under torchrun / accelerate launch each process takes its own GPU
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        from .parallel import process_state
+
+        return torch.device("cuda", process_state().local_process_index)
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 
 
+DEVICE_FORMS = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Turn "auto"/None/a name into a torch.device, checking that it exists here."""
+    """Turn "auto"/None/a name into a torch.device, checking that it exists here (SettingError otherwise)."""
     if device is None or device == "auto":
         return get_optimal_device()
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SettingError(f"device={device!r} is not a device name; expected {DEVICE_FORMS}.") from None
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise SettingError(f"device={device!r} is not supported; expected {DEVICE_FORMS}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise SettingError(
             f"device={device!r} was asked for, but CUDA is not available here; use device='auto' or 'cpu'."
+        )
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise SettingError(
+            f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"cuda:0..cuda:{torch.cuda.device_count() - 1}."
         )
     if resolved.type == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ValueError(
+        raise SettingError(
             f"device={device!r} was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'."
         )
     return resolved
@@ -69,9 +83,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if isinstance(dtype, torch.dtype):
         return dtype
     try:
-        return _DTYPE_NAMES[dtype.lower()]
+        return _DTYPE_NAMES[str(dtype).lower()]
     except KeyError:
-        raise ValueError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None
+        raise SettingError(f"Unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPE_NAMES)}.") from None
 
 
 def decomposition_device(requested, model: nn.Module, matrix: torch.Tensor) -> torch.device | None:
@@ -95,15 +109,16 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def matrix_dtype() -> torch.dtype:
-    """The dtype of the in-memory [tokens x neurons] discovery matrix.
+def matrix_dtype(name: str = "float32") -> torch.dtype:
+    """The dtype of the in-memory [tokens x neurons] discovery matrix for the setting `name`.
 
-    bfloat16 where the CPU multiplies it in hardware: the randomized range's products are memory-bound, and on
-    this project's AMX CPU the 4,096 x 46,080 matrix's range took 0.84 s in bf16 against 1.72 s in float32, with
-    the same networks (neuron maps median |corr| 0.997 with the exact SVD's either way); half the memory too.
-    Elsewhere float32 (bf16 without hardware support is emulated and slower).
+    "float32" is the default because it gives the same networks on every CPU. "bfloat16" halves the memory and,
+    where the CPU multiplies it in hardware, the time of the randomized range's memory-bound products; "auto"
+    takes it only there (without hardware support bfloat16 is emulated and slower).
     """
-    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    if name == "auto":
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
 # the in-memory path's workspace: its peak was 1.7 GB (14%) above the model and the 12.1 GB bfloat16 matrix

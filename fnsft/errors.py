@@ -51,5 +51,13 @@ class RunFolderError(TrainingConfigError):
     """A run folder cannot take this run: it holds an earlier run, another process writes it, or it is read-only."""
 
 
-class StorageError(FnsftError):
+class ResourceError(FnsftError):
+    """The machine refused, not the input: a full disk, a read-only folder, a port already in use."""
+
+
+class StorageError(ResourceError):
     """A file could not be written mid-run: the disk is full, or the folder is read-only or not ours."""
+
+
+class SettingError(FnsftError, ValueError):
+    """An argument or setting has the wrong type or lies outside its accepted range (the message names both)."""

@@ -10,10 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cli_types import check_value, int_in_range
+from .errors import SettingError
 from .functional_networks import FunctionalNetworks
 from .masking import NeuronMask, masked
 from .selection import Components, NetworkSelection
-from .texts import LabelledTexts
+from .texts import LabelledTexts, load_labelled_texts
+
+MAX_RANDOM_DRAWS = 100  # each draw is one more pass over every text
 
 
 def sample_std(values: Iterable[float]) -> float:
@@ -163,13 +167,14 @@ def measure_effect(
     >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)  # doctest: +SKIP
     >>> report.ratio("code")  # loss increase of the networks over that of random masks  # doctest: +SKIP
     """
-    if random_draws < 1:
-        raise ValueError(
-            f"random_draws must be at least 1, got {random_draws}: the effect is measured against them."
-        )
+    random_draws = check_value("random_draws", random_draws, int_in_range(1, MAX_RANDOM_DRAWS))
+    max_length = check_value("max_length", max_length, int_in_range(1, 1_000_000))
+    batch_size = check_value("batch_size", batch_size, int_in_range(1, 65_536))
+    if not isinstance(texts, LabelledTexts):
+        texts = load_labelled_texts(texts)  # a list of strings or records; refuses an empty one
     if isinstance(networks, NetworkSelection):
         if component_ids is not None:
-            raise ValueError("Give component_ids=None with a NetworkSelection: it names its components.")
+            raise SettingError("Give component_ids=None with a NetworkSelection: it names its components.")
         selection = networks
     else:
         selection = NetworkSelection.for_model(networks, model, component_ids)

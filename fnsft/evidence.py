@@ -133,4 +133,7 @@ def setup_line(evidence: dict) -> str:
     if forgetting:
         seeds = max((row["seeds"] for row in forgetting_rows(forgetting)), default=0)
         line += f"; fine-tuning: {forgetting['steps']} steps, {seeds} seeds"
+    earlier = setup.get("earlier_networks")
+    if isinstance(earlier, dict) and earlier.get("sections"):  # sections not yet rerun on today's networks
+        line += f"; {', '.join(map(str, earlier['sections']))} measured on {earlier.get('networks', 'earlier networks')}"
     return line + "."

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import operator
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,8 +19,50 @@ from .errors import MaskSelectionError
 
 if TYPE_CHECKING:
     from .cards import NetworkCard
+    from .discovery_settings import DiscoverySettings
 
 NeuronSets = dict[int, np.ndarray]  # layer -> sorted neuron ids
+
+# A network reproduces when its two halves' versions share most neurons and their maps agree.
+REPRODUCED_IOU = 0.5
+REPRODUCED_CORRELATION = 0.8
+
+
+def _hub():
+    """fnsft.hub, which builds on this module (it validates folders through the template schema): the methods
+    that share networks reach it when called, the way `fnsft/__init__` reaches its exports."""
+    return importlib.import_module(".hub", __package__)
+
+
+@dataclass(frozen=True)
+class SplitHalf:
+    """Per network, how its versions found on two disjoint halves of the texts agree: the IoU of their neuron
+    sets and the |correlation| of their neuron maps (NaN where a side keeps no maps); tokens: per half."""
+
+    iou: np.ndarray
+    correlation: np.ndarray
+    tokens: int
+
+    def reproduced(self) -> np.ndarray:
+        """True where a network came back on both halves (IoU >= 0.5 and map |corr| >= 0.8 where known)."""
+        correlation_ok = np.where(
+            np.isnan(self.correlation), True, self.correlation >= REPRODUCED_CORRELATION
+        )
+        return (self.iou >= REPRODUCED_IOU) & correlation_ok
+
+    def summary(self) -> dict[str, float | int]:
+        """Medians over the networks, and how many reproduced."""
+        correlation = self.correlation[~np.isnan(self.correlation)]
+        return {
+            "tokens_per_half": self.tokens,
+            "median_iou": round(float(np.median(self.iou)), 3),
+            "median_correlation": round(float(np.median(correlation)), 3) if len(correlation) else None,
+            "reproduced": int(self.reproduced().sum()),
+            "networks": len(self.iou),
+        }
+
+    def select(self, ids: list[int]) -> SplitHalf:
+        return SplitHalf(self.iou[ids], self.correlation[ids], self.tokens)
 
 
 @dataclass
@@ -47,6 +93,13 @@ class FunctionalNetworks:
     neuron_means: dict[int, np.ndarray] | None = None
     name: str = "networks"
     cards: list[NetworkCard] | None = None  # one per component (fnsft.cards), written to templates
+    settings: DiscoverySettings | None = (
+        None  # the recipe that found them (None: an older or imported template)
+    )
+    split_half: SplitHalf | None = (
+        None  # how each network came back on two halves of the texts (fnsft.reliability)
+    )
+    model_revision: str | None = None  # the Hub commit of the model they were found on, when known
 
     @property
     def num_components(self) -> int:
@@ -80,7 +133,15 @@ class FunctionalNetworks:
         }
 
     def check_components(self, component_ids: Iterable[int]) -> list[int]:
-        ids = [int(c) for c in component_ids]
+        """The distinct ids, sorted; a non-integer or unknown id is a MaskSelectionError naming it and the range."""
+        ids = []
+        for c in component_ids:
+            try:
+                ids.append(operator.index(c))
+            except TypeError:
+                raise MaskSelectionError(
+                    f"Component id {c!r} is not an integer; these networks have ids 0..{self.num_components - 1}."
+                ) from None
         if not ids:
             raise MaskSelectionError("No component selected; choose at least one network.")
         unknown = [c for c in ids if not 0 <= c < self.num_components]
@@ -123,6 +184,7 @@ class FunctionalNetworks:
     def top_categories(self, component: int, count: int = 2) -> list[str]:
         """The input categories that drive a component most (highest mean z-scored response), among those with
         a clearly positive response (>= MIN_LABEL_RESPONSE): a category the network ignores never names it."""
+        component = self.check_components([component])[0]
         if self.category_response is None or not self.categories:
             return []
         response = np.asarray(self.category_response[component], dtype=float)
@@ -130,10 +192,18 @@ class FunctionalNetworks:
         return [self.categories[i] for i in order]
 
     def label(self, component: int) -> str:
-        """A human label: id, size and what drives it, e.g. 'N3 · 412 neurons · code, math'."""
-        text = f"N{component} · {int(self.sizes()[component])} neurons"
+        """A human label: id, size, what drives it and, when measured, whether it reproduces on other texts,
+        e.g. 'N3 · 412 neurons · code, math · split-half IoU 0.91'."""
+        component = self.check_components([component])[0]
+        parts = [f"N{component}", f"{int(self.sizes()[component])} neurons"]
         top = self.top_categories(component)
-        return f"{text} · {', '.join(top)}" if top else text
+        if top:
+            parts.append(", ".join(top))
+        if self.split_half is not None:
+            iou = float(self.split_half.iou[component])
+            reproduced = bool(self.split_half.reproduced()[component])
+            parts.append(f"split-half IoU {iou:.2f}" + ("" if reproduced else " (does not reproduce)"))
+        return " · ".join(parts)
 
     def card(self, component: int) -> NetworkCard:
         """The card of one network: top and interval examples, histogram, logit effect, label (fnsft.cards).
@@ -147,6 +217,21 @@ class FunctionalNetworks:
                 "fnsft.card_pass.template_cards(networks, model, tokenizer)."
             )
         return self.cards[component]
+
+    def save_pretrained(self, folder: str | os.PathLike, *, card: bool = True) -> Path:
+        """Write a networks folder (config JSON, networks.safetensors, README card): see fnsft.hub."""
+        return _hub().save_pretrained(self, folder, card=card)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder_or_repo_id: str | os.PathLike, revision: str | None = None, **hub_options: Any
+    ) -> FunctionalNetworks:
+        """Networks from a save_pretrained folder or a Hub repo id (cache and offline mode honoured)."""
+        return _hub().from_pretrained(folder_or_repo_id, revision, **hub_options)
+
+    def push_to_hub(self, repo_id: str, **hub_options: Any) -> str:
+        """Upload the save_pretrained folder to a Hub model repo; returns the commit's URL."""
+        return _hub().push_to_hub(self, repo_id, **hub_options)
 
     def select(self, component_ids: Iterable[int]) -> FunctionalNetworks:
         """The chosen networks alone, renumbered from 0; the original ids are kept in `data`."""
@@ -163,6 +248,7 @@ class FunctionalNetworks:
             category_response=rows(self.category_response),
             maps=rows(self.maps),
             cards=None if self.cards is None else [self.cards[c].renumbered(i) for i, c in enumerate(ids)],
+            split_half=None if self.split_half is None else self.split_half.select(ids),
             data={**self.data, "selected_components": ids},
         )
 
@@ -170,7 +256,8 @@ class FunctionalNetworks:
         """The same fit with each kept neuron map thresholded anew (`rule`, `value`): no capture, no decomposition.
 
         Networks left empty are named in `threshold["notes"]` and warned about. Networks loaded from a template
-        keep no maps: rediscover them to change the threshold.
+        keep no maps: rediscover them to change the threshold. The split-half reliability was of the old neuron
+        sets and is dropped; the recorded settings take the new threshold.
 
         >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
         """
@@ -188,7 +275,12 @@ class FunctionalNetworks:
         cards = (
             None if self.cards is None else [dataclasses.replace(c, logit_effect=None) for c in self.cards]
         )
-        return dataclasses.replace(self, neurons=neurons, threshold=threshold, cards=cards)
+        settings = (
+            None if self.settings is None else self.settings.replace(threshold_rule=rule, threshold=value)
+        )
+        return dataclasses.replace(
+            self, neurons=neurons, threshold=threshold, cards=cards, settings=settings, split_half=None
+        )
 
 
 def iou_between(a: FunctionalNetworks, b: FunctionalNetworks) -> np.ndarray:

@@ -19,10 +19,6 @@ SHOWN_INPUT = 40  # characters of a bad input echoed back in a message, so an er
 LAYER_PART = re.compile(r"(\d{1,9})(?:-(\d{1,9}))?")
 MAX_COMPONENTS = 256
 MAX_DISCOVERY_TOKENS = 200_000
-MAX_TRAINING_STEPS = 100_000
-MAX_BATCH_SIZE = 512
-MAX_LENGTH = 32_768
-MAX_LORA_RANK = 1024
 
 
 class LimitError(FnsftError, ValueError):
@@ -137,24 +133,31 @@ def check_discovery(
 def check_training(
     max_steps: Any, epochs: Any, learning_rate: Any, batch_size: Any, max_length: Any, lora_r: Any
 ) -> dict[str, Any]:
-    """The numeric training settings, each checked; steps >= 1 or -1 (train for `epochs`)."""
-    steps = whole("Max steps", max_steps, -1, MAX_TRAINING_STEPS)
-    if steps == 0:
-        raise LimitError("Max steps must be at least 1, or -1 to train for the given epochs.")
-    epochs = finite("Epochs", epochs)
-    if steps == -1 and not 0 < epochs <= 100:
-        raise LimitError(f"With max steps -1, epochs must be above 0 and at most 100, got {epochs:g}.")
-    rate = finite("Learning rate", learning_rate)
-    if not 0 < rate <= 1:
-        raise LimitError(f"Learning rate must be above 0 and at most 1, got {rate:g}.")
-    return {
-        "max_steps": steps,
+    """The app's numeric training settings, checked by the one training table (fnsft.training_rules) with the
+    shared server's bounds on top; a form's whole-valued floats (4.0) count as integers."""
+    from .errors import TrainingConfigError
+    from .training_rules import check_settings, check_together
+
+    values = {
+        "max_steps": max_steps,
         "epochs": epochs,
-        "learning_rate": rate,
-        "batch_size": whole("Batch size", batch_size, 1, MAX_BATCH_SIZE),
-        "max_length": whole("Max length", max_length, 16, MAX_LENGTH),
-        "lora_r": whole("LoRA rank", lora_r, 1, MAX_LORA_RANK),
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "lora_r": lora_r,
     }
+    integers = ("max_steps", "batch_size", "max_length", "lora_r")
+    values.update({k: int(v) for k, v in values.items() if k in integers and _whole_float(v)})
+    try:
+        checked = check_settings(values, server=True)
+        check_together(checked)
+    except TrainingConfigError as error:
+        raise LimitError(str(error)) from None
+    return checked
+
+
+def _whole_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

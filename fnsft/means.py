@@ -46,22 +46,22 @@ def neuron_means(
 ) -> NeuronMeans:
     """Mean activation of every neuron at `granularity`'s site over `texts`, in one capture pass.
 
-    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split); taken
+    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped discovery corpus); taken
     in the same order as discovery takes them, so the same settings give the means discovery records.
 
     >>> means = fnsft.neuron_means(model, tokenizer)  # doctest: +SKIP
     >>> handle = ica.apply_component_masks(model, [0], mode="mean", means=means)  # doctest: +SKIP
     """
     from .texts import (
-        DEFAULT_PROMPTS,
         LabelledTexts,
         chat_formatted,
+        discovery_texts,
         interleave_by_category,
         load_labelled_texts,
     )
 
     if texts is None:
-        texts, split = DEFAULT_PROMPTS, split or "discovery"
+        texts = discovery_texts()
     if not isinstance(texts, LabelledTexts):
         texts = load_labelled_texts(texts, split=split)
     texts = interleave_by_category(texts)

@@ -67,6 +67,7 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 hid a shared cache from every other user ("does not exist")
     try:
         # save_pretrained refuses GGUF-quantized models: rebuild a plain model from the config and copy weights.
         config = copy.deepcopy(model.config)
@@ -79,6 +80,8 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
         plain.generation_config = model.generation_config
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        for written in staging.iterdir():  # some writers use owner-only temp files: a shared cache needs 0644
+            written.chmod(0o644)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -195,8 +198,26 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     model.config.fnsft_model_id = display_id
+    model.config.fnsft_model_revision = None if Path(source).exists() else _hub_commit(source)
     architecture_spec(model)  # fail early, at load time, on a family fnsft cannot analyse
     return model, tokenizer
+
+
+def skeleton_model(name_or_path: str | os.PathLike | None = None) -> nn.Module:
+    """The model's modules on the meta device, without weights: its shapes, for checks made before a load."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if name_or_path is not None and (Path(str(name_or_path)) / "adapter_config.json").is_file():
+        name_or_path = _adapter_base_model(Path(str(name_or_path)))
+    source, display_id = resolve_model_source(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"Could not read the configuration of {display_id!r}: {error}") from error
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    model.config.fnsft_model_id = display_id
+    return model
 
 
 def _adapter_base_model(adapter_dir: Path) -> str | None:
@@ -205,6 +226,23 @@ def _adapter_base_model(adapter_dir: Path) -> str | None:
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     base = config.get("base_model_name_or_path")
     return None if base in (None, "", EMBEDDED_MODEL_ID) else base
+
+
+def _hub_commit(repo_id: str) -> str | None:
+    """The commit of a Hub model as loaded: the cache snapshot its config.json came from."""
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except HFValidationError:
+        return None
+    return Path(cached).parent.name if isinstance(cached, str) else None
+
+
+def model_revision(model: nn.Module) -> str | None:
+    """The Hub commit `model` was loaded from (None for local folders and unknown sources)."""
+    return getattr(unwrap_model(model).config, "fnsft_model_revision", None)
 
 
 def model_id(model: nn.Module) -> str:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from .discovery_settings import DiscoverySettings, recorded_settings
 from .functional_networks import FunctionalNetworks, iou_between
+from .matching import match_networks, network_correlations
 
 KEPT_IOU = 0.5
 MOVED_IOU = 0.1
@@ -59,30 +59,6 @@ class DriftReport:
         }
 
 
-def _assign(score: np.ndarray) -> dict[int, int]:
-    """The one-to-one matching of rows to columns with the highest total score (Hungarian assignment)."""
-    rows, cols = linear_sum_assignment(-score)
-    return dict(zip(rows.tolist(), cols.tolist(), strict=True))
-
-
-def match_components(a: FunctionalNetworks, b: FunctionalNetworks) -> list[tuple[int, int, float]]:
-    """One-to-one matching of a's components to b's by IoU of neuron sets, best first: (a_id, b_id, iou)."""
-    iou = iou_between(a, b)
-    pairs = [(r, c, float(iou[r, c])) for r, c in _assign(iou).items()]
-    return sorted(pairs, key=lambda pair: -pair[2])
-
-
-def _correlation_matrix(base: FunctionalNetworks, after: FunctionalNetworks) -> np.ndarray | None:
-    """|correlation| between every pair of neuron maps, or None when either side has no maps."""
-    if base.maps is None or after.maps is None or base.maps.shape[1] != after.maps.shape[1]:
-        return None
-    a = base.maps - base.maps.mean(axis=1, keepdims=True)
-    b = after.maps - after.maps.mean(axis=1, keepdims=True)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    return np.abs(a @ b.T)
-
-
 def _status(iou: float, correlation: float | None) -> str:
     if iou >= KEPT_IOU:
         return "kept"
@@ -94,8 +70,8 @@ def _status(iou: float, correlation: float | None) -> str:
 def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> DriftReport:
     """Match `after` to `base` one-to-one and classify every base network (see the module docstring)."""
     iou = iou_between(base, after)
-    correlation = _correlation_matrix(base, after)
-    matched = _assign(iou if correlation is None else (iou + correlation) / 2)
+    correlation = network_correlations(base, after)
+    matched = match_networks(base, after)
     entries = []
     for component in range(base.num_components):
         partner = matched.get(component)
@@ -109,22 +85,11 @@ def compare_networks(base: FunctionalNetworks, after: FunctionalNetworks) -> Dri
     return DriftReport(entries, new, after)
 
 
-def rediscovery_settings(base: FunctionalNetworks) -> dict[str, Any]:
-    """The ICAMask settings that found `base` (as recorded in it), so a rediscovery repeats the same recipe."""
-    decomposition = base.decomposition
-    settings = {
-        "num_components": decomposition.get("num_components", base.num_components),
-        "threshold": base.threshold["value"],
-        "threshold_rule": base.threshold["rule"],
-        "granularity": base.granularity,
-        "stability_threshold": base.stability_threshold,
-        "max_length": base.data.get("max_length", 256),
-        "chat_format": base.data.get("chat_format", False),
-    }
-    for key in ("ica_over", "seed", "max_iter", "tol", "restarts", "stability_runs"):
-        if key in decomposition:
-            settings[key] = decomposition[key]
-    return settings
+def rediscovery_settings(base: FunctionalNetworks, **changes: Any) -> DiscoverySettings:
+    """The settings that found `base` (as recorded in it, whole), with `changes`: a rediscovery repeats the
+    recipe. Its split-half reliability is not redone (matching does not use it)."""
+    settings, _ = recorded_settings(base)
+    return settings.replace(**{"split_half": False, **changes})
 
 
 def drift(
@@ -140,10 +105,10 @@ def drift(
     """Rediscover networks on `model_after` with the texts and settings of `base_networks`, and say per base
     network whether it was kept, moved or dissolved.
 
-    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped prompt set, discovery split). Use the
+    texts: what `ICAMask.compute_global_networks` accepts (None: the shipped discovery corpus). Use the
     texts the base networks were found on, or the comparison mixes data change with model change.
     max_tokens: default the token count the base networks were found with.
-    settings: ICAMask settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
+    settings: discovery settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
 
     >>> report = drift(base, fine_tuned_model, tokenizer)  # doctest: +SKIP
     >>> report.counts()  # doctest: +SKIP
@@ -151,14 +116,16 @@ def drift(
     """
     from .networks import ICAMask
 
-    finder = ICAMask(**{**rediscovery_settings(base_networks), **(settings or {})})
-    budget = max_tokens or base_networks.data.get("num_tokens") or 4096
+    recipe = rediscovery_settings(base_networks, **(settings or {}))
+    if max_tokens is not None:
+        recipe = recipe.replace(max_tokens=max_tokens)
+    elif base_networks.settings is None and isinstance(base_networks.data.get("num_tokens"), int):
+        recipe = recipe.replace(max_tokens=base_networks.data["num_tokens"])  # an older template's budget
+    finder = ICAMask(recipe, cards=False)
     was_training = model_after.training
     model_after.eval()  # a model straight from training would otherwise run its dropout during capture
     try:
-        after = finder.compute_global_networks(
-            model_after, tokenizer, texts, max_tokens=budget, progress=progress
-        )
+        after = finder.compute_global_networks(model_after, tokenizer, texts, progress=progress)
     finally:
         model_after.train(was_training)
     return compare_networks(base_networks, after)

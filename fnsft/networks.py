@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -12,39 +13,39 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import CapturedActivations, capture_activations, check_granularity, layer_widths
+from .activations import CapturedActivations, capture_activations, layer_widths
 from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
-from .choices import DISCOVERY, ICA_ORIENTATIONS
-from .decomposition import Decomposition, decompose, standardize_
+from .decomposition import Decomposition, decompose, decomposition_record, standardize_
 from .devices import decomposition_device, matrix_dtype
+from .discovery_settings import (
+    DEFAULT_SETTINGS,
+    DiscoverySettings,
+    ica_settings,
+    recorded_settings,
+    setting_names,
+)
 from .errors import DecompositionError
 from .functional_networks import FunctionalNetworks
-from .limits import check_choice, check_threshold
 from .masking import MaskHandle, apply_mask, masked
 from .means import NeuronMeans, split_by_layer
-from .models import model_id
+from .models import model_id, model_revision
 from .parallel import Processes
-from .recorded_settings import DISCOVERY_SETTINGS, recorded_settings
+from .reliability import SplitHalf, split_half, split_halves
 from .selection import Components, NetworkSelection
-from .streaming_discovery import SKETCH_ROWS, SKETCH_TOKENS, BatchGroups, decompose_statistics
-from .texts import DEFAULT_PROMPTS, LabelledTexts, chat_formatted, interleave_by_category, load_labelled_texts
+from .streaming_discovery import BatchGroups, decompose_statistics
+from .texts import LabelledTexts, chat_formatted, discovery_texts, interleave_by_category, load_labelled_texts
 from .thresholds import category_response, threshold_networks
 
 
 class ICAMask:
     """Find functional networks with PCA + ICA over MLP neuron activations, then mask or export them.
 
-    Settings go in __init__ (scikit-learn style); `compute_global_networks` learns `networks_`.
-    threshold_rule/threshold: "zscore" (keep z >= value; the paper uses 1.96), "percentile" (|w| >= value-th
-    percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
-    ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
+    Settings go in __init__ (scikit-learn style), held as one `DiscoverySettings` (`fnsft.discovery_settings`,
+    which documents each) that the networks record; `compute_global_networks` learns `networks_`.
     device: where the decomposition runs; "auto" uses the model's GPU when the matrix fits in half its free memory.
     cards: also build each network's card (fnsft.cards) from the discovery pass (its logit effect is measured
     later: fnsft.card_pass.add_logit_effects).
-    streaming: keep no [tokens x neurons] matrix; sketch it during capture (`fnsft.streaming_discovery`), so
-    memory does not grow with tokens x neurons; sketch_rows sets the sketch's size (and its accuracy),
-    sketch_tokens how many tokens (a random sample of the batches) are sketched before the pass over all.
 
     >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
     >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
@@ -54,57 +55,39 @@ class ICAMask:
 
     def __init__(
         self,
-        num_components: int = DISCOVERY.num_components,
-        threshold: float = DISCOVERY.threshold,
-        threshold_rule: str = DISCOVERY.threshold_rule,
-        granularity: str = DISCOVERY.granularity,
-        ica_over: str = DISCOVERY.ica_over,
-        seed: int = DISCOVERY.seed,
-        max_iter: int = 400,
-        tol: float = 1e-4,
-        restarts: int = 3,
-        stability_runs: int = DISCOVERY.stability_runs,
-        stability_threshold: float = 0.8,
-        max_length: int = DISCOVERY.max_length,
-        batch_size: int = 8,
-        chat_format: bool = False,
+        settings: DiscoverySettings | None = None,
+        *,
         device: str | torch.device | None = "auto",
         cards: bool = True,
-        streaming: bool = False,
-        sketch_rows: int = SKETCH_ROWS,
-        sketch_tokens: int = SKETCH_TOKENS,
+        **overrides: Any,
     ):
-        check_granularity(granularity)
-        check_threshold(threshold_rule, threshold)
-        check_choice("ica_over", ica_over, ICA_ORIENTATIONS)
-        self.num_components = num_components
-        self.threshold = threshold
-        self.threshold_rule = threshold_rule
-        self.granularity = granularity
-        self.ica_over = ica_over
-        self.seed = seed
-        self.max_iter = max_iter
-        self.tol = tol
-        self.restarts = restarts
-        self.stability_runs = stability_runs
-        self.stability_threshold = stability_threshold
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.chat_format = chat_format
+        """settings: a DiscoverySettings (default: the library's), with `overrides` by name
+        (`ICAMask(num_components=8, seed=1)`). device and cards say where and what, not how networks are found,
+        so they are not part of the recorded recipe."""
+        if settings is not None and not isinstance(settings, DiscoverySettings):
+            raise TypeError(
+                f"ICAMask takes a DiscoverySettings or settings by name, e.g. ICAMask(num_components=20); "
+                f"got {settings!r}."
+            )
+        base = settings or DEFAULT_SETTINGS
+        self.settings = base.replace(**overrides) if overrides else base
         self.device = device
         self.cards = cards
-        self.streaming = streaming
-        self.sketch_rows = sketch_rows
-        self.sketch_tokens = sketch_tokens
         self.networks_: FunctionalNetworks | None = None
         self.unknown_settings: tuple[str, ...] = ()  # settings a loaded template did not record
+
+    def __getattr__(self, name: str) -> Any:
+        """Each setting reads as an attribute too (`ica.num_components`), as scikit-learn estimators do."""
+        if name != "settings" and name in setting_names():
+            return getattr(self.settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def compute_global_networks(
         self,
         model: nn.Module,
         tokenizer,
         texts_or_dataset: Any = None,
-        max_tokens: int = DISCOVERY.max_tokens,
+        max_tokens: int | None = None,
         *,
         text_field: str | None = None,
         category_field: str = "category",
@@ -113,48 +96,77 @@ class ICAMask:
     ) -> FunctionalNetworks:
         """Capture activations over the texts, decompose them and threshold each component into a network.
 
-        texts_or_dataset: texts, a file, a dataset, or None for the project's multi-domain prompt set
-        (its discovery split). progress(stage, fraction) reports capture and decomposition.
+        texts_or_dataset: texts, a file, a dataset, or None for the shipped discovery corpus
+        (`fnsft.texts.discovery_texts`). max_tokens: the token budget (default: the settings'; recorded with them).
+        progress(stage, fraction) reports capture and decomposition.
 
         >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
         """
         if texts_or_dataset is None:
-            texts_or_dataset, split = DEFAULT_PROMPTS, split or "discovery"
+            texts_or_dataset = discovery_texts()
         if not isinstance(texts_or_dataset, LabelledTexts):
             texts_or_dataset = load_labelled_texts(
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
+        settings = self.settings if max_tokens is None else self.settings.replace(max_tokens=max_tokens)
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
-        if self.streaming:
-            return self._compute_streaming(model, tokenizer, texts, max_tokens, report)
-        if Processes().distributed:
+        if settings.streaming:
+            networks = self._compute_streaming(model, tokenizer, texts, settings, report)
+        elif Processes().distributed:
             raise DecompositionError(
                 "Data-parallel discovery streams its statistics: pass streaming=True (--streaming true)."
             )
-        captured = self._capture(model, tokenizer, texts, max_tokens, report, dtype=matrix_dtype())
+        else:
+            networks = self._compute_in_memory(model, tokenizer, texts, settings, report)
+        if settings.split_half and networks is not None:
+            networks.split_half = self._split_half(model, tokenizer, texts_or_dataset, networks, report)
+            if networks.cards is not None:  # the labels now say how each network reproduces
+                networks.cards = [
+                    dataclasses.replace(card, label=networks.label(card.component)) for card in networks.cards
+                ]
+        report("done", 1.0)
+        self.networks_ = networks
+        return networks
+
+    def _compute_in_memory(
+        self, model, tokenizer, texts: LabelledTexts, settings, report
+    ) -> FunctionalNetworks:
+        dtype = matrix_dtype(settings.matrix_dtype)
+        captured = self._capture(model, tokenizer, texts, settings, report, dtype=dtype)
         report("decompose", 0.0)
         flat_means = torch.empty(captured.matrix.shape[1])
         matrix = standardize_(captured.matrix, means_out=flat_means)
         result = decompose(
             matrix,
-            self.num_components,
-            **self._ica_settings(),
+            settings.num_components,
+            **ica_settings(settings),
             device=decomposition_device(self.device, model, matrix),
         )
         del matrix, captured.matrix
-        return self._finish(model, tokenizer, texts, captured, result, flat_means, report)
+        return self._finish(model, tokenizer, texts, captured, result, flat_means, settings, report)
 
-    def _ica_settings(self) -> dict:
-        """The decomposition settings both discovery paths pass on."""
-        return {
-            "over": self.ica_over,
-            "seed": self.seed,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "restarts": self.restarts,
-            "stability_runs": self.stability_runs,
-        }
+    def _split_half(self, model, tokenizer, texts: LabelledTexts, networks, report) -> SplitHalf:
+        """Discover again on each of two disjoint halves of the texts (half the tokens each) and record how
+        well every network comes back (`fnsft.reliability.split_half`)."""
+        settings = networks.settings
+        halves = split_halves(texts)
+        half_settings = settings.replace(
+            split_half=False, stability_runs=0, max_tokens=settings.max_tokens // 2
+        )
+        found = []
+        for index, half in enumerate(halves):
+            stage = f"split-half {'AB'[index]}"
+            finder = ICAMask(half_settings, device=self.device, cards=False)
+            found.append(
+                finder.compute_global_networks(
+                    model,
+                    tokenizer,
+                    half,
+                    progress=lambda _stage, fraction, stage=stage: report(stage, fraction),
+                )
+            )
+        return split_half(networks, *found)
 
     def _finish(
         self,
@@ -164,65 +176,65 @@ class ICAMask:
         captured: CapturedActivations,
         result,
         flat_means,
+        settings: DiscoverySettings,
         report,
     ) -> FunctionalNetworks:
         """The networks of either path, with the neurons' means and (when asked) their cards."""
         means = split_by_layer(flat_means, captured.layer_widths)
-        self.networks_ = self._networks(model, texts, captured, result, means)
+        networks = self._networks(model, texts, captured, result, means, settings)
         if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
             report("cards", 0.0)
             rows = token_rows(captured, texts.categories)
-            self.networks_.cards = discovery_cards(self.networks_, result.time_courses, rows, tokenizer)
-        report("done", 1.0)
-        return self.networks_
+            networks.cards = discovery_cards(networks, result.time_courses, rows, tokenizer)
+        return networks
 
     def _compute_streaming(
-        self, model: nn.Module, tokenizer, texts: LabelledTexts, max_tokens: int, report
-    ) -> FunctionalNetworks:
+        self, model: nn.Module, tokenizer, texts: LabelledTexts, settings: DiscoverySettings, report
+    ) -> FunctionalNetworks | None:
         """Streaming discovery: moments and sketch filled batch by batch, no stored matrix; data-parallel under
         a process group (each process runs its share of the batches, every process gets the networks)."""
         processes = Processes()
-        width = sum(layer_widths(model, self.granularity))
-        groups = BatchGroups(width, self.sketch_rows, processes)
+        width = sum(layer_widths(model, settings.granularity))
+        groups = BatchGroups(width, settings.sketch_rows, processes)
 
-        capture = partial(self._capture, model, tokenizer, texts, max_tokens, report, shard=processes.shard)
-        captured = capture(groups.sink(), sample_tokens=self.sketch_tokens)
+        capture = partial(self._capture, model, tokenizer, texts, settings, report, shard=processes.shard)
+        captured = capture(groups.sink(), sample_tokens=settings.sketch_tokens)
         report("decompose", 0.0)
         result, moments = decompose_statistics(
             groups.merged(),
             len(captured.text_index),
-            self.num_components,
+            settings.num_components,
             capture,
-            **self._ica_settings(),
+            **ica_settings(settings),
             processes=processes,
         )
+        networks = None
         if processes.is_first:
-            self._finish(model, tokenizer, texts, captured, result, moments.mean, report)
-        self.networks_ = processes.share(self.networks_)
-        return self.networks_
+            networks = self._finish(model, tokenizer, texts, captured, result, moments.mean, settings, report)
+        return processes.share(networks)
 
     def _capture(
         self,
         model: nn.Module,
         tokenizer,
         texts: LabelledTexts,
-        max_tokens: int,
+        settings: DiscoverySettings,
         report,
         sink=None,
         shard=(0, 1),
         dtype: torch.dtype = torch.float32,
         sample_tokens: int | None = None,
     ) -> CapturedActivations:
-        inputs = chat_formatted(texts.texts, tokenizer) if self.chat_format else texts.texts
+        inputs = chat_formatted(texts.texts, tokenizer) if settings.chat_format else texts.texts
         return capture_activations(
             model,
             tokenizer,
             inputs,
-            granularity=self.granularity,
-            max_tokens=max_tokens,
-            max_length=self.max_length,
-            batch_size=self.batch_size,
-            add_special_tokens=not self.chat_format,  # a chat template already wrote its BOS
+            granularity=settings.granularity,
+            max_tokens=settings.max_tokens,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+            add_special_tokens=not settings.chat_format,  # a chat template already wrote its BOS
             progress=lambda done, total: report("capture", done / total),
             sink=sink,
             shard=shard,
@@ -237,10 +249,11 @@ class ICAMask:
         captured: CapturedActivations,
         result: Decomposition,
         means: NeuronMeans,
+        settings: DiscoverySettings,
     ) -> FunctionalNetworks:
         """The thresholded networks with everything known about how they were found (and each neuron's mean)."""
         neurons, threshold = threshold_networks(
-            result.maps, captured.layer_widths, self.threshold_rule, self.threshold
+            result.maps, captured.layer_widths, settings.threshold_rule, settings.threshold
         )
         categories, response = [], None
         if texts.categories is not None:
@@ -251,46 +264,26 @@ class ICAMask:
             neurons=neurons,
             shape=model_shape(model),
             model_id=model_id(model),
-            granularity=self.granularity,
+            model_revision=model_revision(model),
+            granularity=settings.granularity,
             threshold=threshold,
-            decomposition=self._decomposition_record(result),
+            decomposition=decomposition_record(result),
             data={
                 **texts.provenance,
                 "num_texts_used": captured.num_texts,
                 "num_tokens": int(len(captured.text_index)),
-                "max_length": self.max_length,
-                "chat_format": self.chat_format,
+                "max_length": settings.max_length,
+                "chat_format": settings.chat_format,
             },
             explained_variance=result.explained_variance_ratio,
             stability=result.stability,
-            stability_threshold=self.stability_threshold,
+            stability_threshold=settings.stability_threshold,
             categories=categories,
             category_response=response,
             maps=result.maps,
             neuron_means=means,
+            settings=settings,
         )
-
-    def _decomposition_record(self, result: Decomposition) -> dict:
-        return {
-            "method": "randomized PCA (1 power iteration, 200 probes) + symmetric FastICA (logcosh)",
-            "ica_over": self.ica_over,
-            "num_components": self.num_components,
-            "seed": self.seed,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-            "restarts": self.restarts,
-            "converged": result.converged,
-            "iterations": result.iterations,
-            "pca_variance_ratio": result.pca_variance_ratio,
-            "matrix_dtype": result.matrix_dtype,
-            "stability_runs": result.stability_runs,
-            "notes": result.notes,
-            **(
-                {"streaming": True, "sketch_rows": self.sketch_rows, "sketch_tokens": self.sketch_tokens}
-                if self.streaming
-                else {}
-            ),
-        }
 
     def _fitted(self) -> FunctionalNetworks:
         if self.networks_ is None:
@@ -380,15 +373,15 @@ class ICAMask:
         """An ICAMask holding the networks of a template file (checked against `model` when given).
 
         Its settings are those the template records; any it does not record (an imported template knows no
-        threshold or decomposition) keep ICAMask's defaults and are named in `unknown_settings`.
+        threshold or decomposition) keep the defaults and are named in `unknown_settings`.
 
         >>> ica = fnsft.ICAMask.from_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
         """
         from .templates import load_templates
 
         networks = load_templates(path, model)
-        known = recorded_settings(networks)
-        mask = cls(**known)
-        mask.unknown_settings = tuple(sorted(set(DISCOVERY_SETTINGS) - set(known)))
+        settings, unknown = recorded_settings(networks)
+        mask = cls(settings)
+        mask.unknown_settings = unknown
         mask.networks_ = networks
         return mask

@@ -1,5 +1,5 @@
 """Data-parallel discovery over a torch.distributed process group (torchrun or accelerate launch: gloo on CPU,
-NCCL on GPU).
+NCCL on GPU), joined and described by accelerate's PartialState.
 
 Each process captures every world-th batch of the same chosen tokens. The per-neuron moments merge exactly (Chan's
 update is a merge of summaries), Frequent Directions sketches merge by stacking and shrinking (mergeable
@@ -17,19 +17,32 @@ import torch
 import torch.distributed as dist
 
 
+def process_state():
+    """accelerate's PartialState for this process (shared by every caller, the Trainer included). Where the
+    environment describes a group and there is no CUDA, it is asked for CPU processes (gloo), which accelerate
+    otherwise does not see as a group; one process alone keeps accelerate's own device choice (e.g. MPS)."""
+    from accelerate import PartialState
+
+    group = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return PartialState(cpu=group and not torch.cuda.is_available())
+
+
 class Processes:
     """This process's place among the processes discovering together: one alone, or one of a process group.
+    Its role (rank, local rank, device, first or not) comes from accelerate's PartialState, as the Trainer's does.
 
     >>> Processes().world  # no process group: one process
     1
     """
 
     def __init__(self) -> None:
-        self.distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        self.rank = dist.get_rank() if self.distributed else 0
-        self.world = dist.get_world_size() if self.distributed else 1
-        nccl = self.distributed and dist.get_backend() == "nccl"
-        self.device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+        state = process_state()
+        self.world = state.num_processes
+        self.distributed = self.world > 1
+        self.rank = state.process_index
+        self.local_rank = state.local_process_index
+        nccl = self.distributed and state.backend == "nccl"
+        self.device = state.device if nccl else torch.device("cpu")
 
     @property
     def shard(self) -> tuple[int, int]:
@@ -75,18 +88,14 @@ class Processes:
 
 
 def join_process_group_from_environment() -> bool:
-    """Join the process group torchrun / accelerate launch describe in the environment (WORLD_SIZE > 1):
-    NCCL when this process has a GPU, gloo otherwise. False when there is none to join."""
+    """Join the process group torchrun / accelerate launch describe in the environment (WORLD_SIZE > 1), through
+    accelerate's PartialState: NCCL on this process's GPU, gloo on CPU. False when there is none to join."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
         return False
-    if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return True
+    return process_state().num_processes > 1
 
 
 def leave_process_group() -> None:
     """Leave the group joined above (a clean exit, without the warning about an undestroyed group)."""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        process_state().destroy_process_group()

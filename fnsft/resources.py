@@ -21,6 +21,7 @@ def bundled(name: str) -> Path:
 
 
 DEFAULT_PROMPTS = bundled("prompts/multidomain.jsonl")
+DEFAULT_CORPUS = bundled("corpus/corpus.jsonl")  # the discovery corpus (corpus/SOURCES.md: what and whose)
 SAMPLE_DATA = bundled("sample_sft.jsonl")
 SHIPPED_TEMPLATES_DIR = bundled("ica_templates")
 EVIDENCE_JSON = bundled("evidence.json")
@@ -31,7 +32,7 @@ def portable_name(source: str | os.PathLike) -> str:
     relative to the working folder for a file under it, else the file's own name (never a machine path)."""
     path = Path(source)
     resolved = path.resolve()
-    for name in ("prompts/multidomain.jsonl", "sample_sft.jsonl"):
+    for name in ("prompts/multidomain.jsonl", "corpus/corpus.jsonl", "sample_sft.jsonl"):
         if resolved == bundled(name).resolve():
             return PACKAGE_PREFIX + name
     if resolved.parent == SHIPPED_TEMPLATES_DIR.resolve():

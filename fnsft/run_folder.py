@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoints import last_complete_checkpoint, scan
+from .checkpoints import STAGING_PREFIX, last_complete_checkpoint, scan
 from .errors import RunFolderError
 from .run_status import read_run_status
 
@@ -83,7 +83,9 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> RunFolderP
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints")
         if checkpoint is None:
             _, incomplete = scan(run_dir / "checkpoints")
-            found = f" (only incomplete ones: {', '.join(p.name for p in incomplete)})" if incomplete else ""
+            unfinished = sorted((run_dir / "checkpoints").glob(STAGING_PREFIX + "*"))
+            names = ", ".join(p.name for p in [*incomplete, *unfinished])
+            found = f" (only incomplete ones, skipped: {names})" if names else ""
             raise RunFolderError(
                 f"resume=True but {run_dir / 'checkpoints'} holds no complete checkpoint{found}; "
                 "point output_dir at the stopped run."
@@ -129,16 +131,19 @@ class RunFolderLock:
 
 
 def claim_run_folder(plan: RunFolderPlan) -> RunFolderLock:
-    """Create and lock the folder; for an explicit overwrite, remove the earlier run's outputs."""
-    created = not plan.run_dir.exists()
+    """Create (if needed) and lock the folder, then check again under the lock that no other run wrote it
+    meanwhile; for an explicit overwrite, remove the earlier run's outputs. A refused claim deletes nothing:
+    the folder may be another process's."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunFolderLock(plan.run_dir)
-    try:
-        lock.acquire()
-    except RunFolderError:
-        if created:
-            shutil.rmtree(plan.run_dir, ignore_errors=True)
-        raise
+    lock.acquire()
+    arrived = [name for name in earlier_run(plan.run_dir) if name not in plan.earlier]
+    if arrived and not plan.checkpoint:
+        lock.release()
+        raise RunFolderError(
+            f"{plan.run_dir} was taken by another run while this one started ({', '.join(arrived)}); "
+            "choose another output_dir."
+        )
     if plan.overwrite and plan.earlier:
         logger.warning("overwrite=True: removing %s's earlier %s", plan.run_dir, ", ".join(plan.earlier))
         for name in plan.earlier:

@@ -28,8 +28,11 @@ STALE_AFTER = 4 * HEARTBEAT_SECONDS
 
 
 def is_main_process() -> bool:
-    """Under torchrun / accelerate launch only rank 0 writes the run folder."""
-    return os.environ.get("RANK", "0") == "0"
+    """Under torchrun / accelerate launch only the main process (accelerate's PartialState) writes the run
+    folder."""
+    from .parallel import process_state
+
+    return process_state().is_main_process
 
 
 def _now() -> str:

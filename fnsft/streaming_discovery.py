@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .choices import SKETCH_ROWS as SKETCH_ROWS  # re-exported
 from .choices import SKETCH_TOKENS as SKETCH_TOKENS  # re-exported
-from .decomposition import Decomposition, decompose_factors, reduced_stability
+from .decomposition import Decomposition, decompose_factors, rerun_maps, time_courses_of, with_consensus
 from .errors import DecompositionError
 from .parallel import Processes
 from .streaming import FrequentDirections, RangePass, RunningMoments, pilot_from
@@ -141,6 +142,7 @@ def decompose_statistics(
     tol: float,
     restarts: int,
     stability_runs: int,
+    consensus: bool = False,
     processes: Processes | None = None,
 ) -> tuple[Decomposition | None, RunningMoments]:
     """Components of all `tokens` tokens from the sketch of a sample of them (`merged` under a process group)
@@ -170,8 +172,11 @@ def decompose_statistics(
     top = slice(0, n_components)
     result = decompose_factors(u[:, top], s[top], v[:, top], moments.total_variance(), **common)
     if stability_runs > 0:
-        result.stability = reduced_stability(u * s, v, result.maps, runs=stability_runs, **common)
-        result.stability_runs = stability_runs
+        scores, maps = rerun_maps(u * s, v, result.maps, runs=stability_runs, **common)
+        result.stability, result.stability_runs = np.median(scores, axis=0).astype(np.float32), stability_runs
+        if consensus and over == "neurons":
+            courses = time_courses_of(None, u, s, v, None, maps, over)
+            result = with_consensus(result, maps, courses, moments.total_variance())
     spread = f" over {processes.world} processes" if processes.distributed else ""
     result.notes.append(
         f"streaming: Frequent Directions sketch (Liberty 2013, {sample.sketch.sketch_rows} rows) of "

@@ -1,8 +1,9 @@
 """The template schema, checked field by field before anything is built from a file.
 
 Every failure is a TemplateError naming the file, the field (e.g. `components[2].neurons['5'][3]`) and the
-expected form. Nothing is coerced: 1.9, true and "12" are not neuron ids. Files are bounded in size and nesting
-before json.loads sees them, so no input reaches OverflowError, RecursionError or an IndexError later on.
+expected form. Nothing is coerced: 1.9, true and "12" are not neuron ids, and no key may repeat. Files are bounded
+in size and nesting (fnsft.bounded) before json.loads sees them, so no input reaches OverflowError,
+RecursionError or an IndexError later on.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from .bounded import TooLarge, loads_json, read_bounded
 from .choices import GRANULARITIES
+from .discovery_settings import DiscoverySettings, DiscoverySettingsError
 from .errors import TemplateError
+from .functional_networks import SplitHalf
+from .limits import LimitError
 
 MAX_TEMPLATE_BYTES = 256 * 2**20
 MAX_DEPTH = 32
 MAX_ID = 2**31 - 1
 LAYER_KEY = re.compile(r"0|[1-9][0-9]{0,8}")
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class Checker:
@@ -88,40 +92,39 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _depth(text: str) -> int:
-    """The deepest bracket nesting of a JSON text (strings removed first)."""
-    brackets = re.sub(r"[^\[\]{}]", "", _STRINGS.sub("", text))
-    if not brackets:
-        return 0
-    steps = np.frombuffer(brackets.encode(), dtype=np.uint8)
-    return int(np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1)).max())
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are each given once (a repeated layer would otherwise win silently)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {twice!r} appears twice in one object; each key may appear once")
+    return data
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_template_json(path: str | os.PathLike) -> Any:
-    """The parsed JSON of a template file, refusing missing, oversized, too deeply nested or non-JSON files."""
+    """The parsed JSON of a template file, refusing missing, oversized, too deeply nested or non-JSON files.
+
+    A UTF-8 byte-order mark is skipped, as in data files."""
     source, file = str(path), Path(path)
     if not file.exists():
         raise TemplateError(f"{source}: no such file.")
     if not file.is_file():
-        raise TemplateError(f"{source}: is a folder, not a template file.")
-    size = file.stat().st_size
-    if size > MAX_TEMPLATE_BYTES:
-        raise TemplateError(f"{source}: {size} bytes; template files are at most {MAX_TEMPLATE_BYTES} bytes.")
+        kind = "a folder" if file.is_dir() else "not a regular file (a pipe, socket or device)"
+        raise TemplateError(f"{source}: is {kind}, not a template file.")
     try:
-        text = file.read_text(encoding="utf-8")
+        data = read_bounded(file, MAX_TEMPLATE_BYTES, "template files")
+        return loads_json(data, MAX_DEPTH, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except TooLarge as error:
+        raise TemplateError(f"{source}: {error}.") from None
     except UnicodeDecodeError as error:
         raise TemplateError(f"{source}: not valid JSON (not UTF-8 text: {error.reason}).") from None
     except OSError as error:
         raise TemplateError(f"{source}: cannot be read ({error.strerror or error}).") from None
-    depth = _depth(text)
-    if depth > MAX_DEPTH:
-        raise TemplateError(f"{source}: nested {depth} levels deep; templates nest at most {MAX_DEPTH}.")
-
-    def refuse_constant(name: str):
-        raise ValueError(f"{name} is not a JSON number")
-
-    try:
-        return json.loads(text, parse_constant=refuse_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as error:
         raise TemplateError(f"{source}: not valid JSON ({error}).") from None
 
@@ -129,8 +132,9 @@ def read_template_json(path: str | os.PathLike) -> Any:
 def check_shape(check: Checker, model: Any) -> dict:
     """model.shape: model_type, num_layers, one intermediate size per layer, hidden_size."""
     model = check.object(model, "model")
-    if "id" in model:
-        check.text(model["id"], "model.id")
+    for key in ("id", "revision"):
+        if key in model:
+            check.text(model[key], f"model.{key}")
     shape = check.object(model.get("shape"), "model.shape")
     check.text(shape.get("model_type"), "model.shape.model_type")
     layers = check.integer(shape.get("num_layers"), "model.shape.num_layers", 1, 100_000)
@@ -308,6 +312,30 @@ def check_fnsft_template(check: Checker, data: dict) -> dict:
         "category_response": response,
         "neuron_means": check_neuron_means(check, data.get("neuron_means"), widths),
     }
+
+
+def check_settings(check: Checker, raw: Any) -> DiscoverySettings | None:
+    """discovery: the settings that found the networks, whole (absent in older templates)."""
+    if raw is None:
+        return None
+    try:
+        return DiscoverySettings.from_dict(check.object(raw, "discovery"))
+    except (DiscoverySettingsError, LimitError) as error:
+        check.fail("discovery", str(error), "the settings a discovery records (fnsft.DiscoverySettings)")
+
+
+def check_split_half(check: Checker, data: dict) -> SplitHalf | None:
+    """Per component split_half_iou (and split_half_correlation), with the tokens per half in split_half."""
+    components = data["components"]
+    iou = _optional_measure(check, components, "split_half_iou", 1.0)
+    if iou is None:
+        return None
+    correlation = _optional_measure(check, components, "split_half_correlation", 1.0)
+    summary = check.object(data.get("split_half", {}), "split_half")
+    tokens = check.integer(summary.get("tokens_per_half", 0), "split_half.tokens_per_half")
+    return SplitHalf(
+        iou, np.full(len(iou), np.nan, np.float32) if correlation is None else correlation, tokens
+    )
 
 
 def check_sft_template(check: Checker, data: dict) -> tuple[list[dict[int, np.ndarray]], int, int]:

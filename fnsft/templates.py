@@ -8,9 +8,11 @@ MLP-output channels) is read too, so its users can bring their templates.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,8 +23,16 @@ from .architectures import ModelShape, model_shape
 from .card_schema import check_cards
 from .errors import TemplateError
 from .functional_networks import FunctionalNetworks
+from .hook_names import hook_site_names
 from .resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
-from .template_schema import Checker, check_fnsft_template, check_sft_template, read_template_json
+from .template_schema import (
+    Checker,
+    check_fnsft_template,
+    check_settings,
+    check_sft_template,
+    check_split_half,
+    read_template_json,
+)
 
 FORMAT_NAME = "fnsft-templates"
 SCHEMA_VERSION = 2
@@ -54,6 +64,10 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
             entry["explained_variance"] = float(networks.explained_variance[c])
         if networks.stability is not None:
             entry["stability"] = float(networks.stability[c])
+        if networks.split_half is not None:
+            entry["split_half_iou"] = round(float(networks.split_half.iou[c]), 4)
+            if not np.isnan(networks.split_half.correlation[c]):
+                entry["split_half_correlation"] = round(float(networks.split_half.correlation[c]), 4)
         entry["top_categories"] = networks.top_categories(c, 3)
         components.append(entry)
     cards = None if networks.cards is None else [card.to_dict() for card in networks.cards]
@@ -62,11 +76,18 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         "schema_version": SCHEMA_VERSION,
         "name": networks.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"id": networks.model_id, "shape": networks.shape.to_dict()},
+        "model": {
+            "id": networks.model_id,
+            **({} if networks.model_revision is None else {"revision": networks.model_revision}),
+            "shape": networks.shape.to_dict(),
+        },
+        "hook_sites": hook_site_names(networks.granularity, networks.shape.model_type),
         "granularity": networks.granularity,
         "threshold": networks.threshold,
+        **({} if networks.settings is None else {"discovery": networks.settings.to_dict()}),
         "decomposition": networks.decomposition,
         "data": networks.data,
+        **({} if networks.split_half is None else {"split_half": networks.split_half.summary()}),
         "stability_threshold": networks.stability_threshold,
         "categories": networks.categories,
         "category_response": _optional_list(networks.category_response),
@@ -82,7 +103,8 @@ def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o777 if target.is_file() else 0o644
-    handle, temp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    _remove_stale_temps(target)
+    handle, temp = tempfile.mkstemp(prefix=f"{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(handle, mode)
         with os.fdopen(handle, "w") as stream:
@@ -93,6 +115,24 @@ def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temp files of `target` left by writers that were killed (their process id, in the name, is gone)."""
+    for temp in target.parent.glob(f"{glob.escape(target.name)}.*-*.tmp"):
+        pid = temp.name[len(target.name) + 1 :].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def save_templates(networks: FunctionalNetworks, path: str | os.PathLike) -> Path:
@@ -129,9 +169,12 @@ def templates_from_dict(data: dict, source: str = "template") -> FunctionalNetwo
     check = Checker(source)
     fields = check_fnsft_template(check, data)
     cards = check_cards(check, data.get("cards"), len(fields["neurons"])) if version >= 2 else None
+    fields["settings"] = check_settings(check, data.get("discovery"))
+    fields["split_half"] = check_split_half(check, data)
     return FunctionalNetworks(
         shape=ModelShape.from_dict(data["model"]["shape"]),
         model_id=str(data["model"].get("id", "unknown")),
+        model_revision=data["model"].get("revision"),
         granularity=data["granularity"],
         threshold=dict(data["threshold"]),
         decomposition=dict(data.get("decomposition") or {}),
@@ -189,4 +232,32 @@ def check_compatible(networks: FunctionalNetworks, model: nn.Module, source: str
         raise TemplateError(
             f"{source} was made for another model ({networks.model_id}): {'; '.join(problems)}. "
             "Build templates for this model with fnsft-build-templates or ICAMask.compute_global_networks."
+        )
+    _warn_other_checkpoint(networks, model, source)
+
+
+def _named(model_id: str, revision: str | None) -> str:
+    return model_id if revision is None else f"{model_id}@{revision}"
+
+
+def _same_id(a: str, b: str) -> bool:
+    """One id, or the same name with and without its Hub namespace (a local copy of a Hub model)."""
+    short = a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
+    return a == b or "unknown" in (a, b) or (short and ("/" not in a or "/" not in b))
+
+
+def _warn_other_checkpoint(networks: FunctionalNetworks, model: nn.Module, source: str) -> None:
+    """A checkpoint's networks fit any sibling of the same shape (a fine-tune, another revision): warn, naming
+    both, where the recorded id or revision differs from the model's."""
+    from .models import model_id, model_revision
+
+    found = (networks.model_id, networks.model_revision)
+    here = (model_id(model), model_revision(model))
+    other_revision = None not in (found[1], here[1]) and found[1] != here[1]
+    if not _same_id(found[0], here[0]) or other_revision:
+        warnings.warn(
+            f"{source} was found on {_named(*found)} and is applied to {_named(*here)}: same shape, but "
+            "another checkpoint; its networks may differ (fnsft.drift measures how much).",
+            UserWarning,
+            stacklevel=3,
         )

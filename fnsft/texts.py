@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import DatasetFormatError
+from .resources import DEFAULT_CORPUS, portable_name
 from .resources import DEFAULT_PROMPTS as DEFAULT_PROMPTS  # re-exported: the shipped prompt set
-from .resources import portable_name
 
 TEXT_FIELDS = ("text", "prompt", "instruction", "question", "content")
 
@@ -43,6 +44,8 @@ def load_labelled_texts(
     """
     if isinstance(source, (list, tuple)) and all(isinstance(item, str) for item in source):
         texts = list(source)[:per_source_limit]
+        if not texts:
+            raise DatasetFormatError("The list of texts is empty; give at least one text.")
         return LabelledTexts(texts, None, {"source": "list", "num_texts": len(texts)})
     from .data import load_records
 
@@ -50,21 +53,43 @@ def load_labelled_texts(
     if split is not None:
         records = [r for r in records if r.get("split", split) == split]
     if not records:
-        raise ValueError(f"{source!r} holds no records" + (f" with split={split!r}." if split else "."))
-    field_name = text_field or next(
-        (name for name in TEXT_FIELDS if name in records[0]),
-        None,
-    )
+        raise DatasetFormatError(
+            f"{source!r} holds no records" + (f" with split={split!r}." if split else ".")
+        )
+    field_name = text_field or next((name for name in TEXT_FIELDS if name in records[0]), None)
     if field_name is None or field_name not in records[0]:
-        raise ValueError(
+        raise DatasetFormatError(
             f"Cannot tell which field of {source!r} holds the text (fields: {sorted(records[0])}); "
             f"name it one of {', '.join(TEXT_FIELDS)} (in Python: text_field=...)"
         )
     records = records[:per_source_limit]
-    texts = [str(r[field_name]) for r in records]
-    categories = [str(r[category_field]) for r in records] if category_field in records[0] else None
+    texts = _field(records, field_name, source)
+    categories = _field(records, category_field, source) if category_field in records[0] else None
     label = portable_name(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__
     return LabelledTexts(texts, categories, {"source": label, "split": split, "num_texts": len(texts)})
+
+
+def _field(records: list[dict], name: str, source: Any) -> list[str]:
+    """The text of field `name` in every record (whole numbers read as text); a record without it, or with any
+    other value, is refused by its number (1 = the first record)."""
+    values = []
+    for number, record in enumerate(records, start=1):
+        value = record.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            problem = "has no" if name not in record else f"has {type(value).__name__} {value!r:.40} as its"
+            raise DatasetFormatError(
+                f"{source}: record {number} {problem} {name!r} field; every record needs it as text"
+            )
+        values.append(value)
+    return values
+
+
+def discovery_texts() -> LabelledTexts:
+    """What discovery reads when given no texts: the shipped corpus (12 kinds of freely licensed text, 653,794
+    tokens), large enough for networks that come back on other texts; the prompt set is kept for evaluation."""
+    return load_labelled_texts(DEFAULT_CORPUS)
 
 
 def interleave_by_category(texts: LabelledTexts) -> LabelledTexts:

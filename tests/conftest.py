@@ -32,6 +32,22 @@ def tiny_llama(seed: int = 0, layers: int = 3, intermediate: int = 48, hidden: i
     return model
 
 
+WORDS = [f"w{i}" for i in range(120)]
+
+
+def word_tokenizer():
+    """A word-level tokenizer built in memory (no files): ids 0-3 special, then w0..w119."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<s>": 2, "<unk>": 3, **{w: i + 4 for i, w in enumerate(WORDS)}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", eos_token="</s>", bos_token="<s>", unk_token="<unk>"
+    )
+
+
 @pytest.fixture
 def tiny_model():
     return tiny_llama()
@@ -58,3 +74,12 @@ def embedded(embedded_model_folder):
     from fnsft import load_model
 
     return load_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory, embedded_tokenizer):
+    """A saved tiny Llama with the embedded tokenizer: a model folder that trains in seconds."""
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    tiny_llama(vocab=len(embedded_tokenizer)).save_pretrained(folder)
+    embedded_tokenizer.save_pretrained(folder)
+    return folder

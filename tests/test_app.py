@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import html
 import json
+import shutil
 import socket
 import time
 import zipfile
@@ -107,7 +108,7 @@ def test_every_event_has_an_api_name(app):
     expected = {
         "/model_summary", "/load_model", "/dtype_choices", "/discover", "/discover_source", "/threshold_default",
         "/load_template", "/explore", "/network_card", "/pick_network", "/compute_cards", "/layer_profile", "/compare", "/next_token", "/measure_effect",
-        "/export_template", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
+        "/export_template", "/export_networks_zip", "/load_hub_networks", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
         "/preview_data", "/training_status", "/start_training", "/stop_training", "/evidence", "/evidence_upload",
     }  # fmt: skip
     assert expected <= names
@@ -333,6 +334,18 @@ def test_export_and_import_a_template(discovered):
         assert mine(client, state).networks.num_components == 2
     finally:
         mine(client, state).set_networks(previous)
+
+
+def test_networks_download_as_a_zipped_folder_and_an_uncached_hub_id_says_why(discovered, tmp_path):
+    from fnsft.functional_networks import FunctionalNetworks
+
+    client, _, _ = discovered
+    path = client.predict("code nets", [1, 3], api_name="/export_networks_zip")
+    shutil.unpack_archive(path, tmp_path / "networks")
+    loaded = FunctionalNetworks.from_pretrained(tmp_path / "networks")
+    assert loaded.name == "code-nets" and loaded.num_components == 2
+    with pytest.raises(AppError, match="someone/absent-networks"):
+        client.predict("someone/absent-networks", api_name="/load_hub_networks")
 
 
 def test_importing_a_bad_template_says_why(discovered, tmp_path):

@@ -138,10 +138,10 @@ def test_bad_discovery_settings_are_refused_at_once(two_visitors, changes, match
 @pytest.mark.parametrize(
     ("changes", "match"),
     [
-        ({"max_steps": 0}, "at least 1, or -1"),
-        ({"learning_rate": 0}, "Learning rate"),
-        ({"batch_size": 0}, "Batch size"),
-        ({"max_length": 4}, "Max length"),
+        ({"max_steps": 0}, "max_steps: 0 trains nothing"),
+        ({"learning_rate": 0}, "learning_rate: 0 is out of range"),
+        ({"batch_size": 0}, "batch_size: 0 is out of range"),
+        ({"max_length": 4}, "max_length: 4 is out of range"),
     ],
 )
 def test_bad_training_settings_are_refused_at_start(two_visitors, changes, match):

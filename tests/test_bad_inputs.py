@@ -161,7 +161,7 @@ TEMPLATE_CASES = {
     "decomposition a list": (edit("decomposition", [1]), r"decomposition: list is not an object"),
     "schema_version true": (edit("schema_version", True), r"schema_version True is not supported"),
     "schema_version text": (edit("schema_version", "1"), r"schema_version '1' is not supported"),
-    "deep nesting": (edit("decomposition", NEST), r"nested 62 levels deep; templates nest at most 32"),
+    "deep nesting": (edit("decomposition", NEST), r"nested 62 levels deep; at most 32"),
 }
 
 RAW_CASES = {
@@ -300,8 +300,8 @@ FLAG_CASES = {
     "build --threshold nan": (build_templates_main, ["--threshold", "nan"], "'nan' is not a finite number"),
     "build --threshold inf": (build_templates_main, ["--threshold", "inf"], "'inf' is not a finite number"),
     "build --stability-runs -1": (build_templates_main, ["--stability-runs", "-1"], "-1 is out of range"),
-    "build --components 0": (build_templates_main, ["--components", "0"], "argument --components: 0 is out"),
-    "build --max-tokens 0": (build_templates_main, ["--max-tokens", "0"], "argument --max-tokens: 0 is out"),
+    "build --components 0": (build_templates_main, ["--components", "0"], "num_components=0 is out of range"),
+    "build --max-tokens 0": (build_templates_main, ["--max-tokens", "0"], "max_tokens=0 is out of range"),
     "build --max-length x": (build_templates_main, ["--max-length", "x"], "'x' is not an integer"),
     "build --dataset f:0": (
         build_templates_main,
@@ -311,7 +311,7 @@ FLAG_CASES = {
     "build topk 2.5": (
         build_templates_main,
         ["--threshold-rule", "topk", "--threshold", "2.5"],
-        "topk keeps a whole number of neurons, not 2.5",
+        "Top-k (neurons per network) must be a whole number",
     ),
     "build --output /proc": (
         build_templates_main,

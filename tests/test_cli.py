@@ -152,7 +152,7 @@ def test_bad_input_exits_2_with_a_message_and_writes_nothing(tiny_folder, texts_
         ]
     )
     assert code == 2
-    assert "n_components=500" in capsys.readouterr().err
+    assert "too few for num_components=500" in capsys.readouterr().err
     assert not output.exists()
     code = eval_main(["--model", str(tiny_folder), "--templates", str(tmp_path / "missing.json")])
     assert code == 2

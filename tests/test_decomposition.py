@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fnsft.decomposition import _match_abs_correlation, decompose, standardize_
+from fnsft.decomposition import _match_abs_correlation, decompose, range_factors, rerun_maps, standardize_
 from fnsft.errors import DecompositionError
 from fnsft.thresholds import category_response, threshold_map
 
@@ -114,3 +114,28 @@ def test_category_response_points_at_the_driving_category():
     response = category_response(courses, categories, ["a", "b"])
     assert response[0, 0] > 0 > response[0, 1]
     assert response[1, 1] > 0 > response[1, 0]
+
+
+def test_consensus_maps_are_the_mean_of_the_map_and_its_aligned_reruns():
+    data, reference, _ = planted(seed=4)
+    matrix = standardize_(data)
+    single = decompose(matrix, 6, seed=0, stability_runs=3)
+    u, s, vt = range_factors(matrix, 200, 0)
+    common = {"over": "neurons", "seed": 0, "max_iter": 400, "tol": 1e-4, "restarts": 3}
+    scores, consensus = rerun_maps(u * s, vt.T, single.maps, runs=3, **common)
+    assert scores.shape == (3, 6) and np.allclose(np.median(scores, axis=0), single.stability)
+    none, itself = rerun_maps(u * s, vt.T, single.maps, runs=0, **common)
+    assert none.shape == (0, 6) and np.array_equal(itself, single.maps)  # no reruns: the map itself
+    # each consensus map is (map + the 3 reruns' matches, signed to agree with it) / 4: closer to the truth
+    # than any single map, never sign-flipped
+    assert np.all(np.einsum("ij,ij->i", consensus - consensus.mean(1, keepdims=True), single.maps) > 0)
+    averaged = decompose(matrix, 6, seed=0, stability_runs=3, consensus=True)
+    assert averaged.consensus and not single.consensus
+    matched = _match_abs_correlation(consensus, averaged.maps)
+    assert matched.min() > 0.9999  # the same maps, reordered by explained variance
+    truth_single = _match_abs_correlation(reference, single.maps)
+    truth_consensus = _match_abs_correlation(reference, averaged.maps)
+    assert truth_consensus.mean() >= truth_single.mean() - 1e-4
+    courses = averaged.time_courses
+    expected = (matrix.numpy() @ averaged.maps.T) / matrix.shape[1]
+    np.testing.assert_allclose(courses, expected, rtol=1e-3, atol=1e-4)  # the courses of the consensus maps

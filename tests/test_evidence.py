@@ -83,6 +83,11 @@ def test_setup_line_names_model_networks_and_seeds():
     line = setup_line(evidence())
     assert line.startswith("m, networks from t (2 components), 16 held-out texts, 3 random draws")
     assert "30 steps, 3 seeds" in line
+    older = {
+        **evidence(),
+        "setup": {**evidence()["setup"], "earlier_networks": {"sections": ["forgetting"], "networks": "v0"}},
+    }
+    assert setup_line(older).endswith("; forgetting measured on v0.")
 
 
 def test_load_evidence_round_trip(tmp_path):

@@ -105,14 +105,17 @@ GOOD_TRAINING = {"max_steps": 20, "epochs": 1.0, "learning_rate": 2e-4, "batch_s
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"max_steps": 0}, "at least 1, or -1"),
-        ({"max_steps": -5}, "Max steps must be a whole number from -1"),
-        ({"max_steps": -1, "epochs": 0}, "epochs must be above 0"),
-        ({"learning_rate": 0}, "Learning rate must be above 0"),
+        ({"max_steps": 0}, "max_steps: 0 trains nothing; expected -1"),
+        ({"max_steps": -5}, "max_steps: -5 is out of range; expected an integer -1.."),
+        ({"max_steps": 200_000}, "max_steps: 200000 is above this server's limit of 100000"),
+        ({"max_steps": -1, "epochs": 0}, "this run would train nothing"),
+        ({"learning_rate": 0}, r"learning_rate: 0 is out of range; expected a number in \(0, 1\]"),
+        ({"learning_rate": 1e9}, r"learning_rate: 1e\+09 is out of range"),
         ({"learning_rate": math.nan}, "finite"),
-        ({"batch_size": 0}, "Batch size must be a whole number from 1"),
-        ({"max_length": 4}, "Max length must be a whole number from 16"),
-        ({"lora_r": 0}, "LoRA rank"),
+        ({"batch_size": 0}, "batch_size: 0 is out of range; expected an integer 1..65536"),
+        ({"batch_size": 513}, "batch_size: 513 is above this server's limit of 512"),
+        ({"max_length": 4}, "max_length: 4 is out of range; expected an integer 16..32768"),
+        ({"lora_r": 0}, "lora_r: 0 is out of range; expected an integer 1..1024"),
     ],
 )
 def test_bad_training_settings_are_refused(settings, message):

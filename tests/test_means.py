@@ -15,7 +15,6 @@ from test_networks import TEXTS, CharTokenizer
 
 from fnsft import neuron_means
 from fnsft.activations import capture_activations
-from fnsft.devices import matrix_dtype
 from fnsft.errors import MaskSelectionError, TemplateError
 from fnsft.means import with_neuron_means
 from fnsft.networks import ICAMask
@@ -23,17 +22,23 @@ from fnsft.templates import load_templates, save_templates
 from fnsft.texts import interleave_by_category, load_labelled_texts
 
 
-def discover(granularity="intermediate"):
+def discover(granularity="intermediate", matrix_dtype="float32"):
     model = tiny_llama(seed=1)
     finder = ICAMask(
-        num_components=4, stability_runs=0, threshold_rule="topk", threshold=6, granularity=granularity
+        num_components=4,
+        stability_runs=0,
+        threshold_rule="topk",
+        threshold=6,
+        granularity=granularity,
+        matrix_dtype=matrix_dtype,
     )
     return model, finder, finder.compute_global_networks(model, CharTokenizer(), TEXTS, max_tokens=500)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize(("granularity", "width"), [("intermediate", 48), ("mlp_output", 32)])
-def test_discovery_records_each_neurons_mean_over_its_tokens(granularity, width):
-    model, _, networks = discover(granularity)
+def test_discovery_records_each_neurons_mean_over_its_tokens(granularity, width, dtype):
+    model, _, networks = discover(granularity, dtype)
     texts = interleave_by_category(load_labelled_texts(TEXTS))
 
     def matrix(dtype):
@@ -41,7 +46,7 @@ def test_discovery_records_each_neurons_mean_over_its_tokens(granularity, width)
             model, CharTokenizer(), texts.texts, granularity=granularity, max_tokens=500, dtype=dtype
         ).matrix.float()
 
-    stored = matrix(matrix_dtype())  # what discovery's in-memory matrix holds (bf16 on hardware-bf16 CPUs)
+    stored = matrix(getattr(torch, dtype))  # what discovery's in-memory matrix holds
     assert sorted(networks.neuron_means) == [0, 1, 2]
     recorded = np.concatenate([networks.neuron_means[layer] for layer in range(3)])
     assert recorded.shape == (3 * width,)
@@ -67,8 +72,9 @@ def test_mean_mode_uses_the_networks_recorded_means_when_none_are_passed():
     assert torch.all(seen[0][0][:, planted] == torch.tensor(networks.neuron_means[layer][planted]))
 
 
-def test_networks_without_means_are_refused_with_the_function_that_computes_them():
-    model, finder, networks = discover()
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_networks_without_means_are_refused_with_the_function_that_computes_them(dtype):
+    model, finder, networks = discover(matrix_dtype=dtype)
     finder.networks_ = copy.copy(networks)
     finder.networks_.neuron_means = None
     with pytest.raises(MaskSelectionError, match=r"fnsft\.neuron_means\(model, tokenizer, texts"):
@@ -76,9 +82,7 @@ def test_networks_without_means_are_refused_with_the_function_that_computes_them
     with pytest.raises(MaskSelectionError, match="mean activations"):
         finder.apply_component_masks(model, [0], mode="preserve", fill="mean")
     completed = with_neuron_means(finder.networks_, model, CharTokenizer(), TEXTS)
-    exact = (
-        matrix_dtype() == torch.float32
-    )  # else discovery's means come from bf16 values: 8 significant bits
+    exact = dtype == "float32"  # else discovery's means come from bf16 values: 8 significant bits
     for layer in range(3):
         np.testing.assert_allclose(
             completed.neuron_means[layer],

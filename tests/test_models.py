@@ -7,6 +7,7 @@ import torch
 from conftest import tiny_llama
 
 import fnsft
+from fnsft import devices
 from fnsft.devices import (
     cpu_has_native_bf16,
     default_dtype,
@@ -29,8 +30,7 @@ def test_device_and_dtype_policy():
         resolve_dtype("float8", torch.device("cpu"))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
-def test_the_discovery_matrix_is_bfloat16_only_on_cpus_that_multiply_it_in_hardware(tmp_path):
+def test_the_discovery_matrix_is_float32_unless_bfloat16_is_asked_for(tmp_path, monkeypatch):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: fpu sse avx2 avx512f avx512bw\n")
     assert not cpu_has_native_bf16(cpuinfo)  # AVX-512 alone emulates bf16
@@ -39,7 +39,10 @@ def test_the_discovery_matrix_is_bfloat16_only_on_cpus_that_multiply_it_in_hardw
     cpuinfo.write_text("flags\t\t: fpu amx_bf16\n")
     assert cpu_has_native_bf16(cpuinfo)
     assert not cpu_has_native_bf16(tmp_path / "absent")  # not Linux: float32
-    assert matrix_dtype() == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert matrix_dtype() == torch.float32 and matrix_dtype("bfloat16") == torch.bfloat16
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):  # "auto": bf16 only in hardware
+        monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda native=native: native)
+        assert matrix_dtype("auto") == dtype
 
 
 def test_cuda_and_quantization_are_refused_clearly_without_a_gpu():
@@ -112,3 +115,12 @@ def test_embedded_model_loads_offline_and_answers(embedded, embedded_model_folde
         model, tokenizer, "What is the capital of France?", settings=GenerationSettings(20)
     )
     assert "Paris" in answer
+
+
+def test_a_converted_model_folder_is_readable_by_other_users(tmp_path, embedded_tokenizer):
+    from fnsft.models import _save_plain_copy
+
+    target = tmp_path / "models" / "converted"
+    _save_plain_copy(tiny_llama(), embedded_tokenizer, target)
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert all(path.stat().st_mode & 0o044 == 0o044 for path in target.iterdir())  # group and others read

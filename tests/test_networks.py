@@ -9,9 +9,8 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.devices import matrix_dtype
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.network_drift import match_components
+from fnsft.matching import match_components
 from fnsft.networks import ICAMask
 from fnsft.templates import load_templates, save_templates
 from fnsft.texts import interleave_by_category, load_labelled_texts
@@ -75,15 +74,16 @@ def test_both_granularities(granularity, width):
     assert max(n for sets in networks.neurons for ids in sets.values() for n in ids) < width
 
 
-def test_result_carries_variance_stability_and_category_response():
-    _, _, networks = fit(threshold_rule="topk", threshold=5)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_result_carries_variance_stability_and_category_response(dtype):
+    _, _, networks = fit(threshold_rule="topk", threshold=5, matrix_dtype=dtype)
     assert networks.counts_per_layer().shape == (4, 3)
     assert np.all(np.diff(networks.explained_variance) <= 1e-7)
     assert networks.stability.shape == (4,) and np.all((networks.stability >= 0) & (networks.stability <= 1))
     assert networks.categories == ["code", "geography"]
     assert networks.category_response.shape == (4, 2)
     assert networks.data["num_tokens"] == 600
-    assert networks.decomposition["matrix_dtype"] == str(matrix_dtype()).removeprefix("torch.")
+    assert networks.decomposition["matrix_dtype"] == dtype and networks.settings.matrix_dtype == dtype
     top = networks.top_categories(0)
     assert networks.label(0) == " · ".join(["N0 · 5 neurons", *([", ".join(top)] if top else [])])
     response = dict(zip(networks.categories, networks.category_response[0], strict=True))
@@ -247,7 +247,8 @@ def test_from_templates_takes_the_recorded_settings_and_names_the_unknown(tmp_pa
     (tmp_path / "sft.json").write_text(json.dumps(sft))
     imported = ICAMask.from_templates(tmp_path / "sft.json")
     assert {"threshold", "threshold_rule", "ica_over", "seed"} <= set(imported.unknown_settings)
-    assert imported.granularity == "mlp_output" and imported.num_components == 1
+    assert imported.granularity == "mlp_output" and imported.networks_.num_components == 1
+    assert "num_components" in imported.unknown_settings  # one network: no discovery asks for fewer than 2
 
 
 @pytest.mark.parametrize(
@@ -256,8 +257,14 @@ def test_from_templates_takes_the_recorded_settings_and_names_the_unknown(tmp_pa
         ({"threshold_rule": "median"}, "Threshold rule 'median' is unknown"),
         ({"threshold_rule": "percentile", "threshold": 100.0}, "above 0 and below 100"),
         ({"threshold_rule": "topk", "threshold": 0.5}, "whole number"),
-        ({"ica_over": "layers"}, "ica_over 'layers' is not available"),
-        ({"granularity": "attention"}, "granularity='attention' is not supported"),
+        ({"ica_over": "layers"}, "ica_over='layers' is not one of 'neurons', 'tokens'"),
+        ({"granularity": "attention"}, "granularity='attention' is not one of 'intermediate', 'mlp_output'"),
+        ({"max_length": 1}, r"max_length=1 is out of range: max_length must be in 16\.\.1000000"),
+        ({"num_components": "4"}, "num_components='4' must be a whole number"),
+        ({"restarts": 0}, "restarts=0 is out of range"),
+        ({"tol": -1}, r"tol=-1 is out of range: tol must be in \(0.0, 1.0\]"),
+        ({"stability_threshold": 5}, "stability_threshold=5 is out of range"),
+        ({"max_tokens": float("nan")}, "max_tokens=nan must be a whole number"),
     ],
 )
 def test_settings_are_checked_directly_when_made(settings, message):

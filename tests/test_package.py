@@ -102,18 +102,17 @@ def test_no_library_file_or_function_is_oversized():
 
 def test_the_command_line_offers_the_library_choices_and_defaults():
     from fnsft import choices
-    from fnsft.cli import build_templates_parser, eval_parser
+    from fnsft.cli import build_templates_parser, discovery_settings_from, eval_parser
+    from fnsft.discovery_settings import DEFAULT_SETTINGS, setting_names
 
     actions = {action.dest: action for action in build_templates_parser()._actions}
     assert tuple(actions["threshold_rule"].choices) == choices.THRESHOLD_RULES
     assert tuple(actions["granularity"].choices) == choices.GRANULARITIES
     assert tuple(actions["ica_over"].choices) == choices.ICA_ORIENTATIONS
-    defaults = choices.DISCOVERY
-    assert (actions["components"].default, actions["threshold"].default) == (20, 3.0)
-    assert (actions["components"].default, actions["max_tokens"].default) == (
-        defaults.num_components,
-        defaults.max_tokens,
-    )
+    assert tuple(actions["matrix_dtype"].choices) == choices.MATRIX_DTYPES
+    settings = discovery_settings_from(build_templates_parser().parse_args([]), distributed=False)
+    assert settings == DEFAULT_SETTINGS and (settings.num_components, settings.threshold) == (20, 3.0)
+    assert set(setting_names()) <= set(actions)  # every setting has its flag
     assert tuple({a.dest: a for a in eval_parser()._actions}["mode"].choices) == choices.EVAL_MODES
     assert choices.USUAL_THRESHOLDS == {"zscore": 3.0, "percentile": 98.0, "topk": 50}
     from fnsft.networks import ICAMask

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import tiny_llama
 from test_networks import CharTokenizer
 
 from fnsft.activations import capture_activations
 from fnsft.errors import DecompositionError
-from fnsft.network_drift import match_components
-from fnsft.parallel import Processes
+from fnsft.matching import match_components
+from fnsft.parallel import Processes, join_process_group_from_environment, leave_process_group
 from fnsft.streaming_discovery import BatchGroups
 from fnsft.templates import load_templates
 
@@ -74,9 +74,14 @@ def test_torchrun_two_processes_find_the_networks_of_one(planted_folder, tmp_pat
         assert any(set(n.get(2, [])) == set(PLANTED["."][1]) for n in networks.neurons)
 
 
-def _fold_share(rank: int, world: int, store: str, data: torch.Tensor, out: str) -> None:
-    """Worker: join a gloo group, fold this process's batches, merge, and (first process) save the result."""
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+def _fold_share(rank: int, world: int, port: int, data: torch.Tensor, out: str) -> None:
+    """Worker: join a gloo group as torchrun describes it, fold this process's batches, merge, and (first
+    process) save the result."""
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world)
+    )
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    assert join_process_group_from_environment()
     try:
         processes = Processes()
         groups = BatchGroups(data.shape[1], sketch_rows=30, processes=processes)
@@ -92,7 +97,7 @@ def _fold_share(rank: int, world: int, store: str, data: torch.Tensor, out: str)
             )
             torch.save({"s": s, "v": v, "pilot": merged.sketch.pilot_mean}, out + ".sketch")
     finally:
-        dist.destroy_process_group()
+        leave_process_group()
 
 
 def test_merged_statistics_are_those_of_one_process(tmp_path):
@@ -100,7 +105,10 @@ def test_merged_statistics_are_those_of_one_process(tmp_path):
     signal = torch.randn(600, 5, generator=generator) @ torch.randn(5, 80, generator=generator) * 3
     data = signal + torch.randn(600, 80, generator=generator) + torch.linspace(-4, 4, 80)
     out = str(tmp_path / "merged.pt")
-    mp.spawn(_fold_share, args=(2, str(tmp_path / "store"), data, out), nprocs=2, join=True)
+    with socket.socket() as probe:  # a free port for the group's rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_fold_share, args=(2, port, data, out), nprocs=2, join=True)
     merged, sketch = torch.load(out), torch.load(out + ".sketch")
     groups = BatchGroups(80, sketch_rows=30)
     fold = groups.sink()

@@ -86,7 +86,7 @@ FOLDER_CASES = {
     "only incomplete checkpoints": (
         only_incomplete,
         {"resume": True},
-        r"holds no complete checkpoint \(only incomplete ones: checkpoint-2\)",
+        r"holds no complete checkpoint \(only incomplete ones, skipped: checkpoint-2\)",
     ),
     "live writer, overwrite": (
         live_writer,
@@ -129,7 +129,7 @@ def test_a_read_only_run_folder_is_refused_before_any_work(tmp_path, monkeypatch
         folder.chmod(0o755)
 
 
-def test_a_second_process_cannot_write_the_same_run_folder(tmp_path):
+def test_a_second_process_cannot_write_the_same_run_folder(tmp_path, tiny_folder):
     folder = tmp_path / "run"
     folder.mkdir()
     holder = subprocess.Popen(
@@ -145,7 +145,7 @@ def test_a_second_process_cannot_write_the_same_run_folder(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunFolderError, match="is being written by another run right now"):
-            train(TrainingConfig(output_dir=str(folder), model=NO_MODEL))
+            train(TrainingConfig(output_dir=str(folder), model=str(tiny_folder)))
         assert [p.name for p in folder.iterdir()] == [".fnsft.lock"]
     finally:
         holder.kill()
@@ -202,7 +202,9 @@ def test_resume_picks_the_newest_complete_checkpoint_by_its_number(tmp_path, cap
     assert names == ["checkpoint-10", "checkpoint-12", "checkpoint-99-old"]  # strays and incomplete kept
 
 
-def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(tmp_path, monkeypatch, caplog):
+def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(
+    tmp_path, monkeypatch, caplog, tiny_folder
+):
     from fnsft import run_status
     from fnsft.errors import StorageError
 
@@ -213,7 +215,7 @@ def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(tmp_path
     with pytest.raises(
         StorageError, match=r"cannot write \(.*status.json\): Permission denied; free space"
     ) as error:
-        train(TrainingConfig(output_dir=str(tmp_path / "run"), model=NO_MODEL))
+        train(TrainingConfig(output_dir=str(tmp_path / "run"), model=str(tiny_folder)))
     assert error.value.__suppress_context__ and error.value.__cause__ is None
     assert "could not record 'failed' in" in caplog.text  # logged once, not raised over the real error
 

@@ -186,7 +186,7 @@ def test_streaming_icamask_finds_the_in_memory_networks():
     exact, streamed = found[False], found[True]
     assert exact.decomposition["converged"] and streamed.decomposition["converged"]
     assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.999
-    assert streamed.decomposition["streaming"] and streamed.data["num_tokens"] == 600
+    assert streamed.settings.streaming and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)
 
 

@@ -46,14 +46,6 @@ PROBE = torch.tensor([[5, 6, 7, 8, 9, 10]])
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory, embedded_tokenizer):
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    tiny_llama(vocab=len(embedded_tokenizer)).save_pretrained(folder)
-    embedded_tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def general_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("general") / "general.jsonl"
     rows = [{"text": f"A short general sentence number {i}.", "category": c} for i in range(4) for c in "ab"]

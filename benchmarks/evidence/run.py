@@ -162,7 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     def save(key, value):
+        """Keep a result as soon as it is measured; it is no longer one of the earlier networks' sections."""
         evidence[key] = value
+        earlier = evidence["setup"].get("earlier_networks", {}).get("sections", [])
+        if key in earlier:
+            earlier.remove(key)
         write_json_atomically(evidence, path)
 
     points = [n for n in (int(p) for p in args.points.split(",")) if n <= networks.num_components]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..bounded import TooLarge, loads_json
 from ..errors import DatasetFormatError
 
 logger = logging.getLogger(__name__)
@@ -188,8 +189,8 @@ def _multi_turn(
 def _as_list(value: Any, where: str) -> list:
     """A turn list, also when a CSV cell holds it as a JSON string."""
     if isinstance(value, str):
-        with contextlib.suppress(json.JSONDecodeError):
-            value = json.loads(value)
+        with contextlib.suppress(json.JSONDecodeError, TooLarge):
+            value = loads_json(value)
     if not isinstance(value, list):
         raise DatasetFormatError(f"{where}: expected a list of turns, got {type(value).__name__}.")
     return value

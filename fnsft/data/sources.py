@@ -11,8 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..bounded import TooLarge, loads_json, read_bounded
 from ..errors import DatasetFormatError
 
+MAX_JSON_BYTES = 2**30  # a .json file is parsed whole; JSON Lines are read a line at a time
+MAX_LINE_BYTES = 64 * 2**20
 FILE_TYPES = (".json", ".jsonl", ".csv", ".parquet")
 VALIDATION_SPLITS = ("validation", "test")
 
@@ -154,13 +157,14 @@ def _read_file(path: Path) -> dict[str, list[dict[str, Any]]]:
 def _read_jsonl(path: Path) -> dict[str, list]:
     records = []
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
             try:
-                line = raw.decode("utf-8-sig")
-                if not line.strip():
+                if len(raw) > MAX_LINE_BYTES:
+                    raise TooLarge(f"longer than {MAX_LINE_BYTES:,} bytes")
+                if not raw.strip():
                     continue
-                value = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                value = loads_json(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError, TooLarge) as error:
                 raise DatasetFormatError(f"{path}, line {number}: not valid JSON ({error}).") from error
             if not isinstance(value, dict):
                 raise DatasetFormatError(
@@ -172,7 +176,9 @@ def _read_jsonl(path: Path) -> dict[str, list]:
 
 def _read_json(path: Path) -> dict[str, list]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))
+        value = loads_json(read_bounded(path, MAX_JSON_BYTES, ".json data files (use .jsonl beyond)"))
+    except TooLarge as error:
+        raise DatasetFormatError(f"{path}: {error}.") from None
     except json.JSONDecodeError as error:
         if error.msg == "Extra data":  # JSON Lines saved with a .json name, as many hub exports are
             return _read_jsonl(path)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
-from ..choices import NETWORK_MODES, TRAINING_METHODS
+from ..bounded import loads_json, loads_yaml, read_bounded
+from ..choices import TRAINING_METHODS
 from ..cli_types import OneLineParser
-from ..data import LOSS_ON
 from ..errors import TrainingConfigError
 from ..selection import parse_component_ids
-from ..training_rules import RULES, check_settings
+from ..training_rules import CHECKPOINTING as CHECKPOINTING  # re-exported
+from ..training_rules import RULES, check_settings, check_together
 
 METHODS = TRAINING_METHODS
-CHECKPOINTING = ("auto", "on", "off")
 
 
 @dataclass
@@ -73,23 +71,12 @@ class TrainingConfig:
     def __post_init__(self):
         for name, value in check_settings({f.name: getattr(self, f.name) for f in fields(self)}).items():
             setattr(self, name, value)
-        self._check_choice("method", METHODS)
-        self._check_choice("network_mode", NETWORK_MODES)
-        self._check_choice("loss_on", LOSS_ON)
-        self._check_choice("gradient_checkpointing", CHECKPOINTING)
+        check_together(vars(self))
         if self.random_control and self.network_mode == "none":
             raise TrainingConfigError("random_control needs a network_mode other than 'none'.")
         if self.merge and self.method == "full":
             raise TrainingConfigError(
                 "merge applies to LoRA/QLoRA adapters; a full fine-tune is already whole."
-            )
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise TrainingConfigError("Set max_steps or epochs above zero: this run would train nothing.")
-
-    def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise TrainingConfigError(
-                f"{name}={getattr(self, name)!r} is not supported; use one of {choices}."
             )
 
     def component_ids(self) -> list[int] | None:
@@ -114,6 +101,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
         )
     args = vars(parser.parse_args(argv))
     config_file = args.pop("config")
+    args.pop("debug")  # fnsft.cli_run reads it
     values: dict[str, Any] = _read_config(config_file) if config_file else {}
     unknown = set(values) - {item.name for item in fields(TrainingConfig)}
     if unknown:
@@ -125,15 +113,20 @@ def config_from_args(argv: list[str] | None = None) -> TrainingConfig:
     return TrainingConfig(**values)
 
 
+MAX_CONFIG_BYTES = 2**20
+
+
 def _read_config(path: str) -> dict:
-    """The keys of a YAML/JSON config file, dashes turned into underscores."""
+    """The keys of a YAML/JSON config file (at most 1 MiB, nested at most 64 deep), dashes turned into
+    underscores."""
     import yaml
 
     try:
-        text = Path(path).read_text()
-        values = (yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)) or {}
+        text = read_bounded(path, MAX_CONFIG_BYTES, "config files").decode("utf-8-sig")
+        values = (loads_yaml(text) if path.endswith((".yaml", ".yml")) else loads_json(text)) or {}
     except (OSError, ValueError, yaml.YAMLError) as error:
-        raise TrainingConfigError(f"Cannot read the config file {path}: {error}") from None
+        problem = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise TrainingConfigError(f"Cannot read the config file {path}: {problem}") from None
     if not isinstance(values, dict):
         raise TrainingConfigError(f"{path} must hold a mapping of flag names to values.")
     return {str(k).replace("-", "_"): v for k, v in values.items()}

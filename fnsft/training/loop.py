@@ -5,20 +5,24 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..checkpoints import atomic_trainer_class, last_complete_checkpoint
-from ..choices import FORWARD_MASK_MODES
 from ..data import SAMPLE_DATA
 from ..errors import TemplateError
+from ..masking import NeuronMask, masked
 from ..run_status import Heartbeat, is_main_process
 from ..selection import NetworkSelection
 from ..templates import write_json_atomically
 from .config import TrainingConfig
 from .progress import progress_callback
 from .report import EVALUATED, forgetting_report, measure_losses, model_card
+
+if TYPE_CHECKING:
+    from ..integrations import NetworkTraining
 
 
 @dataclass
@@ -31,7 +35,7 @@ class TrainingResult:
     model: nn.Module | None = field(default=None, repr=False)
 
 
-def _network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
+def network_selection(config: TrainingConfig, model: nn.Module) -> NetworkSelection | None:
     """The configured networks, checked once against the model; None for network_mode "none"."""
     if config.network_mode == "none":
         return None
@@ -128,33 +132,39 @@ def _training_arguments(
     )
 
 
-def _trainable_parameters(model: nn.Module, selective) -> int:
-    if selective is not None:
-        return selective.trainable_entries()
+def _trainable_parameters(model: nn.Module, training: NetworkTraining | None) -> int:
+    if training is not None:
+        return training.trainable_entries()
     return sum(param.numel() for param in model.parameters() if param.requires_grad)
 
 
-def _trainer(config: TrainingConfig, model: nn.Module, run_dir: Path, data: tuple, selective, callback):
-    """The Trainer of this run: AdamW groups that never decay frozen entries, the progress callback."""
+def _trainer(
+    config: TrainingConfig,
+    model: nn.Module,
+    run_dir: Path,
+    data: tuple,
+    training: NetworkTraining | None,
+    callback,
+):
+    """The Trainer of this run: the progress callback and, with networks, what fnsft.integrations gives any
+    Trainer (selective updates, AdamW groups that never decay frozen entries, the forward mask)."""
     from ..selective import optimizer_groups
 
     train_set, validation, collator = data
-    no_decay = selective.no_decay_parameter_names() if selective else ()
     device = next(model.parameters()).device
     quiet = callback.reports_elsewhere
+    if training is None:
+        optimizer = torch.optim.AdamW(optimizer_groups(model, config.weight_decay), lr=config.learning_rate)
+        wiring = {"callbacks": [], "optimizers": (optimizer, None)}
+    else:
+        wiring = training.trainer_kwargs()
     return atomic_trainer_class()(
         model=model,
         args=_training_arguments(config, run_dir, device, validation is not None, quiet=quiet),
         train_dataset=train_set,
         eval_dataset=validation,
         data_collator=collator,
-        callbacks=[callback],
-        optimizers=(
-            torch.optim.AdamW(
-                optimizer_groups(model, config.weight_decay, no_decay), lr=config.learning_rate
-            ),
-            None,
-        ),
+        **{**wiring, "callbacks": [callback, *wiring["callbacks"]]},
     )
 
 
@@ -168,6 +178,14 @@ def _base_report(config: TrainingConfig, networks: dict | None, steps: int, trai
         "steps": steps,
         "trainable_parameters": trainable,
     }
+
+
+def _measure_masked(measure, model: nn.Module, mask: NeuronMask | None) -> dict | None:
+    """The losses with the training's forward mask on (None without a mask or measurement)."""
+    if mask is None or measure is None:
+        return None
+    with masked(model, mask):
+        return measure(model)
 
 
 def _phase(heartbeat: Heartbeat, doing: str) -> None:
@@ -184,18 +202,17 @@ def fine_tune(
     progress,
 ) -> TrainingResult:
     """Load, prepare (LoRA or full, networks masked or selective), train, measure and save one run."""
-    from ..masking import apply_mask
+    from ..integrations import NetworkTraining
     from ..models import model_id, setup_lora
     from ..network_drift import load_base_networks
     from ..network_drift import report_section as drift_report_section
-    from ..selective import SelectiveUpdate
 
     _phase(heartbeat, "loading the model")
     model, tokenizer = _load(config)
     base_id = model_id(model)
     _phase(heartbeat, "tokenising the data")
     train_set, validation, collator = _datasets(config, tokenizer)
-    selection = _network_selection(config, model)
+    selection = network_selection(config, model)
     networks = selection.description if selection else None
     drift_base = load_base_networks(config.templates, model) if config.drift else None
     measure = (
@@ -210,33 +227,28 @@ def fine_tune(
     # "before" must differ from "after" by the training alone
     _phase(heartbeat, "measuring the model before training" if measure else "starting the first step")
     before = measure(model) if measure else None
-    handle = selective = masked_before = None
-    if config.network_mode in FORWARD_MASK_MODES:
-        handle = apply_mask(model, selection.mask(config.network_mode))
-        masked_before = measure(model) if measure else None
-    elif config.network_mode != "none":
-        selective = SelectiveUpdate(model, selection, config.network_mode)
+    training = NetworkTraining(selection, config.network_mode) if selection else None
+    mask = training.mask if training else None
+    masked_before = _measure_masked(measure, model, mask)
     callback = progress_callback(run_dir, heartbeat, stop_event, progress)
-    trainer = _trainer(config, model, run_dir, (train_set, validation, collator), selective, callback)
+    trainer = _trainer(config, model, run_dir, (train_set, validation, collator), training, callback)
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
         # accelerate leaves a mixed-precision autocast wrapper on forward: evaluate and return the model as saved
         model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-        if measure and not callback.stop_requested:
-            _phase(heartbeat, "measuring the model after training")
-        masked_after = measure(model) if handle and measure and not callback.stop_requested else None
     finally:
-        if handle:
-            handle.remove()
-        if selective:
-            selective.remove()
+        if training:
+            training.detach()
+    if measure and not callback.stop_requested:
+        _phase(heartbeat, "measuring the model after training")
+    masked_after = None if callback.stop_requested else _measure_masked(measure, model, mask)
     step = trainer.state.global_step
     if callback.stop_requested:
         (run_dir / "STOP").unlink(missing_ok=True)
         last = last_complete_checkpoint(run_dir / "checkpoints")
         heartbeat.set("stopped", step=step, checkpoint=str(last) if last else None)
         return TrainingResult(run_dir, "stopped", model=model)
-    report = _base_report(config, networks, step, _trainable_parameters(model, selective))
+    report = _base_report(config, networks, step, _trainable_parameters(model, training))
     if measure:
         report.update(forgetting_report(before, measure(model)))
         report["general_eval"] = str(config.general_eval or "shipped prompt set, eval split")
@@ -253,15 +265,19 @@ def fine_tune(
     if is_main_process():
         if measure or drift_base is not None:
             write_json_atomically(report, run_dir / "forgetting_report.json")
-        _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir)
+        _save_outputs(model, tokenizer, config, (networks, training), report, base_id, run_dir)
     heartbeat.set("completed", step=step)
     return TrainingResult(run_dir, "completed", report, model)
 
 
-def _save_outputs(model, tokenizer, config, networks, report, base_id, run_dir: Path) -> None:
-    """final/: adapter or full model, tokenizer, model card and config; merged/ when asked."""
+def _save_outputs(model, tokenizer, config, trained_with: tuple, report, base_id, run_dir: Path) -> None:
+    """final/: adapter or full model, tokenizer, model card, config and the networks trained with; merged/ when
+    asked."""
+    networks, training = trained_with
     final = run_dir / "final"
     model.save_pretrained(final)
+    if training is not None:
+        training.save(final)
     tokenizer.save_pretrained(final)
     (final / "README.md").write_text(model_card(config, networks, report, base_id))
     write_json_atomically(asdict(config), final / "fnsft_training.json")

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from ..checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
 from ..errors import DatasetFormatError, QuantizationUnavailableError, StorageError
+from ..network_drift import load_base_networks
 from ..run_folder import check_run_folder, claim_run_folder
 from ..run_status import Heartbeat, is_main_process, try_write_status
 from ..templates import write_json_atomically
 from .config import TrainingConfig
-from .loop import TrainingResult, fine_tune
+from .loop import TrainingResult, fine_tune, network_selection
 from .progress import trim_progress
 
 
@@ -34,7 +35,6 @@ def train(
     >>> result.state, result.report["forgotten"]  # doctest: +SKIP
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    preflight(config)
     checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
     config.output_dir = str(run_dir)
     try:
@@ -44,9 +44,11 @@ def train(
             lock.release()
 
 
-def preflight(config: TrainingConfig) -> None:
-    """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, and
-    training data that cannot be read or fits no supported format."""
+def preflight(config: TrainingConfig, networks: bool = True) -> None:
+    """Refuse what would fail after the model has loaded, before anything is written: QLoRA off CUDA, a model
+    that does not exist, training data that cannot be read or has no response to train on, and (unless
+    `networks` is False, for a caller that supplies its own) templates or network ids that do not fit the
+    model (checked against its shapes, on the meta device)."""
     from ..data import SAMPLE_DATA, preview
     from ..devices import resolve_device
 
@@ -56,20 +58,32 @@ def preflight(config: TrainingConfig) -> None:
             f"method='qlora' trains on a 4-bit base model, which needs bitsandbytes on a CUDA GPU; this run is on "
             f"{device.type}. Use method='lora' (the same adapter on an unquantized base)."
         )
-    found = preview(config.dataset or SAMPLE_DATA, 1)
-    if not found.n_conversations:
+    data = preview(config.dataset or SAMPLE_DATA, 1)
+    if data.n_conversations == 0:
         raise DatasetFormatError(
-            f"All {found.n_records} records have an empty response: there is no response to train on. "
-            "Fill the response field (e.g. output, response or completion) of the examples."
+            f"{config.dataset or SAMPLE_DATA}: none of its {data.n_records} {data.format} records has a non-empty "
+            "response; there is nothing to train on."
         )
+    if config.model is not None or (networks and (config.network_mode != "none" or config.drift)):
+        from ..models import skeleton_model
+
+        model = skeleton_model(config.model)
+        if not networks:
+            return
+        network_selection(config, model)
+        if config.drift:
+            load_base_networks(config.templates, model)
 
 
 def _admit(config: TrainingConfig, run_dir: Path):
-    """(checkpoint to resume from or None, the folder's lock): rank 0 checks and claims the folder."""
+    """(checkpoint to resume from or None, the folder's lock): the folder and the settings are checked (writing
+    nothing), then rank 0 claims the folder."""
     if not is_main_process():
+        preflight(config)
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints", warn=False) if config.resume else None
         return (str(checkpoint) if checkpoint else None), None
     plan = check_run_folder(run_dir, config.resume, config.overwrite)
+    preflight(config)
     lock = claim_run_folder(plan)
     return (str(plan.checkpoint) if plan.checkpoint else None), lock
 
@@ -92,9 +106,13 @@ def _run_in_folder(config, run_dir: Path, checkpoint: str | None, stop_event, pr
         )
         problem = _storage_problem(error)
         if problem:
-            raise StorageError(
-                f"{run_dir}: {problem}; free space or fix permissions, then continue with --resume true."
-            ) from None
+            saved = last_complete_checkpoint(run_dir / "checkpoints", warn=False)
+            then = (
+                f"continue from {saved.name} with --resume true"
+                if saved
+                else "run again with --overwrite true (no checkpoint was completed)"
+            )
+            raise StorageError(f"{run_dir}: {problem}; free space or fix permissions, then {then}.") from None
         raise
 
 
@@ -108,4 +126,6 @@ def _storage_problem(error: BaseException) -> str | None:
         return f"cannot write{where}: {error.strerror or error}"
     if "No space left on device" in str(error):
         return "cannot write: no space left on device"
+    if isinstance(error, RuntimeError) and "file write failed" in str(error):  # torch.save's own writer
+        return f"cannot write: {str(error).splitlines()[0][:200]} (is the disk full?)"
     return None

@@ -12,7 +12,8 @@ import os
 
 import gradio as gr
 
-from ..cli_types import port_number, strict_bool
+from ..cli_run import check_listen_address, check_runs_dir
+from ..cli_types import OneLineParser, port_number, strict_bool
 from . import compare, discover, evidence_tab, explore, finetune, model_tab, templates_tab
 from .common import bind, network_selector_update
 from .state import AppState, on_a_space
@@ -126,7 +127,7 @@ def launch(demo: gr.Blocks, host: str, port: int, share: bool = False, **kwargs)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fnsft-app", description="The fnsft app in your browser.")
+    parser = OneLineParser(prog="fnsft-app", description="The fnsft app in your browser.")
     parser.add_argument("--model", default=None, help="hub id, model folder or .gguf (default: embedded)")
     parser.add_argument(
         "--host",
@@ -134,24 +135,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="address to bind (default 127.0.0.1: this machine only)",
     )
     parser.add_argument(
-        "--port", type=port_number, default=port_number(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+        "--port", type=port_number, default=None, help="default: env GRADIO_SERVER_PORT, else 7860"
     )
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--runs-dir", default="runs", help="where fine-tuning runs are written")
     parser.add_argument(
         "--allow-model-change",
         type=strict_bool,
-        default=strict_bool(os.environ.get("FNSFT_ALLOW_MODEL_CHANGE", str(not on_a_space()))),
+        default=None,
         help="may visitors load another model for everyone? (default: yes, except on a Hugging Face Space; "
         "env FNSFT_ALLOW_MODEL_CHANGE)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, variable, convert, fallback in (
+        ("port", "GRADIO_SERVER_PORT", port_number, "7860"),
+        ("allow_model_change", "FNSFT_ALLOW_MODEL_CHANGE", strict_bool, str(not on_a_space())),
+    ):
+        if getattr(args, name) is None:
+            try:
+                setattr(args, name, convert(os.environ.get(variable, fallback)))
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"{variable}: {error}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
     """Start loading the model in the background, then serve the app (the page opens at once)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
+    check_runs_dir(args.runs_dir)
+    check_listen_address(args.host, args.port)
     state = AppState(
         runs_dir=args.runs_dir, allow_model_change=args.allow_model_change, local_models=not on_a_space()
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..activations import layer_widths
-from ..choices import DISCOVERY, GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
+from ..choices import GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
+from ..discovery_settings import DEFAULT_SETTINGS as DISCOVERY
 from ..limits import check_discovery, check_seed
 from ..networks import ICAMask
 from ..reliability import FEW_TOKENS

@@ -261,7 +261,7 @@ def start(
         lora_alpha=2 * settings["lora_r"],
         **settings,
     )
-    preflight(config)  # unreadable data is refused now, not after the model has loaded
+    preflight(config, networks=False)  # unreadable data is refused now; the page checks its own networks
     networks, chosen = chosen_networks(visitor, ids, mode, bool(drift))
     run_dir, key = state.jobs.new_run()
     config = dataclasses.replace(

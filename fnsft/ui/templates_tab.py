@@ -11,6 +11,7 @@ import gradio as gr
 from ..errors import TemplateError
 from ..templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
 from .common import action, bind, networks_markdown, status_line, user_errors
+from .hub_networks import export_networks_zip, load_hub_networks
 from .state import AppState
 from .visitor import Visitor
 
@@ -105,11 +106,14 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
             name = gr.Textbox("my-networks", label="Template name")
             export = gr.Button("Export template", variant="primary")
             download = gr.File(label="Template file", interactive=False)
+            export_zip = gr.Button("Download as a networks folder (.zip, save_pretrained layout)")
         with gr.Column():
             gr.Markdown("#### Import")
             upload = gr.File(
                 label="Template file (.json)", file_types=TEMPLATE_FILE_TYPES, elem_id="template-import"
             )
+            hub_id = gr.Textbox(label="or a Hub repo id (owner/name; needs the Hub or its cache)")
+            load_hub = gr.Button("Load from the Hub")
             summary = gr.Markdown()
     status = status_line("templates")
     gr.Markdown("#### Shipped templates (`ica_templates/`)")
@@ -131,6 +135,23 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> Tem
         api_name="import_template",
         heavy=True,
         reset_on_failure=[upload],
+        **wiring,
+    )
+    action(
+        export_zip.click,
+        bind(export_networks_zip, state),
+        [visitor, name, selector],
+        download,
+        api_name="export_networks_zip",
+        **wiring,
+    )
+    action(
+        load_hub.click,
+        bind(load_hub_networks, state),
+        [visitor, hub_id],
+        [summary, networks_version],
+        api_name="load_hub_networks",
+        heavy=True,
         **wiring,
     )
     return TemplatesTab(selector, table)
