@@ -159,7 +159,7 @@ def test_discovery_settings_events(app):
 def test_discovery_refuses_too_many_components(app):
     client, _ = app
     settings = {**DISCOVERY, "components": 40, "max_tokens": 32}
-    with pytest.raises(AppError, match="n_components=40"):
+    with pytest.raises(AppError, match="too few for num_components=40"):
         client.predict(*settings.values(), api_name="/discover")
 
 

@@ -46,6 +46,7 @@ def _build(folder, output, launcher: list[str]) -> str:
     """fnsft-build-templates on the planted model, streaming with a sketch smaller than its 144 neurons, of a
     sample of half the tokens."""
     settings = ["--max-tokens", "2048", "--components", "4", "--sketch-rows", "40", "--sketch-tokens", "1024"]
+    settings += ["--batch-size", "2"]  # the corpus's texts are long: enough batches for two processes
     topk = ["--threshold-rule", "topk", "--threshold", "8", "--streaming", "true"]
     done = subprocess.run(
         [*launcher, str(BIN / "fnsft-build-templates"), "--model", str(folder), *settings, *topk]
