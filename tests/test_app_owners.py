@@ -222,7 +222,7 @@ def test_start_refuses_data_without_responses_and_bad_seeds_at_once(app, tmp_pat
     data.write_text("\n".join(json.dumps({"instruction": f"Q{i}", "output": ""}) for i in range(8)))
     runs = set(state.jobs.runs_dir.iterdir())
     settings = training_settings(source="Upload a file", upload=handle_file(str(data)), mode="none", ids=[])
-    with pytest.raises(AppError, match="no response to train on"):
+    with pytest.raises(AppError, match="has a non-empty response; there is nothing to train on"):
         client.predict(*settings, api_name="/start_training")
     assert set(state.jobs.runs_dir.iterdir()) == runs
     start = time.perf_counter()

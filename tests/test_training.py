@@ -463,4 +463,5 @@ def test_before_its_first_step_a_run_says_what_it_is_doing(make_config, monkeypa
 
     monkeypatch.setattr(run_status, "write_status", recording)
     train(make_config(max_steps=1))
-    assert phases == ["loading the model", "tokenising the data", "measuring the model before training"]
+    assert phases[:3] == ["loading the model", "tokenising the data", "measuring the model before training"]
+    assert phases[-1] == "saving the adapter and the report"  # and after the steps, what comes after them
