@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError
 
 LAYERS, INTERMEDIATE = 3, 48
 DISCOVERY = {
-    "source": "Shipped prompt set",
+    "source": "Shipped corpus",
     "upload": None,
     "hub_id": "",
     "components": 5,
@@ -95,7 +95,7 @@ def app(embedded_tokenizer, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def discovered(app):
-    """The app after one small discovery on the shipped prompt set, its dropdowns updated as the page does."""
+    """The app after one small discovery on the shipped corpus, its dropdowns updated as the page does."""
     client, state = app
     summary = client.predict(*DISCOVERY.values(), api_name="/discover")
     client.predict(api_name="/network_choices")

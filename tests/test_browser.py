@@ -133,7 +133,7 @@ def test_a_session_in_the_browser(browser, app_url, page):
     expect(page.get_by_role("heading", name="SmolLM2-135M-Instruct")).to_be_visible()
     shot(page, "1_model")
 
-    # Discover: a small run on the shipped prompt set.
+    # Discover: a small run on the shipped corpus.
     open_tab(page, "Discover")
     set_number(page, "Networks (ICA components)", 6)
     set_number(page, "Token budget", 512)

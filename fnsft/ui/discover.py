@@ -27,7 +27,7 @@ from .state import AppState
 from .templates_tab import TEMPLATE_FILE_TYPES, load_template, shipped_template_names
 from .visitor import Visitor
 
-SHIPPED = "Shipped prompt set"
+SHIPPED = "Shipped corpus"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
 APP_DISCOVERY = {"num_components": 8, "max_tokens": 1024, "stability_runs": 2}  # smaller than the library's
 RELOAD_NOTE = (
@@ -98,7 +98,7 @@ def discover(
         components, rule, threshold, max_tokens, neuron_count(state, granularity)
     )
     seed = check_seed(seed)
-    data = chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES)  # None: the shipped prompt set
+    data = chosen_source(source, upload, hub_id, None, DATA_FILE_TYPES)  # None: the shipped discovery corpus
     loaded = state.require_model()
     finder = ICAMask(
         num_components=components,

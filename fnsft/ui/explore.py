@@ -24,7 +24,7 @@ NO_NETWORKS = "No networks yet: run a discovery or load a template in the Discov
 MAX_OWN_TEXT = 4000  # characters: one forward pass of up to 256 tokens
 NO_CARDS = (
     "<p>These networks have no cards yet (a template made before cards, or an imported one). "
-    "<b>Compute cards</b> runs the shipped prompt set through the model once (seconds to a minute).</p>"
+    "<b>Compute cards</b> runs the shipped discovery corpus through the model once (seconds to a minute).</p>"
 )
 
 
@@ -115,7 +115,7 @@ def compute_cards(
     request: gr.Request = None,
     progress=gr.Progress(),
 ) -> tuple:
-    """Cards for networks loaded without them: one pass of the shipped prompt set through the shared model."""
+    """Cards for networks loaded without them: one pass of the shipped discovery corpus through the shared model."""
     networks = state.visit(visitor, request).require_networks()
     loaded = state.require_model()
     with state.heavy.turn(visitor, "card computation", progress) as turn:
