@@ -46,7 +46,9 @@ def test_transformer_lens_hook_post_at_fnsft_neuron_ids_equals_fnsft_capture(tmp
     from transformers import AutoTokenizer
 
     bridge = bridge_module.TransformerBridge.boot_transformers(
-        str(folder), hf_model=model, tokenizer=AutoTokenizer.from_pretrained(folder)  # it reads name_or_path
+        str(folder),
+        hf_model=model,
+        tokenizer=AutoTokenizer.from_pretrained(folder),  # it reads name_or_path
     )
     _, cache = bridge.run_with_cache(ids)
     name = hook_site_names("intermediate")["transformer_lens"]
