@@ -43,8 +43,12 @@ def test_transformer_lens_hook_post_at_fnsft_neuron_ids_equals_fnsft_capture(tmp
     texts = ["def f(x): return x + 1", "The river flows into the sea."]
     captured = capture_activations(model, CharTokenizer(), texts, max_length=64)
     ids = torch.tensor(CharTokenizer()(texts[0])["input_ids"])[None]
+    from transformers import AutoTokenizer
+
     bridge = bridge_module.TransformerBridge.boot_transformers(
-        str(folder), hf_model=model, tokenizer=word_tokenizer()
+        str(folder),
+        hf_model=model,
+        tokenizer=AutoTokenizer.from_pretrained(folder),  # it reads name_or_path
     )
     _, cache = bridge.run_with_cache(ids)
     name = hook_site_names("intermediate")["transformer_lens"]
