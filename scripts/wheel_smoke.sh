@@ -28,7 +28,7 @@ bin="$scratch/venv/bin"
 import fnsft, fnsft.resources as r
 location = fnsft.__file__
 assert "site-packages" in location, f"fnsft imported from {location}, not from the installed wheel"
-for path in (r.DEFAULT_PROMPTS, r.SAMPLE_DATA, r.EVIDENCE_JSON, r.SHIPPED_TEMPLATES_DIR):
+for path in (r.DEFAULT_PROMPTS, r.DEFAULT_CORPUS, r.SAMPLE_DATA, r.EVIDENCE_JSON, r.SHIPPED_TEMPLATES_DIR):
     assert path.exists() and not path.is_symlink(), f"the wheel lacks {path}"
 print("wheel-smoke: fnsft", fnsft.__version__, "from", location)
 PY
@@ -37,7 +37,7 @@ PY
 import json
 data = json.load(open("networks.json"))
 source = data["data"]["source"]
-assert source == "fnsft:prompts/multidomain.jsonl", f"provenance names {source!r}, not the shipped prompt set"
+assert source == "fnsft:corpus/corpus.jsonl", f"provenance names {source!r}, not the shipped discovery corpus"
 print("wheel-smoke: discovery wrote", len(data["components"]), "networks from", source)
 PY
 "$bin/fnsft-eval" --texts-per-category 1 --random-draws 1 --json eval.json
