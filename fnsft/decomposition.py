@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 from .choices import ICA_ORIENTATIONS
 from .errors import DecompositionError
 from .fastica import best_fastica, whiten
+from .solo_threads import in_one_thread, map_in_one_thread_each
 
 logger = logging.getLogger(__name__)
 PROBE_WIDTH = 200  # randomized range width: the PCA's probes, and the directions stability reruns keep
@@ -125,12 +126,31 @@ def range_factors(matrix: torch.Tensor, width: int, seed: int, power_iterations:
     width = min(width, min(matrix.shape))
     probe = torch.randn(matrix.shape[1], width, generator=generator).to(matrix.device)
     dtype = matrix.dtype
-    basis = torch.linalg.qr(_product(matrix, probe, dtype)).Q
+    basis = _orthonormal(_product(matrix, probe, dtype))
     for _ in range(power_iterations):
-        basis = torch.linalg.qr(_product(matrix.T, basis, dtype)).Q
-        basis = torch.linalg.qr(_product(matrix, basis, dtype)).Q
-    u_small, s, vt = torch.linalg.svd(_product(basis.T, matrix, dtype), full_matrices=False)
+        basis = _orthonormal(_product(matrix.T, basis, dtype))
+        basis = _orthonormal(_product(matrix, basis, dtype))
+    u_small, s, vt = _wide_svd(_product(basis.T, matrix, dtype))
     return basis @ u_small, s, vt
+
+
+def _orthonormal(block: torch.Tensor) -> torch.Tensor:
+    """Q of the QR of a thin block: on one CPU thread (`fnsft.solo_threads`), where a [4,096 x 200] QR took
+    0.05 s and 0.7-10 s on two threads of a busy machine."""
+    if block.device.type != "cpu":
+        return torch.linalg.qr(block).Q
+    return in_one_thread(torch.linalg.qr, block).Q
+
+
+def _wide_svd(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u, s, vt) of a wide [w x N] block, as the QR of its transpose and the SVD of the small R: what LAPACK
+    does for a wide SVD too (the same singular values), but on one CPU thread: 1.7 s for [200 x 46,080] where
+    torch.linalg.svd took 6-11 s on a busy 2-core machine."""
+    if block.device.type != "cpu":
+        return torch.linalg.svd(block, full_matrices=False)
+    q, r = in_one_thread(torch.linalg.qr, block.T)
+    u, s, wt = in_one_thread(torch.linalg.svd, r.T)
+    return u, s, (q @ wt.T).T
 
 
 def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
@@ -305,8 +325,9 @@ def rerun_maps(
     """
     k, tokens = reference.shape[0], loadings.shape[0]
     loadings = loadings.double()
-    scores, total = [], reference.astype(np.float64).copy()
-    for run in range(1, runs + 1):
+
+    def rerun(run: int) -> np.ndarray:
+        """The maps of one rerun, on one CPU thread: the reruns run side by side (`fnsft.solo_threads`)."""
         generator = torch.Generator().manual_seed(seed + 10_007 * run)
         rows = torch.randperm(tokens, generator=generator)[: int(tokens * fraction)].sort().values
         u, s, w = torch.linalg.svd(loadings[rows.to(loadings.device)], full_matrices=False)
@@ -315,7 +336,13 @@ def rerun_maps(
         unmixing = best_fastica(
             samples, seed=seed + run, restarts=restarts, max_iter=max_iter, tol=tol
         ).unmixing
-        maps = _neuron_maps(u, s, v, unmixing, over, len(rows))
+        return _neuron_maps(u, s, v, unmixing, over, len(rows))
+
+    on_cpu = loadings.device.type == "cpu"
+    reruns = range(1, runs + 1)
+    found = map_in_one_thread_each(rerun, reruns) if on_cpu else [rerun(run) for run in reruns]
+    scores, total = [], reference.astype(np.float64).copy()
+    for maps in found:
         partners, signed = _signed_matches(reference, maps)
         scores.append(np.abs(signed))
         total += maps[partners] * np.sign(signed)[:, None]
