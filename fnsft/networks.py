@@ -18,6 +18,7 @@ from .architectures import model_shape
 from .card_pass import discovery_cards, token_rows
 from .decomposition import Decomposition, decompose, decomposition_record, standardize_
 from .devices import decomposition_device, matrix_dtype
+from .discovery_path import choose_streaming, log_choice
 from .discovery_settings import (
     DEFAULT_SETTINGS,
     DiscoverySettings,
@@ -109,6 +110,15 @@ class ICAMask:
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
         settings = self.settings if max_tokens is None else self.settings.replace(max_tokens=max_tokens)
+        if settings.streaming is None:  # the networks record the path taken
+            streaming, reason = choose_streaming(
+                settings.max_tokens,
+                sum(layer_widths(model, settings.granularity)),
+                matrix_dtype(settings.matrix_dtype),
+                distributed=Processes().distributed,
+            )
+            log_choice(streaming, reason)
+            settings = settings.replace(streaming=streaming)
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
         if settings.streaming:
