@@ -11,6 +11,7 @@ FastICA (`fnsft.fastica`) runs on the k-dimensional reduced data only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,11 +206,13 @@ def decompose(
     restarts: int = 3,
     consensus: bool = False,
     device: str | torch.device | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
 
     stability_runs > 0 scores each component by its reruns on the randomized range's loadings (`rerun_maps`);
-    consensus (spatial ICA) then replaces each map by its mean over the reruns.
+    consensus (spatial ICA) then replaces each map by its mean over the reruns. progress("stability", 0.0) marks
+    where the reruns start.
     """
     if over not in ICA_ORIENTATIONS:
         raise ValueError(f"over={over!r} is not supported; use one of {ICA_ORIENTATIONS}.")
@@ -226,6 +229,8 @@ def decompose(
     total_variance = _sum_of_squares(work)
     result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=work, **common)
     if stability_runs > 0:
+        if progress is not None:
+            progress("stability", 0.0)
         scores, maps = rerun_maps(u * s, vt.T, result.maps, runs=stability_runs, **common)
         result.stability, result.stability_runs = np.median(scores, axis=0).astype(np.float32), stability_runs
         if consensus and over == "neurons":

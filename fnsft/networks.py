@@ -99,7 +99,8 @@ class ICAMask:
 
         texts_or_dataset: texts, a file, a dataset, or None for the shipped discovery corpus
         (`fnsft.texts.discovery_texts`). max_tokens: the token budget (default: the settings'; recorded with them).
-        progress(stage, fraction) reports capture and decomposition.
+        progress(stage, fraction) reports capture, decomposition ("decompose", then "stability" where the
+        reruns start) and cards.
 
         >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
         """
@@ -152,6 +153,7 @@ class ICAMask:
             settings.num_components,
             **ica_settings(settings),
             device=decomposition_device(self.device, model, matrix),
+            progress=report,
         )
         del matrix, captured.matrix
         return self._finish(model, tokenizer, texts, captured, result, flat_means, settings, report)
