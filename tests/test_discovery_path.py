@@ -10,20 +10,20 @@ import torch
 from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
-import fnsft.discovery_path as discovery_path
+import fnsft.discovery._path as discovery_path
 from fnsft import ICAMask
-from fnsft.discovery_path import STREAMING_FROM_TOKENS, choose_streaming
-from fnsft.discovery_settings import DiscoverySettings
+from fnsft.discovery._path import STREAMING_FROM_TOKENS, choose_streaming
+from fnsft.discovery._settings import DiscoverySettings
 
 
 def _discover(caplog, **settings):
     finder = ICAMask(
         num_components=3, stability_runs=0, cards=False, sketch_rows=40, sketch_tokens=200, **settings
     )
-    with caplog.at_level(logging.INFO, logger="fnsft.discovery_path"):
+    with caplog.at_level(logging.INFO, logger="fnsft.discovery._path"):
         networks = finder.compute_global_networks(tiny_llama(), CharTokenizer(), TEXTS, max_tokens=500)
     return networks, [
-        record.getMessage() for record in caplog.records if record.name == "fnsft.discovery_path"
+        record.getMessage() for record in caplog.records if record.name == "fnsft.discovery._path"
     ]
 
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from conftest import WORDS, tiny_llama, word_tokenizer
 
-import fnsft.fastica as fastica_module
+import fnsft.discovery._fastica as fastica_module
 from fnsft import ICAMask
-from fnsft.solo_threads import _openmp_runtime, in_one_thread, map_in_one_thread_each
+from fnsft.discovery._solo_threads import _openmp_runtime, in_one_thread, map_in_one_thread_each
 
 TEXTS = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(24)) for i in range(40)]
 
