@@ -30,4 +30,4 @@ templates: setup
 	$(VENV)/bin/fnsft-build-templates
 
 benchmarks: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) -m benchmarks $(ARGS)

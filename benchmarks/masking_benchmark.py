@@ -1,11 +1,16 @@
 """Masking benchmark on the embedded model: forward throughput and generation speed, unmasked vs masked.
 
-The mask is the union of the shipped networks (lesion), applied context-locally as the app does.
-Run: .venv/bin/python benchmarks/masking_benchmark.py    Writes benchmarks/results/masking.json.
+The mask is the union of the shipped networks (lesion), applied context-locally (`fnsft.masked`) as the app does.
+Each measure alternates unmasked and masked runs `repeats` times (so drifting machine load hits both alike) and
+reports the ratio of the medians: a batched forward pass, greedy `model.generate` (48 new tokens), and the app's
+side-by-side comparison (`stream_comparison`: an unmasked and a masked stream, against two unmasked ones).
+Public API only. Run: .venv/bin/python benchmarks/masking_benchmark.py [--repeats 5], or `python -m benchmarks`.
+Writes benchmarks/results/masking.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -16,65 +21,94 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+import fnsft
 from fnsft._resources import shipped_template
-from fnsft.analysis._generation import GenerationSettings, stream_comparison
-from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts
-from fnsft.masking import masked
-from fnsft.masking._selection import mask_from_networks
-from fnsft.models import load_model
-from fnsft.networks._templates import load_templates
+from fnsft.analysis import GenerationSettings, stream_comparison
+from fnsft.data._texts import DEFAULT_PROMPTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PROMPT, NEW_TOKENS = "Explain how rivers form.", 48
 
 
-def forward_seconds(model, batch, mask, repeats: int) -> list[float]:
-    times = []
-    with torch.no_grad(), masked(model, mask):
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(**batch, use_cache=False)
-            times.append(time.perf_counter() - start)
+def _alternating(run, mask, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of `run()` unmasked and masked, alternating, after one warm-up of each."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(repeats + 1):
+        for side, current in enumerate((None, mask)):
+            with fnsft.masked(run.model, current):  # None: unmasked
+                start = time.perf_counter()
+                run()
+                if round_:  # round 0 warms up
+                    times[side].append(time.perf_counter() - start)
     return times
 
 
-def main() -> None:
-    model, tokenizer = load_model()
-    networks = load_templates(shipped_template(model), model)
-    mask = mask_from_networks(networks, range(networks.num_components), "lesion", model=model)
-    texts = load_labelled_texts(DEFAULT_PROMPTS, split="eval").texts[:16]
-    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=128)
-    tokens = int(batch["attention_mask"].sum())
-    forward_seconds(model, batch, None, 1)  # warm-up
-    plain, with_mask = [], []
-    for _ in range(5):  # interleaved, so drifting machine load hits both alike
-        plain += forward_seconds(model, batch, None, 1)
-        with_mask += forward_seconds(model, batch, mask, 1)
-    settings = GenerationSettings(max_new_tokens=48, temperature=0.0, repetition_penalty=1.0)
+class _Forward:
+    def __init__(self, model, batch):
+        self.model, self.batch = model, batch
 
-    def generation_rate(current) -> float:
-        start = time.perf_counter()
-        *_, (text_a, text_b) = stream_comparison(
-            model, tokenizer, "Explain how rivers form.", current, settings
+    @torch.no_grad()
+    def __call__(self) -> None:
+        self.model(**self.batch, use_cache=False)
+
+
+class _Generate:
+    def __init__(self, model, prompt_ids):
+        self.model, self.prompt_ids = model, prompt_ids
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        self.model.generate(
+            self.prompt_ids, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False
         )
-        steps = len(tokenizer(text_a)["input_ids"]) + len(tokenizer(text_b)["input_ids"])
-        return steps / (time.perf_counter() - start)
 
-    generation_rate(None)
-    report = {
+
+def _side_by_side(model, tokenizer, mask, repeats: int) -> tuple[list[float], list[float]]:
+    settings = GenerationSettings(max_new_tokens=NEW_TOKENS, temperature=0.0, repetition_penalty=1.0)
+    rates: tuple[list[float], list[float]] = ([], [])
+    for round_ in range(repeats + 1):
+        for side, current in enumerate((None, mask)):
+            start = time.perf_counter()
+            *_, (text_a, text_b) = stream_comparison(model, tokenizer, PROMPT, current, settings)
+            steps = len(tokenizer(text_a)["input_ids"]) + len(tokenizer(text_b)["input_ids"])
+            if round_:
+                rates[side].append(steps / (time.perf_counter() - start))
+    return rates
+
+
+def measure(repeats: int = 5) -> dict:
+    model, tokenizer = fnsft.load_model()
+    networks = fnsft.load_templates(shipped_template(model), model)
+    mask = fnsft.NetworkSelection.for_model(networks, model, "all").mask("lesion")
+    texts = fnsft.load_labelled_texts(DEFAULT_PROMPTS, split="eval").texts[:16]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=128)
+    prompt_ids = tokenizer(PROMPT, return_tensors="pt")["input_ids"]
+    plain, masked = _alternating(_Forward(model, batch), mask, repeats)
+    generate_plain, generate_masked = _alternating(_Generate(model, prompt_ids), mask, repeats)
+    side_plain, side_masked = _side_by_side(model, tokenizer, mask, repeats)
+    return {
         "model": "SmolLM2-135M-Instruct (embedded)",
         "mask": f"lesion of all {networks.num_components} shipped networks, {mask.total_masked} neurons",
-        "forward_batch_tokens": tokens,
-        "forward_tokens_per_second_plain": tokens / statistics.median(plain),
-        "forward_tokens_per_second_masked": tokens / statistics.median(with_mask),
-        "forward_masked_vs_plain": statistics.median(plain) / statistics.median(with_mask),
-        "generation_tokens_per_second_plain": generation_rate(None),
-        "generation_tokens_per_second_masked_side_by_side": generation_rate(mask),
+        "repeats": repeats,
+        "forward_masked_vs_plain": statistics.median(plain) / statistics.median(masked),
+        "forward_seconds": {"plain": plain, "masked": masked},
+        "generate_masked_vs_plain": statistics.median(generate_plain) / statistics.median(generate_masked),
+        "generate_tokens_per_second_median": {
+            "plain": NEW_TOKENS / statistics.median(generate_plain),
+            "masked": NEW_TOKENS / statistics.median(generate_masked),
+        },
+        "side_by_side_masked_vs_plain": statistics.median(side_masked) / statistics.median(side_plain),
+        "side_by_side_tokens_per_second": {"plain": side_plain, "masked": side_masked},
         "threads": torch.get_num_threads(),
     }
-    report["generation_masked_vs_plain"] = (
-        report["generation_tokens_per_second_masked_side_by_side"]
-        / report["generation_tokens_per_second_plain"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--repeats", type=int, default=5)
+    report = measure(parser.parse_args().repeats)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "masking.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

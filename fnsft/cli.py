@@ -54,7 +54,8 @@ def _output_file(text: str) -> Path:
 DISCOVERY_FLAG_NAMES = {"num_components": "components"}  # flags named otherwise than their setting
 DISCOVERY_FLAG_HELP = {
     "streaming": "true: sketch the activations during capture instead of storing them (memory independent of "
-    "tokens); default: true under torchrun / accelerate launch (data-parallel), false otherwise",
+    "tokens); false: store them; unset: streaming under torchrun / accelerate launch, where the matrix would not "
+    "fit or from 65,536 tokens",
     "sketch_rows": "streaming sketch size",
     "sketch_tokens": "streaming: tokens (a random sample of the batches) sketched before the pass over all",
     "chat_format": "wrap each text as a chat user turn",
@@ -71,13 +72,18 @@ def add_discovery_flags(parser: argparse.ArgumentParser) -> None:
     itself, so the flags, the Python API and templates accept exactly the same settings."""
     from .discovery._settings import DEFAULT_SETTINGS, DiscoverySettings, setting_choices
 
-    converters = {"int": int_in_range(-(2**62), 2**62), "float": finite_float, "bool": strict_bool}
+    converters = {
+        "int": int_in_range(-(2**62), 2**62),
+        "float": finite_float,
+        "bool": strict_bool,
+        "bool | None": strict_bool,
+    }
     for field in dataclasses.fields(DiscoverySettings):
         flag = "--" + DISCOVERY_FLAG_NAMES.get(field.name, field.name).replace("_", "-")
         default = getattr(DEFAULT_SETTINGS, field.name)
         help_text = DISCOVERY_FLAG_HELP.get(field.name, "")
         options: dict = {"dest": field.name, "default": None, "help": f"{help_text} (default: {default})"}
-        if field.type == "bool":
+        if field.type in ("bool", "bool | None"):
             options.update(nargs="?", const=True)  # `--chat-format` alone means true
         if field.type == "str":
             options["choices"] = setting_choices(field.name)
@@ -91,7 +97,8 @@ def discovery_settings_from(args: argparse.Namespace, distributed: bool):
     from .discovery._settings import DiscoverySettings, setting_names
 
     given = {name: getattr(args, name) for name in setting_names() if getattr(args, name) is not None}
-    given.setdefault("streaming", distributed)
+    if distributed:
+        given.setdefault("streaming", True)
     return DiscoverySettings(**given)
 
 

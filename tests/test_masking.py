@@ -356,3 +356,33 @@ def test_ica_mask_applies_a_gain_dial_to_its_networks(tiny_model):
     with ica.apply_component_masks(tiny_model, [0], mode="scale", gain=0.5) as handle:
         assert handle.mask.description["gain"] == 0.5
         assert torch.equal(logits(tiny_model), expected)
+
+
+def test_side_by_side_generation_puts_the_mask_on_once_and_each_stream_sees_only_its_own(
+    tiny_model, monkeypatch
+):
+    from conftest import word_tokenizer
+
+    import fnsft.masking._hooks as masking_module
+    from fnsft.analysis import GenerationSettings, stream_comparison
+
+    sets = {layer: np.arange(layer, 48 - 8 + layer) for layer in range(3)}
+    mask, tokenizer = build_mask(sets, widths(tiny_model), "lesion"), word_tokenizer()
+    settings = GenerationSettings(max_new_tokens=8, repetition_penalty=1.0)
+    acquired = []
+    acquire = masking_module._acquire
+    monkeypatch.setattr(masking_module, "_acquire", lambda *args: acquired.append(1) or acquire(*args))
+
+    *_, (plain, lesioned) = stream_comparison(
+        tiny_model, tokenizer, "w1 w2 w3", mask, settings, use_chat_template=False
+    )
+    surgered = zero_neurons_by_surgery(tiny_model, sets)
+    *_, (by_surgery, _) = stream_comparison(
+        surgered, tokenizer, "w1 w2 w3", None, settings, use_chat_template=False
+    )
+    *_, (unmasked, _) = stream_comparison(
+        tiny_model, tokenizer, "w1 w2 w3", None, settings, use_chat_template=False
+    )
+    assert lesioned == by_surgery and plain == unmasked and lesioned != plain
+    assert len(acquired) == 1  # once for the whole comparison, not once per token
+    assert masking_module._registry(tiny_model) == {}  # and taken off at the end

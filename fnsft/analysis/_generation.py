@@ -7,6 +7,8 @@ advance in turn inside one thread, each under its own context-local mask.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,7 +88,11 @@ def _cache_argument(model: nn.Module) -> str:
 
 
 class _Stream:
-    """One decoding stream: its own cache, generator and mask."""
+    """One decoding stream: its own cache, generator and mask.
+
+    The mask is entered once, in a contextvars context of the stream's own, and every step runs in that context:
+    entering a mask per step installed and removed its hooks on every token (generation ran at 0.93x unmasked).
+    """
 
     def __init__(self, model, tokenizer, input_ids, mask, settings):
         self.model, self.tokenizer, self.mask, self.settings = model, tokenizer, mask, settings
@@ -102,10 +108,19 @@ class _Stream:
         configured = configured if isinstance(configured, (list, tuple)) else [configured]
         self.stop_ids = {tokenizer.eos_token_id, *configured}
         self.stop_ids.discard(None)
+        self.context = contextvars.copy_context()
+        self.scope = contextlib.ExitStack()
+        self.context.run(self.scope.enter_context, masked(model, mask))
+
+    def close(self) -> None:
+        """Take the stream's mask off (in the context it was put on in)."""
+        self.context.run(self.scope.close)
 
     def step(self) -> None:
-        with masked(self.model, self.mask):
-            out = self.model(input_ids=self.next_input, use_cache=True, **{self.cache_argument: self.cache})
+        self.context.run(self._step)
+
+    def _step(self) -> None:
+        out = self.model(input_ids=self.next_input, use_cache=True, **{self.cache_argument: self.cache})
         self.cache = getattr(out, self.cache_argument)
         token = _choose(out.logits[0, -1].cpu(), self.history, self.settings, self.generator)
         if token in self.stop_ids:
@@ -138,11 +153,15 @@ def stream_comparison(
         _Stream(model, tokenizer, input_ids, None, settings),
         _Stream(model, tokenizer, input_ids, mask, settings),
     ]
-    while not all(stream.done for stream in streams):
+    try:
+        while not all(stream.done for stream in streams):
+            for stream in streams:
+                if not stream.done:
+                    stream.step()
+            yield streams[0].text, streams[1].text
+    finally:
         for stream in streams:
-            if not stream.done:
-                stream.step()
-        yield streams[0].text, streams[1].text
+            stream.close()
 
 
 def generate_text(

@@ -11,6 +11,7 @@ FastICA (`fnsft.discovery._fastica`) runs on the k-dimensional reduced data only
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from ..choices import ICA_ORIENTATIONS
 from ..errors import DecompositionError
 from ._fastica import best_fastica, whiten
+from ._solo_threads import in_one_thread, map_in_one_thread_each
 
 logger = logging.getLogger(__name__)
 PROBE_WIDTH = 200  # randomized range width: the PCA's probes, and the directions stability reruns keep
@@ -67,11 +69,12 @@ def standardize_(
 
     Statistics are computed in float32 whatever the matrix's dtype; a bfloat16 block is standardised as a
     float32 copy and written back (1,024-column blocks: 0.35 s for a 4,096 x 46,080 bf16 matrix here, 8,192:
-    0.66 s). means_out (one value per column), when given, receives each column's mean before centring: the
+    0.66 s). On a CPU the blocks go to single-threaded workers side by side (`fnsft.discovery._solo_threads`). means_out (one value per column), when given, receives each column's mean before centring: the
     neuron means that mean-ablation sets a neuron to, at no extra pass over the matrix.
     """
     rows = matrix.shape[0]
-    for start in range(0, matrix.shape[1], chunk):
+
+    def one_block(start: int) -> None:
         block = matrix[:, start : start + chunk]
         work = block.float()  # the block itself when the matrix is float32
         mean = work.mean(dim=0, keepdim=True)
@@ -83,6 +86,15 @@ def standardize_(
         work /= std
         if work.data_ptr() != block.data_ptr():
             block.copy_(work)
+
+    starts = range(0, matrix.shape[1], chunk)
+    if (
+        matrix.device.type == "cpu"
+    ):  # whole blocks per single-threaded worker: 1.4 s where 2 threads took 7.2 s
+        map_in_one_thread_each(one_block, starts)
+    else:
+        for start in starts:
+            one_block(start)
     return matrix
 
 
@@ -127,12 +139,31 @@ def range_factors(matrix: torch.Tensor, width: int, seed: int, power_iterations:
     width = min(width, min(matrix.shape))
     probe = torch.randn(matrix.shape[1], width, generator=generator).to(matrix.device)
     dtype = matrix.dtype
-    basis = torch.linalg.qr(_product(matrix, probe, dtype)).Q
+    basis = _orthonormal(_product(matrix, probe, dtype))
     for _ in range(power_iterations):
-        basis = torch.linalg.qr(_product(matrix.T, basis, dtype)).Q
-        basis = torch.linalg.qr(_product(matrix, basis, dtype)).Q
-    u_small, s, vt = torch.linalg.svd(_product(basis.T, matrix, dtype), full_matrices=False)
+        basis = _orthonormal(_product(matrix.T, basis, dtype))
+        basis = _orthonormal(_product(matrix, basis, dtype))
+    u_small, s, vt = _wide_svd(_product(basis.T, matrix, dtype))
     return basis @ u_small, s, vt
+
+
+def _orthonormal(block: torch.Tensor) -> torch.Tensor:
+    """Q of the QR of a thin block: on one CPU thread (`fnsft.discovery._solo_threads`), where a [4,096 x 200] QR took
+    0.05 s and 0.7-10 s on two threads of a busy machine."""
+    if block.device.type != "cpu":
+        return torch.linalg.qr(block).Q
+    return in_one_thread(torch.linalg.qr, block).Q
+
+
+def _wide_svd(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u, s, vt) of a wide [w x N] block, as the QR of its transpose and the SVD of the small R: what LAPACK
+    does for a wide SVD too (the same singular values), but on one CPU thread: 1.7 s for [200 x 46,080] where
+    torch.linalg.svd took 6-11 s on a busy 2-core machine."""
+    if block.device.type != "cpu":
+        return torch.linalg.svd(block, full_matrices=False)
+    q, r = in_one_thread(torch.linalg.qr, block.T)
+    u, s, wt = in_one_thread(torch.linalg.svd, r.T)
+    return u, s, (q @ wt.T).T
 
 
 def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
@@ -177,11 +208,13 @@ def decompose(
     restarts: int = 3,
     consensus: bool = False,
     device: str | torch.device | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
 
     stability_runs > 0 scores each component by its reruns on the randomized range's loadings (`rerun_maps`);
-    consensus (spatial ICA) then replaces each map by its mean over the reruns.
+    consensus (spatial ICA) then replaces each map by its mean over the reruns. progress("stability", 0.0) marks
+    where the reruns start.
     """
     if over not in ICA_ORIENTATIONS:
         raise ValueError(f"over={over!r} is not supported; use one of {ICA_ORIENTATIONS}.")
@@ -198,6 +231,8 @@ def decompose(
     total_variance = _sum_of_squares(work)
     result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=work, **common)
     if stability_runs > 0:
+        if progress is not None:
+            progress("stability", 0.0)
         scores, maps = rerun_maps(u * s, vt.T, result.maps, runs=stability_runs, **common)
         result.stability, result.stability_runs = np.median(scores, axis=0).astype(np.float32), stability_runs
         if consensus and over == "neurons":
@@ -307,8 +342,9 @@ def rerun_maps(
     """
     k, tokens = reference.shape[0], loadings.shape[0]
     loadings = loadings.double()
-    scores, total = [], reference.astype(np.float64).copy()
-    for run in range(1, runs + 1):
+
+    def rerun(run: int) -> np.ndarray:
+        """The maps of one rerun, on one CPU thread: the reruns run side by side (`fnsft.discovery._solo_threads`)."""
         generator = torch.Generator().manual_seed(seed + 10_007 * run)
         rows = torch.randperm(tokens, generator=generator)[: int(tokens * fraction)].sort().values
         u, s, w = torch.linalg.svd(loadings[rows.to(loadings.device)], full_matrices=False)
@@ -317,7 +353,13 @@ def rerun_maps(
         unmixing = best_fastica(
             samples, seed=seed + run, restarts=restarts, max_iter=max_iter, tol=tol
         ).unmixing
-        maps = _neuron_maps(u, s, v, unmixing, over, len(rows))
+        return _neuron_maps(u, s, v, unmixing, over, len(rows))
+
+    on_cpu = loadings.device.type == "cpu"
+    reruns = range(1, runs + 1)
+    found = map_in_one_thread_each(rerun, reruns) if on_cpu else [rerun(run) for run in reruns]
+    scores, total = [], reference.astype(np.float64).copy()
+    for maps in found:
         partners, signed = _signed_matches(reference, maps)
         scores.append(np.abs(signed))
         total += maps[partners] * np.sign(signed)[:, None]

@@ -9,12 +9,12 @@ iterations. The answer is a fixed point of FastICA on the full data, as a full-d
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ._solo_threads import in_one_thread
 
 _GAUSSIAN_LOGCOSH = 0.374567  # E[log cosh(x)] for x ~ N(0, 1)
 RESTART_SAMPLES = 8192  # restarts on more samples than this use a random subset of this many
@@ -33,17 +33,6 @@ def orthogonalize(weights: torch.Tensor) -> torch.Tensor:
     """Symmetric decorrelation W <- (W W^T)^-1/2 W."""
     eigenvalues, eigenvectors = torch.linalg.eigh(weights @ weights.T)
     return (eigenvectors * eigenvalues.clamp_min(1e-12).rsqrt()) @ eigenvectors.T @ weights
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """FastICA's thin products run faster on one CPU thread than on several contending ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def fastica(
@@ -77,24 +66,29 @@ def best_fastica(samples: torch.Tensor, *, seed: int, restarts: int, max_iter: i
 
     Symmetric FastICA can stop at a saddle point where two sources stay rotated into each other; a few restarts
     avoid it. They run on at most RESTART_SAMPLES random samples, and the winner is polished on all of them.
+    On a CPU it runs on one thread (`fnsft.discovery._solo_threads`): its thin products run faster so than on several.
     """
+    if samples.device.type == "cpu":
+        return in_one_thread(_best_fastica, samples, seed, restarts, max_iter, tol)
+    return _best_fastica(samples, seed, restarts, max_iter, tol)
+
+
+def _best_fastica(samples: torch.Tensor, seed: int, restarts: int, max_iter: int, tol: float) -> Solution:
     k, n = samples.shape[1], samples.shape[0]
     generator = torch.Generator().manual_seed(seed)
     subset = samples
     if n > RESTART_SAMPLES:
         subset = samples[torch.randperm(n, generator=generator)[:RESTART_SAMPLES].to(samples.device)]
-    threads = single_threaded() if samples.device.type == "cpu" else contextlib.nullcontext()
-    with threads:
-        best, best_score = None, -np.inf
-        for restart in range(max(restarts, 1)):
-            start = torch.from_numpy(np.random.default_rng(seed * 7919 + restart).standard_normal((k, k)))
-            solution = fastica(subset, orthogonalize(start), max_iter=max_iter, tol=tol)
-            score = negentropy(subset.to(torch.float64) @ solution.unmixing.T)
-            if score > best_score:
-                best, best_score = solution, score
-        if subset is samples:
-            return best
-        polished = fastica(samples, best.unmixing, max_iter=max_iter, tol=tol)
+    best, best_score = None, -np.inf
+    for restart in range(max(restarts, 1)):
+        start = torch.from_numpy(np.random.default_rng(seed * 7919 + restart).standard_normal((k, k)))
+        solution = fastica(subset, orthogonalize(start), max_iter=max_iter, tol=tol)
+        score = negentropy(subset.to(torch.float64) @ solution.unmixing.T)
+        if score > best_score:
+            best, best_score = solution, score
+    if subset is samples:
+        return best
+    polished = fastica(samples, best.unmixing, max_iter=max_iter, tol=tol)
     return Solution(polished.unmixing, polished.converged, best.iterations + polished.iterations)
 
 

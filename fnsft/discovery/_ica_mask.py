@@ -32,6 +32,7 @@ from ._capture import CapturedActivations, capture_activations, layer_widths
 from ._decomposition import Decomposition, decompose, decomposition_record, standardize_
 from ._means import NeuronMeans, split_by_layer
 from ._parallel import Processes
+from ._path import choose_streaming, log_choice
 from ._reliability import SplitHalf, split_half, split_halves
 from ._settings import DEFAULT_SETTINGS, DiscoverySettings, ica_settings, recorded_settings, setting_names
 from ._streaming import BatchGroups, decompose_statistics
@@ -98,7 +99,8 @@ class ICAMask:
 
         texts_or_dataset: texts, a file, a dataset, or None for the shipped discovery corpus
         (`fnsft.data._texts.discovery_texts`). max_tokens: the token budget (default: the settings'; recorded with them).
-        progress(stage, fraction) reports capture and decomposition.
+        progress(stage, fraction) reports capture, decomposition ("decompose", then "stability" where the
+        reruns start) and cards.
 
         >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
         """
@@ -109,6 +111,15 @@ class ICAMask:
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
         settings = self.settings if max_tokens is None else self.settings.replace(max_tokens=max_tokens)
+        if settings.streaming is None:  # the networks record the path taken
+            streaming, reason = choose_streaming(
+                settings.max_tokens,
+                sum(layer_widths(model, settings.granularity)),
+                matrix_dtype(settings.matrix_dtype),
+                distributed=Processes().distributed,
+            )
+            log_choice(streaming, reason)
+            settings = settings.replace(streaming=streaming)
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
         if settings.streaming:
@@ -142,6 +153,7 @@ class ICAMask:
             settings.num_components,
             **ica_settings(settings),
             device=decomposition_device(self.device, model, matrix),
+            progress=report,
         )
         del matrix, captured.matrix
         return self._finish(model, tokenizer, texts, captured, result, flat_means, settings, report)

@@ -64,7 +64,9 @@ class DiscoverySettings:
     percentile; FunctionalNetworksSFT uses 98) or "topk" (value neurons per component).
     ica_over: "neurons" (spatial ICA: sparse neuron maps) or "tokens" (temporal ICA, as FunctionalNetworksSFT).
     max_tokens: the token budget of the capture. streaming: keep no [tokens x neurons] matrix but sketch it
-    during capture (`fnsft.discovery._streaming`), so memory does not grow with the tokens; sketch_rows sets the
+    during capture (`fnsft.discovery._streaming`), so memory does not grow with the tokens; None (default): chosen
+    per run (`fnsft.discovery._path`: streaming where the matrix would not fit or from about 65,536 tokens, where
+    it was measured faster), and the networks record the path taken (True or False); sketch_rows sets the
     sketch's size (and accuracy), sketch_tokens how many tokens (a random sample of the batches) are sketched
     before the pass over all.
     matrix_dtype: "float32" (default: the same networks on every CPU), "bfloat16" (half the memory, faster on
@@ -95,7 +97,7 @@ class DiscoverySettings:
     max_length: int = 256
     batch_size: int = 8
     chat_format: bool = False
-    streaming: bool = False
+    streaming: bool | None = None
     sketch_rows: int = SKETCH_ROWS
     sketch_tokens: int = SKETCH_TOKENS
     matrix_dtype: str = "float32"
@@ -122,7 +124,8 @@ class DiscoverySettings:
         _integer("max_length", self.max_length, 16, 1_000_000)  # shorter texts left most networks empty
         _integer("batch_size", self.batch_size, 1, 4096)
         _flag("chat_format", self.chat_format)
-        _flag("streaming", self.streaming)
+        if self.streaming is not None:
+            _flag("streaming", self.streaming)
         _integer("sketch_rows", self.sketch_rows, self.num_components + 1, 100_000)
         _integer("sketch_tokens", self.sketch_tokens, self.sketch_rows, None)
         if self.streaming and self.max_tokens <= self.sketch_rows:

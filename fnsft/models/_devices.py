@@ -130,16 +130,21 @@ def check_matrix_fits(rows: int, columns: int, dtype: torch.dtype) -> None:
     """Refuse an in-memory activation matrix larger than the memory available now. On Linux an oversized
     torch.empty succeeds and the process is killed later, when the capture touches the pages, without a word
     on why."""
-    needed = rows * columns * dtype.itemsize * MATRIX_HEADROOM
+    needed = matrix_bytes(rows, columns, dtype)
     available = psutil.virtual_memory().available
     if needed > available:
         raise DecompositionError(
             f"The in-memory activation matrix ({rows:,} tokens x {columns:,} neurons, "
-            f"{str(dtype).removeprefix('torch.')}) needs about {_size(needed)} and "
-            f"{_size(available)} is available: stream it (ICAMask(streaming=True), --streaming true), "
+            f"{str(dtype).removeprefix('torch.')}) needs about {size_text(needed)} and "
+            f"{size_text(available)} is available: stream it (ICAMask(streaming=True), --streaming true), "
             "whose memory does not grow with the tokens, or capture fewer tokens (max_tokens, --max-tokens)."
         )
 
 
-def _size(size: float) -> str:
+def matrix_bytes(rows: int, columns: int, dtype: torch.dtype) -> float:
+    """The memory the in-memory path needs for a [rows x columns] matrix, its workspace included."""
+    return rows * columns * dtype.itemsize * MATRIX_HEADROOM
+
+
+def size_text(size: float) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.2f} MB"

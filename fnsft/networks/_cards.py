@@ -9,6 +9,7 @@ is pure data; the forward passes that feed it live in `fnsft.analysis._card_pass
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,19 @@ class TokenRows:
 
     def category(self, text: int) -> str | None:
         return None if self.categories is None else str(self.categories[text])
+
+    @functools.cached_property
+    def text_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first row, one past the last row) of each row's text; shared by every network's card."""
+        _, inverse, counts = np.unique(self.text_index, return_inverse=True, return_counts=True)
+        starts = np.arange(len(self.positions)) - self.positions
+        return starts, starts + counts[inverse]
+
+    @functools.cached_property
+    def category_codes(self) -> tuple[list[str], np.ndarray]:
+        """(sorted category names, each row's index among them); computed once for all the cards."""
+        names, codes = np.unique(np.asarray(self.categories, dtype=str)[self.text_index], return_inverse=True)
+        return [str(name) for name in names], codes
 
 
 @dataclass
@@ -130,9 +144,7 @@ class _Windows:
     def __init__(self, rows: TokenRows, activation: np.ndarray, decode: Callable[[int], str], before, after):
         self.rows, self.activation, self.decode = rows, activation, decode
         self.before, self.after = before, after
-        _, inverse, counts = np.unique(rows.text_index, return_inverse=True, return_counts=True)
-        self.starts = np.arange(len(rows.positions)) - rows.positions
-        self.ends = self.starts + counts[inverse]
+        self.starts, self.ends = rows.text_bounds
 
     def example(self, row: int) -> Example:
         start = max(int(self.starts[row]), row - self.before)
@@ -198,10 +210,11 @@ def category_activation(activation: np.ndarray, rows: TokenRows) -> dict[str, fl
     """Mean activation over the tokens of each text category (empty for unlabelled texts)."""
     if rows.categories is None:
         return {}
-    token_categories = np.asarray(rows.categories, dtype=object)[rows.text_index]
+    names, codes = rows.category_codes
+    sums = np.bincount(codes, weights=activation, minlength=len(names))
+    counts = np.bincount(codes, minlength=len(names))
     return {
-        str(name): round(float(activation[token_categories == name].mean()), 3)
-        for name in sorted(set(token_categories.tolist()))
+        name: round(float(total / count), 3) for name, total, count in zip(names, sums, counts, strict=True)
     }
 
 

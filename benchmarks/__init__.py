@@ -1,0 +1,1 @@
+"""The project's measured claims: one script per claim; `python -m benchmarks` runs the speed figures."""
