@@ -185,7 +185,16 @@ def test_streaming_icamask_finds_the_in_memory_networks():
         )
     exact, streamed = found[False], found[True]
     assert exact.decomposition["converged"] and streamed.decomposition["converged"]
-    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.999
+    # Consensus maps average reruns on the range's loadings, whose trailing directions the two paths factorise
+    # differently (a wide SVD in memory, the sketch's Rayleigh-Ritz when streaming): close, not identical.
+    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.99
+    plain = {
+        streaming: ICAMask(streaming=streaming, **{**settings, "stability_runs": 0}).compute_global_networks(
+            tiny_llama(seed=1), CharTokenizer(), TEXTS, max_tokens=600
+        )
+        for streaming in (False, True)
+    }
+    assert _match_abs_correlation(plain[False].maps, plain[True].maps).min() > 0.999
     assert streamed.settings.streaming and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)
 
