@@ -21,7 +21,7 @@ from ..errors import FnsftError, MaskSelectionError
 from ..functional_networks import FunctionalNetworks
 from ..limits import check_training
 from ..templates import save_templates
-from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
+from ..training import METHODS, NETWORK_MODES, TrainingConfig
 from ..training.run import preflight
 from . import try_adapter
 from .common import (
@@ -208,12 +208,11 @@ def network_settings(networks: FunctionalNetworks | None, ids: list[int], run_di
 
 
 def _launch(state: AppState, visitor: Visitor, config: TrainingConfig) -> None:
-    """Claim the visitor's heavy-job slot and start the run; the slot frees itself when the run ends."""
+    """Claim the visitor's heavy-job slot and start the run (a child process); the slot frees itself when the
+    process ends."""
     visitor.reserve("training")
     try:
-        state.jobs.start(
-            Path(config.output_dir), lambda stop_event: train(config, stop_event), visitor.release
-        )
+        state.jobs.start(config, visitor.release)
     except BaseException:
         visitor.release()
         raise
