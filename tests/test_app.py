@@ -423,8 +423,9 @@ def training_settings(**changes) -> list:
     return list({**settings, **changes}.values())
 
 
-def wait_for_training(client: Client, done: Callable[[tuple], bool], timeout: float = 240) -> tuple:
-    """Poll the progress panel as the page's timer does, until `done(panel)`."""
+def wait_for_training(client: Client, done: Callable[[tuple], bool], timeout: float = 600) -> tuple:
+    """Poll the progress panel as the page's timer does, until `done(panel)` (a run is a child process: on a
+    loaded machine its start alone can take a minute)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         panel = client.predict(api_name="/training_status")
