@@ -62,3 +62,35 @@ def test_the_fine_tuned_model_answers_beside_the_base_after_a_run(app):  # noqa:
     base, tuned = visitor.predict("What is Veltra?", api_name="/try_adapter")
     assert base and tuned and base != tuned  # a learning rate of 0.5 changes the model visibly
     visitor.close()
+
+
+def test_generation_says_its_time_and_cancel_stops_it_within_a_step(discovered, monkeypatch):  # noqa: F811
+    import time
+
+    from test_app import DECODING
+
+    from fnsft.ui import compare
+
+    def slow_steps(*args, **kwargs):  # a big model's pace, on the tiny one: 0.2 s a step
+        for texts in compare_stream(*args, **kwargs):
+            time.sleep(0.2)
+            yield texts
+
+    compare_stream = compare.stream_comparison
+    monkeypatch.setattr(compare, "stream_comparison", slow_steps)
+    client, state, _ = discovered
+    settings = {**DECODING, "max_new_tokens": 256}
+    job = client.submit(
+        [0], "lesion", 1.0, "zero", "", "Tell me about rivers.", *settings.values(), api_name="/compare"
+    )
+    while len(job.outputs()) < 3:  # the empty start, then the first steps
+        time.sleep(0.05)
+    assert "up to 256 tokens per side: about" in job.outputs()[-1][2]  # said after the first step
+    asked = time.monotonic()
+    client.predict(api_name="/cancel_compare")
+    baseline, masked, info = job.result()
+    assert time.monotonic() - asked < 10  # 256 steps would take 51 s
+    steps = int(info.split("Cancelled after ")[1].split()[0])
+    assert steps < 256 and mine(client, state).job is None
+    with pytest.raises(AppError, match="No generation, discovery"):
+        client.predict(api_name="/cancel_compare")  # nothing left to cancel
