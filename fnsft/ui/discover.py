@@ -31,10 +31,14 @@ from .visitor import Visitor
 SHIPPED = "Shipped corpus"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
 APP_DISCOVERY = {"num_components": 8, "max_tokens": 1024, "stability_runs": 2}  # smaller than the library's
-SETTING_NAMES = {"num_components": "networks", "max_tokens": "token budget", "stability_runs": "stability reruns"}
+SETTING_NAMES = {
+    "num_components": "networks",
+    "max_tokens": "token budget",
+    "stability_runs": "stability reruns",
+}
 RELOAD_NOTE = (
-    "Your networks live in this page: a reload or a new tab starts again from the shipped networks. "
-    "To keep discovered or imported networks, export them as a template (Templates tab)."
+    "Your networks are kept on this server for this browser for 6 hours: a reload brings them back. To keep them "
+    "longer or elsewhere, export them as a template (Templates tab)."
 )
 STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
 
