@@ -92,7 +92,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo, visitor)
         demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
-        networks_key = gr.JSON(None, visible=False)  # kept in the browser's localStorage
+        networks_key = gr.Textbox(visible=False)  # kept in the browser's localStorage
         demo.load(
             bind(kept_networks.restore, state),
             [visitor, networks_key],
