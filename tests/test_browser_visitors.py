@@ -165,3 +165,41 @@ def test_a_row_opens_its_card_beside_the_table_and_lesions_it_in_compare(page):
     expect(chosen).to_contain_text("N2 ·")
     expect(page.get_by_role("radio", name="lesion")).to_be_checked()
     shot(page, "explore_card_beside_table")
+
+
+def test_your_own_text_an_examples_full_text_and_cancel(page, monkeypatch):
+    """Explore: every network at every token of a typed text, and a card example's full text; Compare: Generate
+    says its time and Cancel stops it (its steps slowed to a big model's pace on the tiny one)."""
+    import time
+
+    from playwright.sync_api import expect
+
+    from fnsft.ui import compare
+
+    def slow_steps(*args, **kwargs):
+        for texts in compare_stream(*args, **kwargs):
+            time.sleep(0.5)
+            yield texts
+
+    compare_stream = compare.stream_comparison
+    monkeypatch.setattr(compare, "stream_comparison", slow_steps)
+    open_tab(page, "Discover")
+    page.get_by_role("button", name="Find networks (quick look)").click()
+    expect(page.locator("#networks-summary")).to_contain_text("8 networks", timeout=FAST)
+    open_tab(page, "Explore")
+    expect(page.locator("#network-card h3")).to_contain_text("N0", timeout=FAST)
+    page.get_by_label("Your text").fill("def add(a, b): return a + b")
+    page.get_by_role("button", name="Show activations").click()
+    expect(page.locator("#own-text")).to_contain_text("fires most at", timeout=FAST)
+    expect(page.locator("#own-text-networks .js-plotly-plot")).to_be_visible(timeout=FAST)
+    page.get_by_role("button", name="Open its full text").click()
+    expect(page.get_by_label("Your text")).not_to_have_value("def add(a, b): return a + b", timeout=FAST)
+    expect(page.locator("#own-text")).to_contain_text("fires most at", timeout=FAST)
+    shot(page, "your_own_text")
+    page.get_by_role("button", name="Lesion in Compare").click()
+    page.get_by_role("button", name="Generate side by side").click()
+    info = page.get_by_text("tokens per side: about")
+    expect(info).to_be_visible(timeout=FAST)  # the estimate, after the first step
+    page.locator("#compare-cancel").click()
+    expect(page.get_by_text("Cancelled after")).to_be_visible(timeout=10_000)  # 48 steps would take 24 s
+    no_bare_error_badge(page)

@@ -304,6 +304,9 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
     with gr.Row():
         generate = gr.Button("Generate side by side", variant="primary")
         predict = gr.Button("Next-token table")
+        cancel = gr.Button(
+            "Cancel", variant="stop", size="sm", elem_id="compare-cancel"
+        )  # any job of this tab
     status = status_line("compare")
     mask_info = gr.Markdown()
     with gr.Row():
@@ -317,7 +320,6 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
         random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
         sweep_button = gr.Button("Sweep the gain (0 to 2)")
-        cancel = gr.Button("Cancel", variant="stop", size="sm")
     headline = gr.Markdown()
     effect_table = gr.Dataframe(  # full width, so the ratio and note columns stay in view
         headers=EFFECT_HEADERS, label="Loss per category", interactive=False, elem_id="effect-table"
