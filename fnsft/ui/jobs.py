@@ -81,9 +81,7 @@ def _state(run_dir: Path, job: TrainingProcess | None) -> tuple[str, str | None,
     own = status.pid == job.process.pid  # written by this very process, not by an earlier one of the run
     if alive and not own:
         state, error = "starting", None
-    elif (
-        alive and state in FINISHED_STATES
-    ):  # recorded, but the process (and the visitor's slot) not yet gone
+    elif alive and state in FINISHED_STATES:  # recorded, but the process and the visitor's slot not yet gone
         state = "stopping" if state == "stopped" else "finishing"
     elif not alive and not (own and state in ("completed", "stopped", "failed")):
         state, error = job.outcome() or (state, error)
