@@ -239,7 +239,7 @@ def start(
     drift: bool,
     request: gr.Request = None,
 ) -> tuple:
-    """Start a training job in the background (its own copy of the loaded model) and show its panel.
+    """Start a training job in a child process (which loads its own copy of the model) and show its panel.
 
     Everything that can be checked is checked here, before the run folder exists: the settings, the data (as
     the preview reads it) and the networks."""
