@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import fnsft.training.loop as loop
+import fnsft.training._loop as loop
 from fnsft.cli import train_main
 
 GATE = Path(os.environ["FNSFT_TEST_GATE"])

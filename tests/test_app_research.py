@@ -12,7 +12,7 @@ from test_app import values as plotly_values
 
 
 def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
-    from fnsft.card_pass import text_activations
+    from fnsft.analysis._card_passes import text_activations
 
     client, state, _ = discovered
     text = "def add(a, b): return a + b <b>"
@@ -36,7 +36,7 @@ def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
 
 
 def test_networks_are_found_by_category_or_token(discovered):  # noqa: F811
-    from fnsft.network_search import search_networks
+    from fnsft.networks._search import search_networks
 
     client, state, _ = discovered
     networks = mine(client, state).networks
@@ -103,7 +103,7 @@ def test_generation_says_its_time_and_cancel_stops_it_within_a_step(discovered, 
 
 
 def test_a_top_example_opens_its_full_text(discovered):  # noqa: F811
-    from fnsft.texts import corpus_text
+    from fnsft.data._texts import corpus_text
 
     client, state, _ = discovered
     client.predict(api_name="/explore")

@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client
 from test_app import app, mine, state_is, training_settings, wait_for_training  # noqa: F401  (app: a fixture)
 
-from fnsft.run_status import read_progress
+from fnsft.training import read_progress
 
 GATED_TRAIN = (sys.executable, str(Path(__file__).with_name("gated_train.py")))
 

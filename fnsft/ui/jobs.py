@@ -2,7 +2,7 @@
 
 The job runs as a child process (`training_process.py`), so its crash is not the server's. What the page shows
 (progress, status, report, adapter) is read from the files the trainer writes into the run folder (with
-`fnsft.run_status.read_run_status`, which tells an interrupted run from a live one), so a reloaded page sees the
+`fnsft.training._run_status.read_run_status`, which tells an interrupted run from a live one), so a reloaded page sees the
 same job, and so does a restarted app; the process itself adds only how it ended when it could not say so.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..checkpoints import last_complete_checkpoint
 from ..errors import FnsftError
-from ..run_status import read_progress, read_run_status
 from ..training import TrainingConfig
+from ..training._checkpoints import last_complete_checkpoint
+from ..training._run_status import read_progress, read_run_status
 from .training_process import TRAIN_COMMAND, TrainingProcess
 
 REPORT_FILE = "forgetting_report.json"

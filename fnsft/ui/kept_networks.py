@@ -18,8 +18,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import FnsftError
-from ..hub import from_pretrained, save_pretrained
-from ..templates import check_compatible
+from ..networks._hub import from_pretrained, save_pretrained
+from ..networks._templates import check_compatible
 from .state import AppState
 from .visitor import Visitor
 

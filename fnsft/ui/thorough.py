@@ -12,16 +12,16 @@ import time
 import gradio as gr
 import torch
 
-from ..discovery_settings import DEFAULT_SETTINGS, DiscoverySettings
-from ..networks import ICAMask
-from ..texts import discovery_texts
+from ..data._texts import discovery_texts
+from ..discovery._ica_mask import ICAMask
+from ..discovery._settings import DEFAULT_SETTINGS, DiscoverySettings
 from .common import networks_markdown, show_warnings, user_errors
 from .state import AppState
 from .visitor import Visitor
 
 JOB = "thorough discovery"
 # At 131,072 tokens the split-half IoU median of the embedded model's networks is 0.73, against 0.45 at 16,384
-# per half (fnsft.reliability, benchmarks/split_half_reliability.py).
+# per half (fnsft.discovery._reliability, benchmarks/split_half_reliability.py).
 THOROUGH = DEFAULT_SETTINGS.replace(streaming=True, max_tokens=131_072, split_half=True)
 PHASES = {
     "capture": "Recording activations",

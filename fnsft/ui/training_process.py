@@ -3,7 +3,7 @@
 The server never trains in its own process, so a run that crashes, runs out of memory or is killed with
 `kill -9` cannot take the server (or another visitor's page) with it; the page reads the run's status and
 progress files, as it would for any `fnsft-train` run. Stop is a signal: the command saves a checkpoint on
-SIGTERM and records "stopped" (see `fnsft.cli_run.stop_on_signals`).
+SIGTERM and records "stopped" (see `fnsft._cli_run.stop_on_signals`).
 """
 
 from __future__ import annotations
