@@ -8,6 +8,7 @@ same job, and so does a restarted app; the process itself adds only how it ended
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -112,6 +113,13 @@ class TrainingJobs:
         self.command = command  # what runs a training: fnsft-train, in a child process
         self._lock = threading.Lock()
         self._job: TrainingProcess | None = None
+        atexit.register(self.close)  # a run must not outlive its server unseen: it stops with a checkpoint
+
+    def close(self) -> None:
+        """Stop the running job, if any (it saves a checkpoint; a restarted app offers to resume it)."""
+        job = self._job
+        if job is not None and job.alive:
+            job.stop()
 
     def start(self, config: TrainingConfig, on_exit: Callable[[], None] | None = None) -> TrainingProcess:
         """Train `config` in a child process, then on_exit(); refuses while another job is still running."""
