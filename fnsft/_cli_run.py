@@ -6,13 +6,16 @@ folder, a port in use, memory). Exit 3: fnsft itself failed (a bug); its traceba
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import FnsftError, ResourceError, SettingError
@@ -56,6 +59,33 @@ def run_command(main: Callable[[list[str]], None], argv: list[str] | None) -> in
         )
         return BUG
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[threading.Event]:
+    """An event set by the first SIGTERM or Ctrl-C, so a long command ends cleanly (a training run saves its
+    checkpoint and records "stopped"); a second one ends it at once. The earlier handlers come back on exit.
+    Outside the main thread (where Python cannot install handlers) no signal sets the event."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    earlier = {number: signal.getsignal(number) for number in signals}
+
+    def handle(number: int, frame: object) -> None:
+        name = signal.Signals(number).name
+        logging.getLogger("fnsft").warning("%s: stopping after the current step (again to end at once)", name)
+        stop.set()
+        for each, handler in earlier.items():
+            signal.signal(each, handler)
+
+    for number in signals:
+        signal.signal(number, handle)
+    try:
+        yield stop
+    finally:
+        for number, handler in earlier.items():
+            signal.signal(number, handler)
 
 
 def _fail(error: BaseException, code: int) -> int:

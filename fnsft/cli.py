@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from ._cli_run import run_command
+from ._cli_run import run_command, stop_on_signals
 from ._value_types import OneLineParser, finite_float, int_in_range, positive_int, seed_int, strict_bool
 from .analysis._evaluation import MAX_RANDOM_DRAWS
 from .choices import (
@@ -329,7 +329,9 @@ def eval_main(argv: list[str] | None = None) -> int:
 def _train(argv) -> None:
     from .training import config_from_args, train
 
-    result = train(config_from_args(argv))
+    config = config_from_args(argv)
+    with stop_on_signals() as stop:  # SIGTERM or Ctrl-C: a checkpoint, then status "stopped"
+        result = train(config, stop_event=stop)
     print(json.dumps({"run_dir": str(result.run_dir), "state": result.state}, indent=1))
 
 
@@ -345,3 +347,19 @@ def _app(argv: list[str]) -> None:
 
 def app_main(argv: list[str] | None = None) -> int:
     return run_command(_app, argv)
+
+
+COMMANDS = {
+    "fnsft-app": app_main,
+    "fnsft-build-templates": build_templates_main,
+    "fnsft-train": train_main,
+    "fnsft-eval": eval_main,
+}
+
+if __name__ == "__main__":  # `python -m fnsft.cli fnsft-train ...`: the app launches its training runs so
+    import sys
+
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: python -m fnsft.cli {{{','.join(COMMANDS)}}} [flags]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))

@@ -110,6 +110,7 @@ def test_every_event_has_an_api_name(app):
         "/load_template", "/explore", "/network_card", "/pick_network", "/compute_cards", "/layer_profile", "/compare", "/next_token", "/measure_effect",
         "/export_template", "/export_networks_zip", "/load_hub_networks", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
         "/preview_data", "/training_status", "/start_training", "/stop_training", "/evidence", "/evidence_upload",
+        "/thorough_discovery",
     }  # fmt: skip
     assert expected <= names
 
@@ -260,7 +261,7 @@ def test_compare_streams_both_generations(discovered):
 
 def test_compare_without_networks_selected_says_so(discovered):
     client, _, _ = discovered
-    with pytest.raises(AppError, match="No component selected"):
+    with pytest.raises(AppError, match="No network selected"):
         client.predict([], "lesion", 1.0, "zero", "", "Hello", *DECODING.values(), api_name="/compare")
 
 
@@ -423,8 +424,9 @@ def training_settings(**changes) -> list:
     return list({**settings, **changes}.values())
 
 
-def wait_for_training(client: Client, done: Callable[[tuple], bool], timeout: float = 240) -> tuple:
-    """Poll the progress panel as the page's timer does, until `done(panel)`."""
+def wait_for_training(client: Client, done: Callable[[tuple], bool], timeout: float = 600) -> tuple:
+    """Poll the progress panel as the page's timer does, until `done(panel)` (a run is a child process: on a
+    loaded machine its start alone can take a minute)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         panel = client.predict(api_name="/training_status")

@@ -236,7 +236,9 @@ def test_cancel_stops_a_waiting_job_at_once_and_a_running_one_at_its_next_step(a
 
     client, state = app
     visitor = Client(client.src, verbose=False)
-    with pytest.raises(AppError, match="No discovery, measurement or card computation of yours is running"):
+    with pytest.raises(
+        AppError, match="No generation, discovery, measurement or card computation of yours is running"
+    ):
         visitor.predict(api_name="/cancel_discover")
     with state.heavy.turn(None, "a job ahead"):
         waiting = visitor.submit(*DISCOVERY.values(), api_name="/discover")

@@ -214,9 +214,9 @@ API_CASES = {
     "label(999)": (
         lambda: tiny_networks().label(999),
         MaskSelectionError,
-        r"Unknown component ids \[999\]; .* 0..1",
+        r"Unknown network ids \[999\]; .* 0..1",
     ),
-    "label(-1)": (lambda: tiny_networks().label(-1), MaskSelectionError, r"Unknown component ids \[-1\]"),
+    "label(-1)": (lambda: tiny_networks().label(-1), MaskSelectionError, r"Unknown network ids \[-1\]"),
     "label('0')": (lambda: tiny_networks().label("0"), MaskSelectionError, "'0' is not an integer; .* 0..1"),
     "top_categories(5)": (lambda: tiny_networks().top_categories(5), MaskSelectionError, r"ids \[5\]"),
     "measure_effect texts=[]": (

@@ -172,3 +172,18 @@ def test_eval_with_one_random_draw_shows_no_spread(tiny_folder, texts_file, tmp_
     rows = [line for line in table.splitlines() if line.startswith(("all ", "cats ", "ships "))]
     assert len(rows) == 3 and all("±n/a" in row and "within noise" in row for row in rows)
     assert "±0.000" not in table
+
+
+def test_the_first_sigterm_asks_a_command_to_stop_and_the_handlers_come_back():
+    import os
+    import signal
+
+    from fnsft._cli_run import stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with stop_on_signals() as stop:
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)  # would end this process without the handler
+        assert stop.wait(5)
+        assert signal.getsignal(signal.SIGTERM) == before[0]  # a second one ends the command at once
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

@@ -224,9 +224,9 @@ def test_random_control_has_the_same_count_per_layer_outside_the_network():
 
 def test_bad_selections_get_clear_errors(tiny_model):
     networks = networks_for(tiny_model, [{0: np.array([1])}])
-    with pytest.raises(MaskSelectionError, match="No component selected"):
+    with pytest.raises(MaskSelectionError, match="No network selected"):
         mask_from_networks(networks, [], "lesion")
-    with pytest.raises(MaskSelectionError, match=r"Unknown component ids \[3\].*0\.\.0"):
+    with pytest.raises(MaskSelectionError, match=r"Unknown network ids \[3\].*0\.\.0"):
         mask_from_networks(networks, [3], "lesion")
     with pytest.raises(MaskSelectionError, match="mode='erase'"):
         mask_from_networks(networks, [0], "erase")

@@ -94,7 +94,7 @@ def test_a_selection_is_checked_against_the_model_once_when_made(tiny_model):
     other = networks_for(tiny_llama(layers=4), [{3: np.array([1])}])
     with pytest.raises(TemplateError, match="networks 'tiny-nets' was made for another model"):
         NetworkSelection.for_model(other, tiny_model)
-    with pytest.raises(MaskSelectionError, match=r"Unknown component ids \[5\]"):
+    with pytest.raises(MaskSelectionError, match=r"Unknown network ids \[5\]"):
         NetworkSelection.for_model(networks_for(tiny_model), tiny_model, "5")
     with pytest.raises(MaskSelectionError, match="Unknown layers"):
         NetworkSelection.for_model(networks_for(tiny_model), tiny_model, layers=[9])

@@ -6,6 +6,7 @@ instead of reaching into each other.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,3 +138,20 @@ def chat_formatted(texts: Sequence[str], tokenizer) -> list[str]:
     return [
         tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False) for text in texts
     ]
+
+
+@functools.lru_cache(maxsize=1)
+def _interleaved_corpus() -> tuple[str, ...]:
+    return tuple(interleave_by_category(discovery_texts()).texts)
+
+
+def corpus_text(text_index: int, window: Sequence[str]) -> str | None:
+    """The shipped-corpus text a card example came from (cards made on the corpus number its texts as discovery
+    reads them, interleaved by kind), or None when that text does not hold the example's window (the example
+    came from other texts)."""
+    texts = _interleaved_corpus()
+    if not 0 <= text_index < len(texts):
+        return None
+    text = texts[text_index]
+    pieces = "".join(window).split("\ufffd")  # a character split across two tokens decodes as U+FFFD
+    return text if all(piece in text for piece in pieces) else None

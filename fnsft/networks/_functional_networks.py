@@ -140,14 +140,14 @@ class FunctionalNetworks:
                 ids.append(operator.index(c))
             except TypeError:
                 raise MaskSelectionError(
-                    f"Component id {c!r} is not an integer; these networks have ids 0..{self.num_components - 1}."
+                    f"Network id {c!r} is not an integer; these networks have ids 0..{self.num_components - 1}."
                 ) from None
         if not ids:
-            raise MaskSelectionError("No component selected; choose at least one network.")
+            raise MaskSelectionError("No network selected; choose at least one.")
         unknown = [c for c in ids if not 0 <= c < self.num_components]
         if unknown:
             raise MaskSelectionError(
-                f"Unknown component ids {unknown}; these networks have ids 0..{self.num_components - 1}."
+                f"Unknown network ids {unknown}; these networks have ids 0..{self.num_components - 1}."
             )
         return sorted(set(ids))
 

@@ -14,7 +14,7 @@ import gradio as gr
 
 from .._cli_run import check_listen_address, check_runs_dir
 from .._value_types import OneLineParser, port_number, strict_bool
-from . import compare, discover, evidence_tab, explore, finetune, model_tab, templates_tab
+from . import compare, discover, evidence_tab, explore, finetune, kept_networks, model_tab, templates_tab
 from .common import bind, network_selector_update
 from .state import AppState, on_a_space
 from .visitor import Visitor, new_visitor
@@ -92,6 +92,17 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo, visitor)
         demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
+        networks_key = gr.Textbox(visible=False)  # kept in the browser's localStorage
+        demo.load(
+            bind(kept_networks.restore, state),
+            [visitor, networks_key],
+            networks_version,
+            api_name="restore_networks",
+            js=kept_networks.RECALL_KEY,
+        )
+        networks_version.change(
+            bind(kept_networks.keep, state), visitor, networks_key, api_name="keep_networks"
+        ).success(None, networks_key, None, js=kept_networks.STORE_KEY)
         gr.on(
             [networks_version.change],
             bind(refresh_selectors, state),

@@ -170,8 +170,8 @@ def cancel_job(button: gr.Button, state: Any, *, visitor: gr.State, status: gr.M
     def cancel(visitor_value: Visitor, request: gr.Request = None) -> None:
         state.visit(visitor_value, request)
         if not state.heavy.cancel(visitor_value):
-            raise FnsftError("No discovery, measurement or card computation of yours is running.")
-        gr.Info("Cancelling at the next progress step…")
+            raise FnsftError("No generation, discovery, measurement or card computation of yours is running.")
+        gr.Info("Cancelling at the next step…")
 
     action(button.click, cancel, visitor, None, api_name=f"cancel_{panel}", visitor=visitor, status=status)
 

@@ -3,6 +3,7 @@ loss effect of the mask against random masks of equal size."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -113,11 +114,30 @@ def compare(
         seed=check_seed(seed),
     )
     info = mask_summary(mask)
+    visitor.reserve("generation")  # so that Cancel reaches it
+    visitor.cancel.clear()
+    try:
+        yield from _generate(loaded, visitor, _prompt(prompt), mask, settings, info)
+    finally:
+        visitor.release()
+
+
+def _generate(loaded: LoadedModel, visitor: Visitor, prompt: str, mask, settings, info: str):
+    """The two streams, with an estimate of their time after the first step and a stop at Cancel."""
     baseline = changed = ""
     yield baseline, changed, info
-    for baseline, changed in stream_comparison(
-        loaded.model, loaded.tokenizer, _prompt(prompt), mask, settings
-    ):
+    started = time.monotonic()
+    streams = stream_comparison(loaded.model, loaded.tokenizer, prompt, mask, settings)
+    for steps, (baseline, changed) in enumerate(streams, start=1):
+        if steps == 1:
+            first = time.monotonic() - started
+            info += (
+                f" · up to {settings.max_new_tokens} tokens per side: about "
+                f"{first * settings.max_new_tokens:.0f} s at this first step's speed"
+            )
+        if visitor.cancel.is_set():
+            yield baseline, changed, f"{info}\n\nCancelled after {steps} steps: the text so far is shown."
+            return
         yield baseline, changed, info
     yield baseline, changed, info + empty_output_note(mask, changed)
 
@@ -284,6 +304,9 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
     with gr.Row():
         generate = gr.Button("Generate side by side", variant="primary")
         predict = gr.Button("Next-token table")
+        cancel = gr.Button(
+            "Cancel", variant="stop", size="sm", elem_id="compare-cancel"
+        )  # any job of this tab
     status = status_line("compare")
     mask_info = gr.Markdown()
     with gr.Row():
@@ -297,7 +320,6 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
         random_draws = gr.Slider(1, MAX_RANDOM_DRAWS, value=2, step=1, label="Random masks")
         measure = gr.Button("Measure effect")
         sweep_button = gr.Button("Sweep the gain (0 to 2)")
-        cancel = gr.Button("Cancel", variant="stop", size="sm")
     headline = gr.Markdown()
     effect_table = gr.Dataframe(  # full width, so the ratio and note columns stay in view
         headers=EFFECT_HEADERS, label="Loss per category", interactive=False, elem_id="effect-table"

@@ -10,6 +10,7 @@ from ..discovery._capture import layer_widths
 from ..discovery._ica_mask import ICAMask
 from ..discovery._reliability import FEW_TOKENS
 from ..discovery._settings import DEFAULT_SETTINGS as DISCOVERY
+from . import thorough
 from .common import (
     HUB,
     UPLOAD,
@@ -30,9 +31,14 @@ from .visitor import Visitor
 SHIPPED = "Shipped corpus"
 DATA_FILE_TYPES = [".json", ".jsonl", ".csv"]
 APP_DISCOVERY = {"num_components": 8, "max_tokens": 1024, "stability_runs": 2}  # smaller than the library's
+SETTING_NAMES = {
+    "num_components": "networks",
+    "max_tokens": "token budget",
+    "stability_runs": "stability reruns",
+}
 RELOAD_NOTE = (
-    "Your networks live in this page: a reload or a new tab starts again from the shipped networks. "
-    "To keep discovered or imported networks, export them as a template (Templates tab)."
+    "Your networks are kept on this server for this browser for 6 hours: a reload brings them back. To keep them "
+    "longer or elsewhere, export them as a template (Templates tab)."
 )
 STAGES = {"capture": ("Recording activations", 0.0, 0.5), "decompose": ("PCA + ICA", 0.5, 0.5)}
 
@@ -43,16 +49,15 @@ def threshold_default(rule: str) -> float:
 
 
 def defaults_note() -> str:
-    """Why the app's defaults differ from the library's, and which networks to trust."""
+    """Which networks to trust first (the shipped ones, then a thorough discovery), and what the quick look is."""
     smaller = ", ".join(
-        f"{name.replace('_', ' ')} {value:,} (library: {getattr(DISCOVERY, name):,})"
+        f"{SETTING_NAMES[name]} {value:,} (library: {getattr(DISCOVERY, name):,})"
         for name, value in APP_DISCOVERY.items()
     )
     return (
-        f"**Find networks** is a quick look (seconds): {smaller}. Networks from so few tokens do not reproduce "
-        f"well; the shipped networks of the model (yours when you open the page, or load them as a template) "
-        f"come from more (the embedded model's from {FEW_TOKENS:,} tokens). For networks of your own to rely on, raise the token budget to "
-        f"{FEW_TOKENS:,} or more (minutes)."
+        "**Start from the shipped networks**: they are yours when you open the page (or load them as a "
+        f"template), made from many tokens with a split-half check. {thorough.note()} **Find networks** is a "
+        f"quick look (seconds): {smaller}; networks from fewer than {FEW_TOKENS:,} tokens do not reproduce well."
     )
 
 
@@ -167,7 +172,8 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"
             )
             with gr.Row():
-                run = gr.Button("Find networks (quick look)", variant="primary", scale=4)
+                run = gr.Button("Find networks (quick look)", scale=2)
+                deep = gr.Button("Thorough discovery (background, minutes)", variant="primary", scale=2)
                 cancel = gr.Button("Cancel", variant="stop", size="sm", scale=1)
         with gr.Column():
             gr.Markdown("#### Or load a template")
@@ -188,6 +194,15 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
         [visitor, *settings, ica_over, stability_runs, restarts],
         [result, networks_version],
         api_name="discover",
+        heavy=True,
+        **wiring,
+    )
+    action(
+        deep.click,
+        bind(thorough.thorough_discovery, state),
+        visitor,
+        [result, networks_version],
+        api_name="thorough_discovery",
         heavy=True,
         **wiring,
     )

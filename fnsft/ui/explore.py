@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..analysis._card_passes import add_logit_effects, template_cards, text_activations
+from ..data._texts import corpus_text
 from ..errors import FnsftError
 from ..networks._functional_networks import FunctionalNetworks
 from ..networks._search import search_networks
@@ -150,8 +151,9 @@ def search(state: AppState, visitor: Visitor, query: str, request: gr.Request = 
 @user_errors
 def own_text(
     state: AppState, visitor: Visitor, component: int | None, text: str, request: gr.Request = None
-) -> str:
-    """The visitor's own text with each token shaded by where the chosen network fires (one forward pass)."""
+) -> tuple[str, object]:
+    """The visitor's own text with each token shaded by where the chosen network fires, and every network at
+    every token (one forward pass)."""
     networks = state.visit(visitor, request).require_networks()
     if component is None:
         raise FnsftError("Choose a network first.")
@@ -164,11 +166,34 @@ def own_text(
     tokens, values = text_activations(networks, loaded.model, loaded.tokenizer, text)
     column = values[:, chosen]
     peak = int(column.argmax())
-    return (
+    shaded = (
         f"<p><b>N{chosen}</b> fires most at <code>{html.escape(repr(tokens[peak]))}</code> "
         f"(mean neuron activation {column[peak]:.3f}; shading is relative to this text's highest, "
         f"over its first {len(tokens)} tokens)</p>" + text_html(tokens, column.tolist())
     )
+    return shaded, figures.token_heatmap(networks, tokens, values)
+
+
+@user_errors
+def example_text(
+    state: AppState, visitor: Visitor, component: int | None, rank: float, request: gr.Request = None
+) -> tuple[str, str, object]:
+    """A top example's full text (from the shipped corpus its card was made on), shown as the visitor's own
+    text: (text, shaded text, every network at every token)."""
+    networks = state.visit(visitor, request).require_networks()
+    if component is None or networks.cards is None:
+        raise FnsftError("Choose a network with a card first (Compute cards makes them).")
+    examples = networks.card(networks.check_components([component])[0]).top_examples
+    index = int(rank) - 1
+    if not 0 <= index < len(examples):
+        raise FnsftError(f"This card has top examples 1 to {len(examples)}; choose one of them.")
+    full = corpus_text(examples[index].text_index, examples[index].tokens)
+    if full is None:
+        raise FnsftError(
+            "This example's full text is not in the shipped corpus (its networks were found on other texts)."
+        )
+    full = full[:MAX_OWN_TEXT]
+    return (full, *own_text(state, visitor, component, full, request))
 
 
 @user_errors
@@ -228,8 +253,12 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         text = gr.Textbox(
             label="Your text", lines=3, scale=4, placeholder="Type or paste a text (up to 256 tokens)"
         )
-        show = gr.Button("Show activations", scale=1)
+        with gr.Column(scale=1):
+            show = gr.Button("Show activations")
+            rank = gr.Number(1, precision=0, minimum=1, label="Top example of the card")
+            open_example = gr.Button("Open its full text", size="sm")
     text_view = gr.HTML(elem_id="own-text")
+    text_plot = gr.Plot(label="Every network at every token", elem_id="own-text-networks")
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}
     cancel_job(cancel, state, **wiring, panel="explore")
@@ -256,8 +285,16 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         show.click,
         bind(own_text, state),
         [visitor, component, text],
-        text_view,
+        [text_view, text_plot],
         api_name="own_text",
+        **wiring,
+    )
+    action(
+        open_example.click,
+        bind(example_text, state),
+        [visitor, component, rank],
+        [text, text_view, text_plot],
+        api_name="example_text",
         **wiring,
     )
     action(

@@ -20,7 +20,7 @@ from ..data import FILE_TYPES, SAMPLE_DATA, load_train_validation, preview
 from ..errors import FnsftError, MaskSelectionError
 from ..networks._functional_networks import FunctionalNetworks
 from ..networks._templates import save_templates
-from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
+from ..training import METHODS, NETWORK_MODES, TrainingConfig
 from ..training._run import preflight
 from ..viz import _figures as figures
 from ..viz import _training_figures as training_figures
@@ -209,12 +209,11 @@ def network_settings(networks: FunctionalNetworks | None, ids: list[int], run_di
 
 
 def _launch(state: AppState, visitor: Visitor, config: TrainingConfig) -> None:
-    """Claim the visitor's heavy-job slot and start the run; the slot frees itself when the run ends."""
+    """Claim the visitor's heavy-job slot and start the run (a child process); the slot frees itself when the
+    process ends."""
     visitor.reserve("training")
     try:
-        state.jobs.start(
-            Path(config.output_dir), lambda stop_event: train(config, stop_event), visitor.release
-        )
+        state.jobs.start(config, visitor.release)
     except BaseException:
         visitor.release()
         raise
@@ -241,7 +240,7 @@ def start(
     drift: bool,
     request: gr.Request = None,
 ) -> tuple:
-    """Start a training job in the background (its own copy of the loaded model) and show its panel.
+    """Start a training job in a child process (which loads its own copy of the model) and show its panel.
 
     Everything that can be checked is checked here, before the run folder exists: the settings, the data (as
     the preview reads it) and the networks."""

@@ -1,12 +1,14 @@
 """Background training jobs, one at a time on the server, whose state is read back from their run folders.
 
-The job runs in a thread with its own stop flag. What the page shows (progress, status, report, adapter) is read
-from the files the trainer writes into the run folder (with `fnsft.training._run_status.read_run_status`, which tells an
-interrupted run from a live one), so a reloaded page sees the same job, and so does a restarted app.
+The job runs as a child process (`training_process.py`), so its crash is not the server's. What the page shows
+(progress, status, report, adapter) is read from the files the trainer writes into the run folder (with
+`fnsft.training._run_status.read_run_status`, which tells an interrupted run from a live one), so a reloaded page sees the
+same job, and so does a restarted app; the process itself adds only how it ended when it could not say so.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -19,8 +21,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import FnsftError
+from ..training import TrainingConfig
 from ..training._checkpoints import last_complete_checkpoint
 from ..training._run_status import read_progress, read_run_status
+from .training_process import TRAIN_COMMAND, TrainingProcess
 
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
@@ -28,20 +32,6 @@ FINISHED_STATES = ("completed", "stopped", "failed", "interrupted")
 RESUMABLE_STATES = ("stopped", "failed", "interrupted")
 RUN_NAME = re.compile(r"\d{8}-\d{6}-[A-Za-z0-9_-]{16}")  # a timestamp, then 96 random bits: not guessable
 OWNER_FILE = ".owner"  # the SHA-256 of the owner's key; the key itself stays in the owner's browser
-
-
-@dataclass
-class TrainingJob:
-    """A training thread, its stop flag and its run folder."""
-
-    run_dir: Path
-    thread: threading.Thread
-    stop_event: threading.Event
-    error: str | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.thread.is_alive()
 
 
 @dataclass
@@ -81,42 +71,58 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def snapshot(run_dir: Path, job: TrainingJob | None = None) -> JobSnapshot:
-    """The state of the run in `run_dir`; `job`, when it is that run's live thread, fills in what files lack."""
+def _state(run_dir: Path, job: TrainingProcess | None) -> tuple[str, str | None, dict]:
+    """(state, error, status as recorded): the run folder's word, corrected by its live process when there is
+    one (a resumed run's status.json says "stopped" until its new process writes; a killed one cannot write)."""
     status = read_run_status(run_dir)
-    state = status.state
-    if job is not None and job.alive and (state == "unknown" or state in FINISHED_STATES):
-        state = "starting"  # a resumed run's status.json still says "stopped" until its trainer writes anew
-    elif job is not None and not job.alive and state not in FINISHED_STATES:
-        state = "failed" if job.error else "stopped"
+    state, error = status.state, status.error
+    if job is None:
+        return state, error, status.recorded
+    alive = job.alive
+    own = status.pid == job.process.pid  # written by this very process, not by an earlier one of the run
+    if alive and not own:
+        state, error = "starting", None
+    elif alive and state in FINISHED_STATES:  # recorded, but the process and the visitor's slot not yet gone
+        state = "stopping" if state == "stopped" else "finishing"
+    elif not alive and not (own and state in ("completed", "stopped", "failed")):
+        state, error = job.outcome() or (state, error)
+    return state, error, status.recorded
+
+
+def snapshot(run_dir: Path, job: TrainingProcess | None = None) -> JobSnapshot:
+    """The state of the run in `run_dir`; `job`, when it is that run's process, fills in what files lack."""
+    state, error, recorded = _state(run_dir, job)
     adapter = run_dir / ADAPTER_DIR
     return JobSnapshot(
         run_dir=run_dir,
         state=state,
         rows=read_progress(run_dir),
-        status=status.recorded,
+        status=recorded,
         report=_read_json(run_dir / REPORT_FILE),
         adapter_dir=adapter if adapter.is_dir() else None,
         checkpoint=last_complete_checkpoint(run_dir / "checkpoints", warn=False),
-        error=(job.error if job is not None else None) or status.error,
+        error=error,
     )
 
 
 class TrainingJobs:
     """The registry of the app's training job: at most one runs at a time on the whole server."""
 
-    def __init__(self, runs_dir: Path):
+    def __init__(self, runs_dir: Path, command: tuple[str, ...] = TRAIN_COMMAND):
         self.runs_dir = runs_dir
+        self.command = command  # what runs a training: fnsft-train, in a child process
         self._lock = threading.Lock()
-        self._job: TrainingJob | None = None
+        self._job: TrainingProcess | None = None
+        atexit.register(self.close)  # a run must not outlive its server unseen: it stops with a checkpoint
 
-    def start(
-        self,
-        run_dir: Path,
-        target: Callable[[threading.Event], object],
-        on_exit: Callable[[], None] | None = None,
-    ) -> TrainingJob:
-        """Run target(stop_event) in a thread, then on_exit(); refuses while another job is still running."""
+    def close(self) -> None:
+        """Stop the running job, if any (it saves a checkpoint; a restarted app offers to resume it)."""
+        job = self._job
+        if job is not None and job.alive:
+            job.stop()
+
+    def start(self, config: TrainingConfig, on_exit: Callable[[], None] | None = None) -> TrainingProcess:
+        """Train `config` in a child process, then on_exit(); refuses while another job is still running."""
         with self._lock:
             running = self._job
             if running is not None and running.alive:
@@ -125,21 +131,8 @@ class TrainingJobs:
                     f"The server is training another run (at step {step}); one training runs at a time here. "
                     "Start yours when it has finished."
                 )
-            stop_event = threading.Event()
-
-            def run() -> None:
-                try:
-                    target(stop_event)
-                except Exception as error:  # the page shows it; the thread must not die silently
-                    job.error = str(error)
-                finally:
-                    if on_exit is not None:
-                        on_exit()
-
-            thread = threading.Thread(target=run, name="fnsft-training", daemon=True)
-            job = self._job = TrainingJob(run_dir, thread, stop_event)
-            thread.start()
-            return job
+            self._job = TrainingProcess(config, on_exit, self.command)
+            return self._job
 
     def new_run(self) -> tuple[Path, str]:
         """A fresh run folder, created and owned: (folder, owner key). The name carries 96 random bits, so no
@@ -163,17 +156,17 @@ class TrainingJobs:
             return None
         return owner.parent if hmac.compare_digest(recorded, _digest(key)) else None
 
-    def live(self, run_dir: Path) -> TrainingJob | None:
-        """The live thread of `run_dir`, when the job running now is that run."""
+    def live(self, run_dir: Path) -> TrainingProcess | None:
+        """The process of `run_dir`, when the server's latest job is that run."""
         job = self._job
         return job if job is not None and job.run_dir == run_dir else None
 
     def stop(self, run_dir: Path | None) -> bool:
-        """Ask `run_dir`'s running job to stop at its next step; False when it is not running."""
+        """Ask `run_dir`'s running job to stop at its next step (a signal); False when it is not running."""
         job = self.live(run_dir) if run_dir is not None else None
         if job is None or not job.alive:
             return False
-        job.stop_event.set()
+        job.stop()
         return True
 
     def view(self, run_dir: Path) -> JobSnapshot:

@@ -37,6 +37,8 @@ class Visitor:
     notice: str | None = None  # a message for the visitor's next page update
     failure: str | None = None  # why their last action failed, for its panel's status line
     session: str | None = None
+    networks_key: str | None = None  # names their kept networks on the server (see kept_networks.py)
+    kept_version: int = -1  # the version of the networks last kept
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the visitor's files on the server
     last_seen: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)  # Cancel of their heavy job

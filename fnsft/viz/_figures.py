@@ -111,6 +111,26 @@ def category_heatmap(networks: FunctionalNetworks) -> go.Figure:
     return styled(figure, "Response of each network to each input category", "category", "network")
 
 
+def token_heatmap(networks: FunctionalNetworks, tokens: Sequence[str], values: np.ndarray) -> go.Figure:
+    """Each network's mean neuron activation at each token of one text ([tokens x networks] values)."""
+    shown = [text(token) for token in tokens]
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.asarray(values).T,
+            x=list(range(len(tokens))),
+            y=_names(networks),
+            customdata=[shown] * networks.num_components,
+            colorscale="RdBu",
+            zmid=0,
+            colorbar={"title": "activation"},
+            hovertemplate="%{y} at %{customdata}: %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_xaxes(tickmode="array", tickvals=list(range(len(tokens))), ticktext=shown, tickangle=-60)
+    figure.update_yaxes(autorange="reversed")
+    return styled(figure, "Every network at every token of your text", "token", "network")
+
+
 def overlap_matrix(networks: FunctionalNetworks) -> go.Figure:
     """Intersection over union of the networks' neuron sets."""
     names = _names(networks)
