@@ -342,7 +342,9 @@ def continual_parser() -> argparse.ArgumentParser:
         prog="fnsft-continual",
         description="Learn a task sequence with each method; write the accuracy matrix, AA, BWT and FWT.",
     )
-    parser.add_argument("--config", required=True, help="suite YAML/JSON, or offline for the shipped offline suite")
+    parser.add_argument(
+        "--config", required=True, help="suite YAML/JSON, or offline for the shipped offline suite"
+    )
     parser.add_argument("--output-dir", default=None, help="run folder (default: the config's, else runs/)")
     parser.add_argument("--methods", default=None, help="comma-separated methods (default: the config's)")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")

@@ -13,8 +13,8 @@ from ..cli_types import (
     check_value,
     float_in_range,
     int_in_range,
-    one_of,
     non_negative_float,
+    one_of,
     optional,
     positive_int,
     seed_int,
@@ -41,7 +41,9 @@ def _text_list(value: Any) -> list[str]:
 def _label_map(value: Any) -> dict[str, str]:
     """raw label -> label text the model must generate (keys read as text: YAML gives 0/1 as numbers)."""
     if not isinstance(value, dict) or not value:
-        raise argparse.ArgumentTypeError(f"{value!r:.60} is not a non-empty mapping of raw labels to label texts")
+        raise argparse.ArgumentTypeError(
+            f"{value!r:.60} is not a non-empty mapping of raw labels to label texts"
+        )
     mapped = {}
     for raw, label in value.items():
         if not isinstance(label, str) or not label.strip() or "\n" in label:
@@ -168,7 +170,9 @@ def _where(path: Path, task: int | None = None) -> str:
 def _task(value: Any, path: Path, index: int) -> TaskSpec:
     where = _where(path, index)
     if not isinstance(value, dict):
-        raise ContinualConfigError(f"{where}: expected a mapping of task settings, got {type(value).__name__}")
+        raise ContinualConfigError(
+            f"{where}: expected a mapping of task settings, got {type(value).__name__}"
+        )
     known = {f.name for f in fields(TaskSpec)}
     unknown = sorted(set(value) - known)
     if unknown:

@@ -36,7 +36,9 @@ class Method:
     (what is kept for later stages, in `state`)."""
 
     name = "lora"
-    adapter = "lora"  # "lora" or "full": also which single-task baseline its forward transfer is measured against
+    adapter = (
+        "lora"  # "lora" or "full": also which single-task baseline its forward transfer is measured against
+    )
 
     def __init__(self, suite: SuiteConfig, seed: int):
         self.suite = suite

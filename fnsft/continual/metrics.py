@@ -65,6 +65,8 @@ def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
 
 def paired_difference(ours: dict[int, float | None], theirs: dict[int, float | None]) -> dict:
     """ours - theirs per shared seed: the mean, its spread, and the per-seed differences."""
-    seeds = sorted(seed for seed in set(ours) & set(theirs) if ours[seed] is not None and theirs[seed] is not None)
+    seeds = sorted(
+        seed for seed in set(ours) & set(theirs) if ours[seed] is not None and theirs[seed] is not None
+    )
     differences = [ours[seed] - theirs[seed] for seed in seeds]
     return {**spread(differences), "per_seed": dict(zip(seeds, differences, strict=True))}

@@ -33,7 +33,9 @@ def complement(sets: NeuronSets, widths: dict[int, int]) -> NeuronSets:
     return {layer: np.setdiff1d(np.arange(width), sets.get(layer, [])) for layer, width in widths.items()}
 
 
-def grow_random(protected: NeuronSets, counts: dict[int, int], widths: dict[int, int], seed: int) -> NeuronSets:
+def grow_random(
+    protected: NeuronSets, counts: dict[int, int], widths: dict[int, int], seed: int
+) -> NeuronSets:
     """`protected` plus `counts[layer]` random neurons of each layer not already in it (the control keeps the
     same number per layer as the networks it stands in for)."""
     generator = np.random.default_rng(seed)
@@ -82,7 +84,9 @@ class NetworkProtection(Method):
             self.update.remove()
             self.update = None
         model = super().finish(model, task, tokenizer, stage)
-        self._protect(self.discover(model, tokenizer, [example.prompt for example in task.train]), model, stage)
+        self._protect(
+            self.discover(model, tokenizer, [example.prompt for example in task.train]), model, stage
+        )
         return model
 
     def discover(self, model, tokenizer, texts: list[str]) -> NeuronSets:

@@ -9,7 +9,7 @@ from .protection import (
     NetworkProtectionOutside,
     RandomNeuronControl,
 )
-from .regularizers import EWC, OLoRA, LwF
+from .regularizers import EWC, LwF, OLoRA
 
 CLASSES: dict[str, type[Method]] = {
     cls.name: cls

@@ -58,7 +58,10 @@ def collect_results(folder: Path, suite) -> dict:
             if run is not None:
                 single = _single_task(folder, make_method(name, suite, seed).adapter, seed, tasks)
                 runs[seed] = {**run, "single_task": single, **summarise(run["accuracy"], single)}
-        methods[name] = {"seeds": runs, "summary": {m: spread([r[m] for r in runs.values()]) for m in METRICS}}
+        methods[name] = {
+            "seeds": runs,
+            "summary": {m: spread([r[m] for r in runs.values()]) for m in METRICS},
+        }
     for name, entry in methods.items():
         for reference in REFERENCES:
             if reference in methods and reference != name:

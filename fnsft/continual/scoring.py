@@ -72,7 +72,9 @@ def score_task(model: nn.Module, tokenizer, task: TaskData, template: str, max_l
     return {
         "accuracy": sum(correct) / len(correct),
         "loss": response_loss(model, tokenizer, task, template, max_length),
-        "examples": [{"label": e.label, "answer": a} for e, a in list(zip(task.test, answers, strict=True))[:3]],
+        "examples": [
+            {"label": e.label, "answer": a} for e, a in list(zip(task.test, answers, strict=True))[:3]
+        ],
     }
 
 

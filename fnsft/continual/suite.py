@@ -16,7 +16,13 @@ from torch import nn
 
 from ..errors import ContinualConfigError
 from ..templates import write_json_atomically
-from .checkpoint import checkpoint_stage, last_checkpoint, load_checkpoint, remove_checkpoints, save_checkpoint
+from .checkpoint import (
+    checkpoint_stage,
+    last_checkpoint,
+    load_checkpoint,
+    remove_checkpoints,
+    save_checkpoint,
+)
 from .config import SuiteConfig
 from .learner import train_stage
 from .methods import Method
@@ -76,7 +82,9 @@ class SuiteRun:
         for seed in self.suite.seeds:
             for name in self.suite.methods:
                 self._sequence(make_method(name, self.suite, seed))
-            for adapter in sorted({make_method(name, self.suite, seed).adapter for name in self.suite.methods}):
+            for adapter in sorted(
+                {make_method(name, self.suite, seed).adapter for name in self.suite.methods}
+            ):
                 self._single_task_runs(adapter, seed)
         results = collect_results(self.folder, self.suite)
         write_json_atomically({"state": "completed"}, self.folder / "status.json")
@@ -94,10 +102,16 @@ class SuiteRun:
         return self.model
 
     def _score(self, model: nn.Module, tasks: list[TaskData]) -> dict:
-        scores = {task.name: score_task(model, self.tokenizer, task, self.suite.template, self.suite.max_length)
-                  for task in tasks}
-        return {"scores": scores, "general_loss": general_loss(model, self.tokenizer, self.suite.general_texts,
-                                                                self.suite.max_length)}
+        scores = {
+            task.name: score_task(model, self.tokenizer, task, self.suite.template, self.suite.max_length)
+            for task in tasks
+        }
+        return {
+            "scores": scores,
+            "general_loss": general_loss(
+                model, self.tokenizer, self.suite.general_texts, self.suite.max_length
+            ),
+        }
 
     def _score_base(self) -> None:
         path = self.folder / "base.json"
@@ -118,29 +132,50 @@ class SuiteRun:
             logger.info("%s seed %d: resuming after stage %d", method.name, method.seed, start)
         for stage in range(start, len(self.tasks)):
             model = self._stage(model, method, stage, folder)
-        write_json_atomically({"method": method.name, "seed": method.seed, "stages": len(self.tasks)},
-                              folder / "sequence.json")
+        write_json_atomically(
+            {"method": method.name, "seed": method.seed, "stages": len(self.tasks)}, folder / "sequence.json"
+        )
         remove_checkpoints(folder)
 
     def _stage(self, model: nn.Module, method: Method, stage: int, folder: Path) -> nn.Module:
         task = self.tasks[stage]
-        where = {"method": method.name, "seed": method.seed, "stage": stage + 1, "stages": len(self.tasks),
-                 "task": task.name, "steps": self.suite.steps}
+        where = {
+            "method": method.name,
+            "seed": method.seed,
+            "stage": stage + 1,
+            "stages": len(self.tasks),
+            "task": task.name,
+            "steps": self.suite.steps,
+        }
         self._report(**where, step=0)
         started = time.perf_counter()
 
         def step_done(step: int, loss: float) -> None:
-            logger.info("%s seed %d stage %d/%d (%s): step %d/%d loss %.4f", method.name, method.seed,
-                        stage + 1, len(self.tasks), task.name, step, self.suite.steps, loss)
+            logger.info(
+                "%s seed %d stage %d/%d (%s): step %d/%d loss %.4f",
+                method.name,
+                method.seed,
+                stage + 1,
+                len(self.tasks),
+                task.name,
+                step,
+                self.suite.steps,
+                loss,
+            )
             self._report(**where, step=step, loss=loss)
 
         model = train_stage(model, self.tokenizer, task, method, stage, step_done)
         trained = time.perf_counter()
         self._report(**where, step=self.suite.steps, phase="scoring every task")
         row = self._score(model, self.tasks)
-        row.update(stage=stage, task=task.name, train_seconds=trained - started,
-                   score_seconds=time.perf_counter() - trained, peak_memory_mb=peak_memory_mb(),
-                   protected_neurons=(method.state.get("per_stage") or [None])[-1])
+        row.update(
+            stage=stage,
+            task=task.name,
+            train_seconds=trained - started,
+            score_seconds=time.perf_counter() - trained,
+            peak_memory_mb=peak_memory_mb(),
+            protected_neurons=(method.state.get("per_stage") or [None])[-1],
+        )
         write_json_atomically(row, folder / f"stage-{stage}.json")
         save_checkpoint(folder, stage, model, method.state)
         return model
@@ -156,11 +191,14 @@ class SuiteRun:
             method = make_method("full" if adapter == "full" else "lora", self.suite, seed)
             self._report(method=f"single-task {adapter}", seed=seed, stage=stage + 1, task=task.name, step=0)
             model = train_stage(self._reset(), self.tokenizer, task, method, stage)
-            write_json_atomically(score_task(model, self.tokenizer, task, self.suite.template,
-                                             self.suite.max_length), path)
+            write_json_atomically(
+                score_task(model, self.tokenizer, task, self.suite.template, self.suite.max_length), path
+            )
 
 
-def run_suite(suite: SuiteConfig, output_dir: str | Path | None = None, progress: Progress | None = None) -> dict:
+def run_suite(
+    suite: SuiteConfig, output_dir: str | Path | None = None, progress: Progress | None = None
+) -> dict:
     """Run (or resume) `suite` in `output_dir` (default: the config's, else runs/continual-<name>).
 
     >>> results = fnsft.continual.run_suite(fnsft.continual.load_suite("offline.yaml"))  # doctest: +SKIP

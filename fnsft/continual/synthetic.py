@@ -9,14 +9,53 @@ import sys
 from pathlib import Path
 
 SEED = 20231
-SUBJECTS = ("The pasta", "This phone", "The hotel room", "The film", "This jacket", "The service", "The novel",
-            "The concert", "This laptop", "The museum tour", "The coffee", "This bicycle", "The app", "The train ride")
-POSITIVE = ("was wonderful", "felt delightful", "exceeded every hope", "was a real pleasure", "worked perfectly",
-            "made my week", "was worth every cent", "impressed the whole family", "left me smiling")
-NEGATIVE = ("was dreadful", "felt like a waste", "broke within a day", "was a real letdown", "worked badly",
-            "ruined my week", "was not worth the money", "annoyed the whole family", "left me frustrated")
-ASIDES = ("I went on a Tuesday.", "A friend recommended it.", "It arrived on time.", "I tried it twice.",
-          "The price was average.", "I had read about it online.", "It was my first time.")
+SUBJECTS = (
+    "The pasta",
+    "This phone",
+    "The hotel room",
+    "The film",
+    "This jacket",
+    "The service",
+    "The novel",
+    "The concert",
+    "This laptop",
+    "The museum tour",
+    "The coffee",
+    "This bicycle",
+    "The app",
+    "The train ride",
+)
+POSITIVE = (
+    "was wonderful",
+    "felt delightful",
+    "exceeded every hope",
+    "was a real pleasure",
+    "worked perfectly",
+    "made my week",
+    "was worth every cent",
+    "impressed the whole family",
+    "left me smiling",
+)
+NEGATIVE = (
+    "was dreadful",
+    "felt like a waste",
+    "broke within a day",
+    "was a real letdown",
+    "worked badly",
+    "ruined my week",
+    "was not worth the money",
+    "annoyed the whole family",
+    "left me frustrated",
+)
+ASIDES = (
+    "I went on a Tuesday.",
+    "A friend recommended it.",
+    "It arrived on time.",
+    "I tried it twice.",
+    "The price was average.",
+    "I had read about it online.",
+    "It was my first time.",
+)
 
 
 def sentiment_records(count: int = 240, seed: int = SEED) -> list[dict]:

@@ -41,7 +41,9 @@ def _prompt(spec: TaskSpec, record: dict) -> str:
     for name in spec.text_fields:
         value = record.get(name)
         if not isinstance(value, str):
-            raise DatasetFormatError(f"task {spec.name}: a record has no text field {name!r} (it has {sorted(record)})")
+            raise DatasetFormatError(
+                f"task {spec.name}: a record has no text field {name!r} (it has {sorted(record)})"
+            )
         parts.append(" ".join(value.split())[: spec.max_chars])
     return spec.instruction.replace(TEXT_PLACEHOLDER, "\n".join(parts))
 
@@ -73,7 +75,9 @@ def load_task(spec: TaskSpec) -> TaskData:
     generator = random.Random(f"{DATA_SEED}:{spec.name}")
     pool = _examples(spec, load_records(spec.data, spec.split))
     if spec.test_split:
-        test = _draw(_examples(spec, load_records(spec.data, spec.test_split)), spec.test_size, generator, "test", spec)
+        test = _draw(
+            _examples(spec, load_records(spec.data, spec.test_split)), spec.test_size, generator, "test", spec
+        )
         return TaskData(spec, _draw(pool, spec.train_size, generator, "train", spec), test)
     drawn = _draw(pool, spec.train_size + spec.test_size, generator, "train + test", spec)
     return TaskData(spec, drawn[: spec.train_size], drawn[spec.train_size :])
