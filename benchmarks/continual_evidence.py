@@ -6,6 +6,7 @@ Seed by seed, each method runs in its own process for the first seed (so its pea
 then each further seed runs all methods in one process. The run folder resumes: rerunning continues where an
 interrupted run stopped.
 Run: nice -n 5 .venv/bin/python benchmarks/continual_evidence.py [--output-dir runs/continual-evidence]
+     [--methods lora,ewc,...] [--tasks passage-kind,sentiment]   (a subset where the CPU allows no more)
 Writes benchmarks/results/continual/offline.json (with this command) and prints the tables.
 """
 
@@ -26,20 +27,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "continual" / "offline.j
 RUN = "import torch, sys; torch.set_num_threads(1); from fnsft.cli import continual_main; sys.exit(continual_main(sys.argv[1:]))"
 
 
-def run(folder: Path, methods: list[str], seed: int) -> None:
-    command = [
-        sys.executable,
-        "-c",
-        RUN,
-        "--config",
-        "offline",
-        "--output-dir",
-        str(folder),
-        "--methods",
-        ",".join(methods),
-        "--seeds",
-        str(seed),
-    ]
+def run(folder: Path, methods: list[str], seed: int, tasks: str | None) -> None:
+    command = [sys.executable, "-c", RUN, "--config", "offline", "--output-dir", str(folder)]
+    command += ["--methods", ",".join(methods), "--seeds", str(seed)] + (["--tasks", tasks] if tasks else [])
     subprocess.run(command, check=True)
 
 
@@ -61,22 +51,24 @@ def cost(results: dict) -> dict:
 
 
 def main() -> None:
-    from fnsft.continual import OFFLINE_SUITE, load_suite
+    from fnsft.continual import OFFLINE_SUITE, collect_results, load_suite, with_overrides
     from fnsft.continual.report import summary_lines
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="runs/continual-evidence")
+    parser.add_argument("--methods", default=None, help="comma-separated (default: the suite's, all of them)")
+    parser.add_argument("--tasks", default=None, help="comma-separated sub-sequence (default: every task)")
     args = parser.parse_args()
     folder = Path(args.output_dir)
-    suite = load_suite(OFFLINE_SUITE)
+    suite = with_overrides(load_suite(OFFLINE_SUITE), methods=args.methods, tasks=args.tasks)
     started = time.perf_counter()
     for position, seed in enumerate(suite.seeds):
         if position == 0:
             for method in suite.methods:
-                run(folder, [method], seed)
+                run(folder, [method], seed, args.tasks)
         else:
-            run(folder, suite.methods, seed)
-    results = json.loads((folder / "results.json").read_text())
+            run(folder, suite.methods, seed, args.tasks)
+    results = collect_results(folder, suite)  # every seed and method (each process summarised only its own)
     record = {
         "command": "nice -n 5 .venv/bin/python benchmarks/continual_evidence.py "
         + " ".join(shlex.quote(a) for a in sys.argv[1:]),

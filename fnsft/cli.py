@@ -348,6 +348,9 @@ def continual_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", default=None, help="run folder (default: the config's, else runs/)")
     parser.add_argument("--methods", default=None, help="comma-separated methods (default: the config's)")
     parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
+    parser.add_argument(
+        "--tasks", default=None, help="comma-separated task names: a sub-sequence, in this order"
+    )
     parser.add_argument("--device", type=device_value, default=None, help="auto, cpu, cuda, cuda:N, mps")
     return parser
 
@@ -358,7 +361,9 @@ def _continual(argv) -> None:
 
     args = continual_parser().parse_args(argv)
     suite = load_suite(OFFLINE_SUITE if args.config == "offline" else args.config)
-    suite = with_overrides(suite, methods=args.methods, seeds=args.seeds, device=args.device)
+    suite = with_overrides(
+        suite, methods=args.methods, seeds=args.seeds, tasks=args.tasks, device=args.device
+    )
     print("\n".join(summary_lines(run_suite(suite, args.output_dir))))
 
 

@@ -260,9 +260,15 @@ def load_suite(path: str | Path) -> SuiteConfig:
 
 
 def with_overrides(
-    suite: SuiteConfig, *, methods: str | None = None, seeds: str | None = None, device: str | None = None
+    suite: SuiteConfig,
+    *,
+    methods: str | None = None,
+    seeds: str | None = None,
+    tasks: str | None = None,
+    device: str | None = None,
 ) -> SuiteConfig:
-    """The suite with the command line's comma-separated methods / seeds and device, checked like the file's."""
+    """The suite with the command line's comma-separated methods / seeds / tasks (a sub-sequence, in the order
+    given) and device, checked like the file's."""
     from dataclasses import replace
 
     where = f"{suite.source} (command line)"
@@ -274,6 +280,15 @@ def with_overrides(
             changes["seeds"] = _seeds([part.strip() for part in seeds.split(",") if part.strip()], where)
         except SettingError as error:
             raise ContinualConfigError(str(error)) from None
+    if tasks is not None:
+        by_name = {task.name: task for task in suite.tasks}
+        names = [part.strip() for part in tasks.split(",") if part.strip()]
+        unknown = [name for name in names if name not in by_name]
+        if unknown or len(set(names)) != len(names) or len(names) < 2:
+            raise ContinualConfigError(
+                f"{where}: tasks: {names} must be at least two distinct tasks of {sorted(by_name)}"
+            )
+        changes["tasks"] = [by_name[name] for name in names]
     if device is not None:
         changes["device"] = device
     return replace(suite, **changes)
