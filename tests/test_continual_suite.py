@@ -175,3 +175,28 @@ def test_the_cli_runs_a_suite_end_to_end_on_a_tiny_model(tmp_path, tiny_folder, 
     assert all(isinstance(count, int) for count in protected)  # networks discovered after every stage
     assert results["methods"]["lora"]["seeds"]["0"]["protected_neurons"] == [None, None]
     assert json.loads((out / "status.json").read_text())["state"] == "completed"
+
+
+@pytest.mark.parametrize("name", ["standard-order1", "standard-order2", "standard-order3", "long-chain"])
+def test_the_standard_benchmark_configs_ship_and_need_the_hub(name, monkeypatch):
+    from fnsft.continual.tasks import load_task
+    from fnsft.errors import DatasetFormatError
+    from fnsft.resources import bundled
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    suite = load_suite(bundled(f"continual/{name}.yaml"))
+    assert len(suite.tasks) == (15 if name == "long-chain" else 4)
+    plain = next(task for task in suite.tasks if task.config is None)
+    with pytest.raises(DatasetFormatError, match="offline"):
+        load_task(plain)
+
+
+def test_the_command_line_picks_a_sub_sequence_of_tasks_and_refuses_unknown_ones():
+    from fnsft.continual import with_overrides
+
+    suite = load_suite(OFFLINE_SUITE)
+    chosen = with_overrides(suite, tasks="sentiment,passage-kind", methods="lora", seeds="4")
+    assert [t.name for t in chosen.tasks] == ["sentiment", "passage-kind"]
+    assert chosen.methods == ["lora"] and chosen.seeds == [4]
+    with pytest.raises(ContinualConfigError, match="at least two distinct tasks"):
+        with_overrides(suite, tasks="sentiment,nope")

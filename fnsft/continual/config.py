@@ -70,6 +70,7 @@ TASK_RULES = {
     "max_chars": int_in_range(16, 100_000),
     "split": optional(text),
     "test_split": optional(text),
+    "config": optional(text),
 }
 
 
@@ -89,6 +90,7 @@ class TaskSpec:
     max_chars: int = 400
     split: str | None = None  # the records' split to draw from (default: train, or the only one)
     test_split: str | None = None  # draw the test set from this split instead (e.g. "test" of a Hub dataset)
+    config: str | None = None  # the Hub dataset's configuration (e.g. "mnli" of nyu-mll/glue)
 
     @property
     def labels(self) -> list[str]:

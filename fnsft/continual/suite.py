@@ -37,6 +37,15 @@ SETTINGS_FILE = "suite.json"
 COMPARED_AWAY = ("methods", "seeds", "output_dir", "device", "source")  # may change between resumed runs
 
 
+def _comparable(settings):
+    """Settings without their unset (None) entries, so a setting added later at its default changes nothing."""
+    if isinstance(settings, dict):
+        return {k: _comparable(v) for k, v in settings.items() if v is not None}
+    if isinstance(settings, list):
+        return [_comparable(item) for item in settings]
+    return settings
+
+
 def peak_memory_mb() -> float:
     """This process's peak resident memory so far (Linux reports kilobytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -62,9 +71,9 @@ class SuiteRun:
     def check_folder(self) -> None:
         """Refuse a folder that holds a suite with other settings (its stages would not be comparable)."""
         saved = read_json(self.folder / SETTINGS_FILE)
-        current = {k: v for k, v in asdict(self.suite).items() if k not in COMPARED_AWAY}
+        current = _comparable({k: v for k, v in asdict(self.suite).items() if k not in COMPARED_AWAY})
         if saved is not None:
-            earlier = {k: v for k, v in saved.items() if k not in COMPARED_AWAY}
+            earlier = _comparable({k: v for k, v in saved.items() if k not in COMPARED_AWAY})
             if earlier != current:
                 changed = sorted(k for k in set(earlier) | set(current) if earlier.get(k) != current.get(k))
                 raise ContinualConfigError(

@@ -72,11 +72,11 @@ def sentiment_records(count: int = 240, seed: int = SEED) -> list[dict]:
 
 
 def parity_records(count: int = 240, seed: int = SEED + 1) -> list[dict]:
-    """Four-digit numbers, labelled odd or even (half each)."""
+    """Distinct four-digit numbers, labelled odd or even (half each)."""
     generator = random.Random(seed)
     records = []
-    for index in range(count):
-        number = generator.randrange(500, 5000) * 2 + (index % 2)
+    for index, half in enumerate(generator.sample(range(500, 5000), count)):  # distinct numbers: no test leak
+        number = half * 2 + (index % 2)
         records.append({"text": str(number), "label": "odd" if number % 2 else "even"})
     generator.shuffle(records)
     return records

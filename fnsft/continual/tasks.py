@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..data import load_records
+from ..data.sources import load_splits, pick_split
 from ..errors import DatasetFormatError
 from .config import TEXT_PLACEHOLDER, TaskSpec
 
@@ -70,14 +70,28 @@ def _draw(examples: list[Example], count: int, generator: random.Random, what: s
     return generator.sample(examples, count)
 
 
+def _splits(spec: TaskSpec) -> dict[str, list[dict]]:
+    """The data's splits: fnsft's loaders, or for a Hub dataset with a configuration (`config`), that one."""
+    if spec.config is None:
+        return load_splits(spec.data)
+    from datasets import load_dataset
+
+    try:
+        return load_splits(load_dataset(spec.data, spec.config))
+    except Exception as error:  # datasets raises many unrelated types (offline, missing repo, bad config)
+        raise DatasetFormatError(
+            f"task {spec.name}: could not load Hub dataset {spec.data!r} ({spec.config}): {error}"
+        ) from error
+
+
 def load_task(spec: TaskSpec) -> TaskData:
     """The task's train and test examples, the same on every machine (drawn with DATA_SEED)."""
     generator = random.Random(f"{DATA_SEED}:{spec.name}")
-    pool = _examples(spec, load_records(spec.data, spec.split))
+    splits = _splits(spec)
+    pool = _examples(spec, splits[pick_split(splits, spec.split)])
     if spec.test_split:
-        test = _draw(
-            _examples(spec, load_records(spec.data, spec.test_split)), spec.test_size, generator, "test", spec
-        )
+        held_out = _examples(spec, splits[pick_split(splits, spec.test_split)])
+        test = _draw(held_out, spec.test_size, generator, "test", spec)
         return TaskData(spec, _draw(pool, spec.train_size, generator, "train", spec), test)
     drawn = _draw(pool, spec.train_size + spec.test_size, generator, "train + test", spec)
     return TaskData(spec, drawn[: spec.train_size], drawn[spec.train_size :])
