@@ -7,6 +7,8 @@ then each further seed runs all methods in one process. The run folder resumes: 
 interrupted run stopped.
 Run: nice -n 5 .venv/bin/python benchmarks/continual_evidence.py [--output-dir runs/continual-evidence]
      [--methods lora,ewc,...] [--tasks passage-kind,sentiment]   (a subset where the CPU allows no more)
+Two runs side by side (two processes on a 2-core machine), then summarised together:
+     ... continual_evidence.py --collect RUN_A RUN_B --methods <all of both> --tasks <the same>
 Writes benchmarks/results/continual/offline.json (with this command) and prints the tables.
 """
 
@@ -17,6 +19,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).resolve().parent / "results" / "continual" / "offline.json"
+COMMAND_FILE = "command.txt"
 RUN = "import torch, sys; torch.set_num_threads(1); from fnsft.cli import continual_main; sys.exit(continual_main(sys.argv[1:]))"
 
 
@@ -50,6 +54,19 @@ def cost(results: dict) -> dict:
     return table
 
 
+def merge(folders: list[Path]) -> list[str]:
+    """Copy the method and single-task folders of the other run folders into the first; their commands."""
+    commands = []
+    for folder in folders:
+        note = folder / COMMAND_FILE
+        commands.append(note.read_text().strip() if note.is_file() else f"(no {COMMAND_FILE} in {folder})")
+        if folder != folders[0]:
+            for part in folder.iterdir():
+                if part.is_dir():
+                    shutil.copytree(part, folders[0] / part.name, dirs_exist_ok=True)
+    return commands
+
+
 def main() -> None:
     from fnsft.continual import OFFLINE_SUITE, collect_results, load_suite, with_overrides
     from fnsft.continual.report import summary_lines
@@ -58,22 +75,35 @@ def main() -> None:
     parser.add_argument("--output-dir", default="runs/continual-evidence")
     parser.add_argument("--methods", default=None, help="comma-separated (default: the suite's, all of them)")
     parser.add_argument("--tasks", default=None, help="comma-separated sub-sequence (default: every task)")
+    parser.add_argument(
+        "--collect",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="RUN_FOLDER",
+        help="run nothing: summarise these finished run folders together (the first receives the others')",
+    )
     args = parser.parse_args()
-    folder = Path(args.output_dir)
+    command = "nice -n 5 .venv/bin/python benchmarks/continual_evidence.py " + " ".join(
+        shlex.quote(a) for a in sys.argv[1:]
+    )
     suite = with_overrides(load_suite(OFFLINE_SUITE), methods=args.methods, tasks=args.tasks)
     started = time.perf_counter()
-    for position, seed in enumerate(suite.seeds):
-        if position == 0:
-            for method in suite.methods:
-                run(folder, [method], seed, args.tasks)
-        else:
-            run(folder, suite.methods, seed, args.tasks)
+    if args.collect:
+        folder, runs = args.collect[0], merge(args.collect)
+    else:
+        folder, runs = Path(args.output_dir), [command]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / COMMAND_FILE).write_text(command + "\n")
+        for position, seed in enumerate(suite.seeds):
+            for methods in [[m] for m in suite.methods] if position == 0 else [suite.methods]:
+                run(folder, methods, seed, args.tasks)
     results = collect_results(folder, suite)  # every seed and method (each process summarised only its own)
     record = {
-        "command": "nice -n 5 .venv/bin/python benchmarks/continual_evidence.py "
-        + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command,
+        "runs": runs,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), torch 1 thread",
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": None if args.collect else time.perf_counter() - started,
         "suite": json.loads((folder / "suite.json").read_text()),
         "results": results,
         "cost": cost(results),

@@ -133,26 +133,17 @@ def test_network_protection_leaves_protected_neurons_unchanged_after_a_step(tiny
     assert attention_moved is (cls is NetworkProtection)  # "outside" trains only the other MLP neurons
 
 
-def test_the_random_control_protects_as_many_neurons_per_layer_elsewhere():
+def test_the_random_control_protects_as_many_neurons_per_layer_elsewhere(tiny_model):
     widths = {0: 48, 1: 48, 2: 48}
     grown = grow_random({0: np.array([1, 2])}, {0: 3, 2: 5}, widths, seed=3)
     assert sizes(grown) == {0: 5, 2: 5}
     assert set(grown[0]) >= {1, 2}
 
     control = RandomNeuronControl(suite(), seed=0)
-    control._protect({0: np.array([0, 1, 2]), 1: np.array([4])}, _TinyWidths(), stage=0)
-    control._protect({0: np.array([2, 3]), 2: np.array([9, 10])}, _TinyWidths(), stage=1)
+    control._protect({0: np.array([0, 1, 2]), 1: np.array([4])}, tiny_model, stage=0)
+    control._protect({0: np.array([2, 3]), 2: np.array([9, 10])}, tiny_model, stage=1)
     assert sizes(control.state["protected"]) == sizes(control.state["discovered"]) == {0: 4, 1: 1, 2: 2}
     assert not np.array_equal(control.state["protected"][0], control.state["discovered"][0])
-
-
-class _TinyWidths(torch.nn.Module):
-    """A stand-in with the tiny Llama's MLP layout (3 layers of 48 neurons), for the random control's widths."""
-
-    def __new__(cls):
-        from conftest import tiny_llama
-
-        return tiny_llama()
 
 
 def test_full_fine_tuning_trains_every_weight_and_lora_only_the_adapter(tiny_model):

@@ -19,7 +19,10 @@ def results() -> dict:
         "suite": "s",
         "tasks": ["<b>one</b>", "two"],
         "methods": {
-            "lora": {"seeds": {"0": run, "1": other}, "summary": {"AA": spread, "BWT": spread, "FWT": spread}},
+            "lora": {
+                "seeds": {"0": run, "1": other},
+                "summary": {"AA": spread, "BWT": spread, "FWT": spread},
+            },
         },
     }
 
