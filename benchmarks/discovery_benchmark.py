@@ -1,7 +1,7 @@
 """Discovery benchmark on the embedded model: capture vs plain forward, and fnsft's decomposition vs the
 reference pipeline of the FunctionalNetworksSFT library (scikit-learn PCA up to 1000 dims, then FastICA with
 max_iter=200, neuron maps = PCA components x ICA mixing) on the same captured matrix (fnsft's in the dtype
-ICAMask stores it in on this CPU, `fnsft.devices.matrix_dtype`; the reference's in float32).
+ICAMask stores it in on this CPU, `fnsft.models._devices.matrix_dtype`; the reference's in float32).
 
 Each stage runs in its own process so its peak memory (max RSS) is its own.
 Run: .venv/bin/python benchmarks/discovery_benchmark.py [--tokens 4096] [--components 20]
@@ -32,9 +32,9 @@ def stage_capture(args) -> dict:
     import torch
 
     from fnsft import load_model
-    from fnsft.activations import _choose_tokens, _tokenize, capture_activations
-    from fnsft.devices import matrix_dtype
-    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery._capture import _choose_tokens, _tokenize, capture_activations
+    from fnsft.models._devices import matrix_dtype
 
     model, tokenizer = load_model()
     texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
@@ -102,7 +102,7 @@ def _load_matrix(path: str):
 def stage_fnsft(args) -> dict:
     import numpy as np
 
-    from fnsft.decomposition import decompose, standardize_
+    from fnsft.discovery._decomposition import decompose, standardize_
 
     matrix = _load_matrix(args.matrix)  # in the dtype ICAMask stores it in on this CPU
     base = peak_rss_mb()
@@ -130,7 +130,7 @@ def stage_reference(args) -> dict:
     import numpy as np
     from sklearn.decomposition import PCA, FastICA
 
-    from fnsft.decomposition import standardize_
+    from fnsft.discovery._decomposition import standardize_
 
     matrix = _load_matrix(_float32_path(args.matrix))
     base = peak_rss_mb()
@@ -185,7 +185,7 @@ def main() -> None:
         return
     import numpy as np
 
-    from fnsft.decomposition import _match_abs_correlation
+    from fnsft.discovery._decomposition import _match_abs_correlation
 
     report = {"model": "SmolLM2-135M-Instruct (embedded)", "threads": os.cpu_count()}
     report["capture"] = run_stage("capture", args, [])

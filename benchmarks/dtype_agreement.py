@@ -2,7 +2,7 @@
 
 The bfloat16 matrix stands in for another CPU's rounding, only far coarser (8 significant bits against float32's
 24): networks that survive it survive any CPU's float32 arithmetic. Networks are matched one to one
-(`fnsft.network_drift.compare_networks`) and reported by IoU of neuron sets and |correlation| of maps.
+(`fnsft.analysis._drift.compare_networks`) and reported by IoU of neuron sets and |correlation| of maps.
 Run: .venv/bin/python benchmarks/dtype_agreement.py [--tokens 16384] [--components 20]
 Writes benchmarks/results/dtype_agreement.json.
 """
@@ -23,9 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from fnsft import ICAMask, load_model
-    from fnsft.network_drift import compare_networks
-    from fnsft.resources import DEFAULT_CORPUS
-    from fnsft.texts import load_labelled_texts
+    from fnsft._resources import DEFAULT_CORPUS
+    from fnsft.analysis._drift import compare_networks
+    from fnsft.data._texts import load_labelled_texts
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -36,13 +36,13 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from fnsft.activations import capture_activations
-    from fnsft.architectures import mlp_blocks, model_shape
-    from fnsft.decomposition import decompose, standardize_
-    from fnsft.devices import default_dtype, get_optimal_device
-    from fnsft.generation import GenerationSettings, stream_comparison
+    from fnsft.analysis._generation import GenerationSettings, stream_comparison
+    from fnsft.discovery._capture import capture_activations
+    from fnsft.discovery._decomposition import decompose, standardize_
     from fnsft.masking import apply_mask, build_mask, masked
     from fnsft.models import load_model
+    from fnsft.models._architectures import mlp_blocks, model_shape
+    from fnsft.models._devices import default_dtype, get_optimal_device
 
     report: dict = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
     device = get_optimal_device()

@@ -16,13 +16,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from fnsft.generation import GenerationSettings, stream_comparison
+from fnsft._resources import shipped_template
+from fnsft.analysis._generation import GenerationSettings, stream_comparison
+from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts
 from fnsft.masking import masked
+from fnsft.masking._selection import mask_from_networks
 from fnsft.models import load_model
-from fnsft.resources import shipped_template
-from fnsft.selection import mask_from_networks
-from fnsft.templates import load_templates
-from fnsft.texts import DEFAULT_PROMPTS, load_labelled_texts
+from fnsft.networks._templates import load_templates
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

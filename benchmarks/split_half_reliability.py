@@ -1,8 +1,8 @@
 """Split-half reliability of discovery on the embedded model: do networks found on one half of a corpus come back
 on the other half, as a function of the tokens per half?
 
-Each half (alternate texts within each kind, `fnsft.reliability.split_halves`) gets its own discovery with the same
-settings; the two sets of networks are matched one to one (`fnsft.network_drift.compare_networks`: IoU of neuron
+Each half (alternate texts within each kind, `fnsft.discovery._reliability.split_halves`) gets its own discovery with the same
+settings; the two sets of networks are matched one to one (`fnsft.analysis._drift.compare_networks`: IoU of neuron
 sets, |correlation| of neuron maps). Reruns on subsets of the same tokens (the stability score) cannot tell this.
 Run: .venv/bin/python benchmarks/split_half_reliability.py [--tokens 16384,32768,65536,131072] [--components 20]
      [--corpus corpus|prompts] [--streaming-from 32768] [--stability-runs 5 (0: plain maps, no consensus)]
@@ -28,7 +28,7 @@ def _key(row: dict) -> tuple:
 def half_discoveries(model, tokenizer, texts, tokens: int, settings):
     """The networks of each half, `tokens` from each, with `settings`."""
     from fnsft import ICAMask
-    from fnsft.reliability import split_halves
+    from fnsft.discovery._reliability import split_halves
 
     finder = ICAMask(settings.replace(max_tokens=tokens), cards=False)
     return [finder.compute_global_networks(model, tokenizer, half) for half in split_halves(texts)]
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from fnsft import DiscoverySettings, load_model
-    from fnsft.network_drift import compare_networks
-    from fnsft.resources import DEFAULT_CORPUS, DEFAULT_PROMPTS
-    from fnsft.texts import load_labelled_texts
+    from fnsft._resources import DEFAULT_CORPUS, DEFAULT_PROMPTS
+    from fnsft.analysis._drift import compare_networks
+    from fnsft.data._texts import load_labelled_texts
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

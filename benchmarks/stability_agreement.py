@@ -2,7 +2,7 @@
 
 - reference: the full discovery (randomized PCA over all neurons + FastICA) rerun on an 80% token subset of the
   standardised matrix with a new seed, each rerun's maps matched one-to-one to the reference maps;
-- reduced: `fnsft.decomposition.reduced_stability`, the reruns on 80% token subsets of the reduced matrix
+- reduced: `fnsft.discovery._decomposition.reduced_stability`, the reruns on 80% token subsets of the reduced matrix
   A_std B (B: the randomized range's 200 directions), which discovery uses.
 
 At few tokens many components do not reproduce, so the flags (score < 0.8) can be compared where there is
@@ -31,7 +31,7 @@ def _full_reruns(matrix, reference, runs: int):
     import numpy as np
     import torch
 
-    from fnsft.decomposition import _match_abs_correlation, decompose
+    from fnsft.discovery._decomposition import _match_abs_correlation, decompose
 
     scores = []
     for run in range(1, runs + 1):
@@ -45,7 +45,7 @@ def _full_reruns(matrix, reference, runs: int):
 def _scores(matrix, tokens: int) -> dict:
     import numpy as np
 
-    from fnsft.decomposition import PROBE_WIDTH, decompose, range_factors, reduced_stability
+    from fnsft.discovery._decomposition import PROBE_WIDTH, decompose, range_factors, reduced_stability
 
     result = decompose(matrix, 20, seed=0)
     started = time.perf_counter()
@@ -69,9 +69,9 @@ def _scores(matrix, tokens: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     from fnsft import load_model
-    from fnsft.activations import capture_activations
-    from fnsft.decomposition import standardize_
-    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery._capture import capture_activations
+    from fnsft.discovery._decomposition import standardize_
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -35,8 +35,8 @@ STABLE = 0.8
 
 def capture(tokens: int, path: str) -> None:
     from fnsft import load_model
-    from fnsft.activations import capture_activations
-    from fnsft.texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery._capture import capture_activations
 
     model, tokenizer = load_model()
     texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
@@ -74,7 +74,7 @@ def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
 def streamed(
     matrix: torch.Tensor, text_index: np.ndarray, sketch_rows: int, sketch_tokens: int, components: int
 ):
-    from fnsft.streaming_discovery import BatchGroups, decompose_statistics
+    from fnsft.discovery._streaming import BatchGroups, decompose_statistics
 
     start = time.perf_counter()
     groups = BatchGroups(matrix.shape[1], sketch_rows)
@@ -104,7 +104,7 @@ def streamed(
 
 
 def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
-    from fnsft.thresholds import threshold_networks
+    from fnsft.discovery._thresholds import threshold_networks
 
     sets, _ = threshold_networks(maps, widths, "zscore", 3.0)
     offsets = np.concatenate([[0], np.cumsum(widths)])
@@ -112,7 +112,7 @@ def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
 
 
 def compare(exact, result, widths: list[int]) -> dict:
-    from fnsft.decomposition import _match_abs_correlation
+    from fnsft.discovery._decomposition import _match_abs_correlation
 
     maps = _match_abs_correlation(exact.maps, result.maps)
     a, b = _networks(exact.maps, widths), _networks(result.maps, widths)
@@ -158,7 +158,7 @@ def main() -> None:
     if args.capture:
         capture(args.tokens, args.matrix)
         return
-    from fnsft.decomposition import decompose, standardize_
+    from fnsft.discovery._decomposition import decompose, standardize_
 
     matrix = torch.from_numpy(np.load(args.matrix))
     widths = [1536] * (matrix.shape[1] // 1536)  # the embedded model: 30 layers of 1536 neurons
@@ -169,7 +169,9 @@ def main() -> None:
         for sampled in args.sketch_tokens.split(",")
     }
     tokens, neurons = matrix.shape
-    halved = matrix.bfloat16()  # the default in-memory matrix on CPUs with hardware bf16 (fnsft.devices)
+    halved = (
+        matrix.bfloat16()
+    )  # the default in-memory matrix on CPUs with hardware bf16 (fnsft.models._devices)
     start = time.perf_counter()
     exact = decompose(standardize_(matrix), args.components, seed=0, stability_runs=5)
     exact_seconds = time.perf_counter() - start

@@ -60,7 +60,7 @@ def stdlib_docstrings(minimum_characters: int = 100) -> list[str]:
 
 
 def scale_texts():
-    from fnsft.texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+    from fnsft.data._texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
 
     prompts = load_labelled_texts(DEFAULT_PROMPTS, split="discovery")
     docs = stdlib_docstrings()
@@ -74,7 +74,7 @@ def _forward(model, tokenizer, texts, tokens: int) -> None:
     import numpy as np
     import torch
 
-    from fnsft.activations import _choose_tokens, _owned_batches, _padded_batch, _tokenize
+    from fnsft.discovery._capture import _choose_tokens, _owned_batches, _padded_batch, _tokenize
 
     chosen = _choose_tokens(_tokenize(tokenizer, texts, 256, True), tokens)
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
@@ -87,8 +87,8 @@ def _forward(model, tokenizer, texts, tokens: int) -> None:
 def measure(kind: str, tokens: int, save: str | None, sketch: Sketch) -> dict:
     """One measurement in this process: seconds (and per stage for discovery) and peak RSS."""
     from fnsft import ICAMask, load_model
-    from fnsft.parallel import Processes, join_process_group_from_environment
-    from fnsft.texts import interleave_by_category
+    from fnsft.data._texts import interleave_by_category
+    from fnsft.discovery._parallel import Processes, join_process_group_from_environment
 
     join_process_group_from_environment()
     model, tokenizer = load_model()
@@ -224,8 +224,8 @@ def _in_memory_agreement(tokens: int, sketch: Sketch) -> dict:
 
 def _ious(first, second) -> dict:
     """Network IoU of the two templates' components, one-to-one best matches."""
-    from fnsft.matching import match_components
-    from fnsft.templates import load_templates
+    from fnsft.networks._matching import match_components
+    from fnsft.networks._templates import load_templates
 
     ious = sorted(iou for _, _, iou in match_components(load_templates(first), load_templates(second)))
     return {"best_match_iou": ious, "median_iou": ious[len(ious) // 2], "min_iou": ious[0]}

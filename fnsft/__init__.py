@@ -3,43 +3,46 @@
 Names are imported on first use (PEP 562), so `import fnsft` stays fast and a script that only masks does not
 pull in the training or export stacks. One name per job: discovery (ICAMask, FunctionalNetworks), masking
 (NetworkSelection, masked, apply_mask), evaluation (measure_effect) and fine-tuning (train, TrainingConfig);
-building blocks such as `fnsft.masking.build_mask` or `fnsft.architectures.mlp_blocks` stay in their modules.
+building blocks such as `fnsft.masking.build_mask` or `fnsft.models.mlp_blocks` stay on their stage's surface.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from ._moved import install
+
 __version__ = "0.1.0"
+install()  # old module paths the README once named, for one release
 
 _EXPORTS = {
     # models
     "load_model": "models",
     "setup_lora": "models",
-    "get_optimal_device": "devices",
-    "model_shape": "architectures",
-    "ArchitectureSpec": "architectures",
-    "convert_to_gguf": "export",
+    "get_optimal_device": "models",
+    "model_shape": "models",
+    "ArchitectureSpec": "models",
+    "convert_to_gguf": "models",
     # discovery
-    "ICAMask": "networks",
-    "DiscoverySettings": "discovery_settings",
-    "FunctionalNetworks": "functional_networks",
-    "load_labelled_texts": "texts",
-    "load_templates": "templates",
-    "save_templates": "templates",
-    "drift": "network_drift",
-    "neuron_means": "means",
+    "ICAMask": "discovery",
+    "DiscoverySettings": "discovery",
+    "FunctionalNetworks": "networks",
+    "load_labelled_texts": "data",
+    "load_templates": "networks",
+    "save_templates": "networks",
+    "drift": "analysis",
+    "neuron_means": "discovery",
     # masking and evaluation
-    "NetworkSelection": "selection",
+    "NetworkSelection": "masking",
     "NeuronMask": "masking",
     "apply_mask": "masking",
     "masked": "masking",
-    "measure_effect": "evaluation",
+    "measure_effect": "analysis",
     # fine-tuning
     "DatasetFormatter": "data",
     "TrainingConfig": "training",
     "train": "training",
-    "load_adapter": "integrations",
+    "load_adapter": "training",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,22 +8,15 @@ import json
 import logging
 from pathlib import Path
 
+from ._cli_run import run_command
+from ._value_types import OneLineParser, finite_float, int_in_range, positive_int, seed_int, strict_bool
+from .analysis._evaluation import MAX_RANDOM_DRAWS
 from .choices import (
     EVAL_MODES,
 )
-from .cli_run import run_command
-from .cli_types import (
-    OneLineParser,
-    finite_float,
-    int_in_range,
-    positive_int,
-    seed_int,
-    strict_bool,
-)
 from .errors import FnsftError, MaskSelectionError
-from .evaluation import MAX_RANDOM_DRAWS
-from .run_folder import check_writable
-from .training_rules import device_value
+from .training._rules import device_value
+from .training._run_folder import check_writable
 
 logger = logging.getLogger("fnsft")
 
@@ -76,7 +69,7 @@ DISCOVERY_FLAG_HELP = {
 def add_discovery_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per field of DiscoverySettings, typed by the field; values are checked by DiscoverySettings
     itself, so the flags, the Python API and templates accept exactly the same settings."""
-    from .discovery_settings import DEFAULT_SETTINGS, DiscoverySettings, setting_choices
+    from .discovery._settings import DEFAULT_SETTINGS, DiscoverySettings, setting_choices
 
     converters = {"int": int_in_range(-(2**62), 2**62), "float": finite_float, "bool": strict_bool}
     for field in dataclasses.fields(DiscoverySettings):
@@ -95,7 +88,7 @@ def add_discovery_flags(parser: argparse.ArgumentParser) -> None:
 
 def discovery_settings_from(args: argparse.Namespace, distributed: bool):
     """The DiscoverySettings the flags ask for (unset flags keep the defaults; streaming under a launcher)."""
-    from .discovery_settings import DiscoverySettings, setting_names
+    from .discovery._settings import DiscoverySettings, setting_names
 
     given = {name: getattr(args, name) for name in setting_names() if getattr(args, name) is not None}
     given.setdefault("streaming", distributed)
@@ -135,8 +128,8 @@ def build_templates_parser() -> argparse.ArgumentParser:
 
 def _add_cards(args, settings, model, tokenizer, data, progress) -> None:
     """Cards for an existing template's networks, the template rewritten as schema version 2."""
-    from .card_pass import template_cards
-    from .templates import load_templates, save_templates
+    from .analysis._card_passes import template_cards
+    from .networks._templates import load_templates, save_templates
 
     networks = load_templates(args.add_cards, model)
     networks.cards = template_cards(
@@ -156,7 +149,7 @@ def _add_cards(args, settings, model, tokenizer, data, progress) -> None:
 
 def _discovery_texts(args):
     """The --dataset texts (each unlabelled one its own category), or the shipped prompt set's split."""
-    from .texts import LabelledTexts, discovery_texts, load_labelled_texts
+    from .data._texts import LabelledTexts, discovery_texts, load_labelled_texts
 
     if not args.dataset:
         return discovery_texts()
@@ -182,7 +175,7 @@ def _discovery_texts(args):
 def _build_templates(argv) -> None:
     """Discovery in this process, or as one of a torchrun / accelerate launch group (streaming, data-parallel:
     the first process measures the logit effects and writes the template)."""
-    from .parallel import join_process_group_from_environment, leave_process_group
+    from .discovery._parallel import join_process_group_from_environment, leave_process_group
 
     parser = build_templates_parser()
     args = parser.parse_args(argv)
@@ -198,10 +191,10 @@ def _build_templates(argv) -> None:
 def _discover_and_write(args, settings) -> None:
     from tqdm import tqdm
 
-    from .card_pass import add_logit_effects
-    from .models import load_model, model_id
-    from .networks import ICAMask
-    from .parallel import Processes
+    from .analysis._card_passes import add_logit_effects
+    from .discovery._ica_mask import ICAMask
+    from .discovery._parallel import Processes
+    from .models._loading import load_model, model_id
 
     first = Processes().is_first
     if args.output is None:
@@ -244,8 +237,8 @@ def build_templates_main(argv: list[str] | None = None) -> int:
 
 
 def component_ids(value: str) -> str | list[int]:
-    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.selection` reads them)."""
-    from .selection import parse_component_ids
+    """'all', or comma-separated non-negative network ids such as '0,3,5' (`fnsft.masking._selection` reads them)."""
+    from .masking._selection import parse_component_ids
 
     try:
         ids = parse_component_ids(str(value))
@@ -279,12 +272,12 @@ def eval_parser() -> argparse.ArgumentParser:
 
 
 def _eval(argv) -> None:
-    from .evaluation import measure_effect
-    from .models import load_model
-    from .resources import shipped_template
-    from .selection import NetworkSelection
-    from .templates import load_templates
-    from .texts import eval_texts
+    from ._resources import shipped_template
+    from .analysis._evaluation import measure_effect
+    from .data._texts import eval_texts
+    from .masking._selection import NetworkSelection
+    from .models._loading import load_model
+    from .networks._templates import load_templates
 
     args = eval_parser().parse_args(argv)
     model, tokenizer = load_model(args.model, device=args.device, dtype=args.dtype)
@@ -317,7 +310,7 @@ def _eval(argv) -> None:
             f"{random_text:>15} {row['ratio']:>7.2f}{noise}"
         )
     if args.json:
-        from .templates import write_json_atomically
+        from .networks._templates import write_json_atomically
 
         write_json_atomically(report.to_dict(), args.json)
 

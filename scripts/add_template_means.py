@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from fnsft.means import with_neuron_means
+from fnsft.discovery._means import with_neuron_means
 from fnsft.models import load_model
-from fnsft.templates import load_templates, save_templates
+from fnsft.networks._templates import load_templates, save_templates
 
 
 def main(argv: list[str] | None = None) -> None:

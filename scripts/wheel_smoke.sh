@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 export FNSFT_CACHE="$scratch/cache"  # this install converts the embedded model afresh; leave nothing behind
 bin="$scratch/venv/bin"
 "$bin/python" - <<'PY'
-import fnsft, fnsft.resources as r
+import fnsft, fnsft._resources as r
 location = fnsft.__file__
 assert "site-packages" in location, f"fnsft imported from {location}, not from the installed wheel"
 for path in (r.DEFAULT_PROMPTS, r.DEFAULT_CORPUS, r.SAMPLE_DATA, r.EVIDENCE_JSON, r.SHIPPED_TEMPLATES_DIR,

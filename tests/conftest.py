@@ -56,7 +56,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def embedded_model_folder():
     """The safetensors conversion of the embedded GGUF (made once per cache, ~30 s the first time)."""
-    from fnsft.models import converted_gguf_folder, embedded_gguf_path
+    from fnsft.models._loading import converted_gguf_folder, embedded_gguf_path
 
     return converted_gguf_folder(embedded_gguf_path())
 

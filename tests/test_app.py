@@ -307,7 +307,7 @@ def test_measure_effect_table_and_chart(discovered):
 
 
 def test_gain_sweep_plots_loss_against_gain(discovered):
-    from fnsft.evaluation import GAINS
+    from fnsft.analysis._evaluation import GAINS
 
     client, state, _ = discovered
     networks = mine(client, state).networks
@@ -339,7 +339,7 @@ def test_export_and_import_a_template(discovered):
 
 
 def test_networks_download_as_a_zipped_folder_and_an_uncached_hub_id_says_why(discovered, tmp_path):
-    from fnsft.functional_networks import FunctionalNetworks
+    from fnsft.networks._functional_networks import FunctionalNetworks
 
     client, _, _ = discovered
     path = client.predict("code nets", [1, 3], api_name="/export_networks_zip")
@@ -372,7 +372,7 @@ def test_shipped_templates_are_listed(app):
 
 
 def test_evidence_tab_draws_the_saved_json(app):
-    from fnsft.evidence import curve_series, forgetting_rows, load_evidence
+    from fnsft.analysis._evidence import curve_series, forgetting_rows, load_evidence
 
     client, _ = app
     saved = load_evidence()
@@ -387,7 +387,7 @@ def test_evidence_tab_draws_the_saved_json(app):
 
 
 def test_evidence_tab_draws_an_uploaded_run_and_refuses_other_files(app, tmp_path):
-    from fnsft.evidence import load_evidence
+    from fnsft.analysis._evidence import load_evidence
 
     client, _ = app
     mine = load_evidence()

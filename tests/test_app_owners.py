@@ -188,7 +188,7 @@ def test_a_template_with_an_empty_card_histogram_is_refused(app, tmp_path):  # n
     ],
 )
 def test_an_evidence_file_of_the_wrong_shape_is_refused_with_why(app, tmp_path, change, match):  # noqa: F811
-    from fnsft.evidence import load_evidence
+    from fnsft.analysis._evidence import load_evidence
 
     client, _ = app
     evidence = load_evidence()
@@ -200,7 +200,7 @@ def test_an_evidence_file_of_the_wrong_shape_is_refused_with_why(app, tmp_path, 
 
 
 def test_a_hostile_evidence_file_is_shown_as_text(app, tmp_path):  # noqa: F811
-    from fnsft.evidence import load_evidence
+    from fnsft.analysis._evidence import load_evidence
 
     client, _ = app
     evidence = load_evidence()

@@ -11,7 +11,7 @@ from test_app import app, discovered, mine  # noqa: F401  (fixtures)
 
 
 def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
-    from fnsft.card_pass import text_activations
+    from fnsft.analysis._card_passes import text_activations
 
     client, state, _ = discovered
     text = "def add(a, b): return a + b <b>"
@@ -30,7 +30,7 @@ def test_your_own_text_shows_where_a_network_fires(discovered):  # noqa: F811
 
 
 def test_networks_are_found_by_category_or_token(discovered):  # noqa: F811
-    from fnsft.network_search import search_networks
+    from fnsft.networks._search import search_networks
 
     client, state, _ = discovered
     networks = mine(client, state).networks

@@ -6,7 +6,7 @@ import threading
 
 import torch
 
-from fnsft.activations import capture_activations
+from fnsft.discovery._capture import capture_activations
 
 
 class Tokenizer:

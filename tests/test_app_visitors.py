@@ -13,8 +13,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from test_app import DECODING, DISCOVERY, app, mine, training_settings  # noqa: F401  (app: a fixture)
 
-from fnsft.architectures import model_shape
-from fnsft.functional_networks import FunctionalNetworks
+from fnsft.models._architectures import model_shape
+from fnsft.networks._functional_networks import FunctionalNetworks
 from fnsft.ui.visitor import BusyError, Visitor, Visitors
 
 FAST = 1.0  # seconds: a refusal must come before any work

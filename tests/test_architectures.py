@@ -17,7 +17,8 @@ import torch
 import transformers
 from torch import nn
 
-from fnsft.architectures import (
+from fnsft.errors import UnsupportedArchitectureError
+from fnsft.models._architectures import (
     ARCHITECTURES,
     MLPBlock,
     architecture_spec,
@@ -27,7 +28,6 @@ from fnsft.architectures import (
     neuron_rows,
     unwrap_model,
 )
-from fnsft.errors import UnsupportedArchitectureError
 
 HIDDEN = 32
 WIDTH = 40  # not 4 * HIDDEN, so the test fails if a family's width is guessed rather than read
@@ -336,7 +336,7 @@ def _assert_says_how_to_add(error: pytest.ExceptionInfo, class_name: str, kind: 
     assert class_name in message
     assert repr(kind) in message
     assert "ArchitectureSpec" in message
-    assert "fnsft.architectures.ARCHITECTURES" in message
+    assert "fnsft.models._architectures.ARCHITECTURES" in message
     assert "llama" in message  # lists what is supported
 
 
@@ -364,7 +364,7 @@ def test_unknown_transformers_family_says_how_to_add_it() -> None:
 def test_known_type_without_its_blocks_is_refused() -> None:
     """A model claiming a known family but lacking its block list fails with a pointer to the spec."""
     model = _MadeUpModel("llama")
-    with pytest.raises(UnsupportedArchitectureError, match="ArchitectureSpec in fnsft.architectures"):
+    with pytest.raises(UnsupportedArchitectureError, match="ArchitectureSpec in fnsft.models._architectures"):
         mlp_blocks(model)
 
 
@@ -397,7 +397,7 @@ class WordTokenizer:
 
 
 def test_capture_adds_no_second_bos_to_texts_that_carry_one() -> None:
-    from fnsft.activations import capture_activations
+    from fnsft.discovery._capture import capture_activations
 
     model = build("llama")
     texts = ["one two three", "four five"]
@@ -409,7 +409,7 @@ def test_capture_adds_no_second_bos_to_texts_that_carry_one() -> None:
 def test_capture_records_each_texts_own_neurons_in_a_padded_batch(family: str) -> None:
     """Every family (OPT flattens batch and time inside its MLP): the captured rows of each text equal the
     down-proj input of that text run alone, whatever the padding of the batch it was captured in."""
-    from fnsft.activations import capture_activations
+    from fnsft.discovery._capture import capture_activations
 
     model = build(family)
     texts = ["one two three four five six", "seven eight", "nine ten eleven twelve"]

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from conftest import tiny_llama
 
-from fnsft import template_schema
-from fnsft.architectures import model_shape
+from fnsft._value_types import OneLineParser, port_number
 from fnsft.cli import build_templates_main, eval_main, train_main
-from fnsft.cli_types import OneLineParser, port_number
 from fnsft.data import load_train_validation
+from fnsft.data._texts import load_labelled_texts
 from fnsft.errors import DatasetFormatError, TemplateError
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.templates import load_templates, templates_to_dict
-from fnsft.texts import load_labelled_texts
+from fnsft.models._architectures import model_shape
+from fnsft.networks import _template_schema as template_schema
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.networks._templates import load_templates, templates_to_dict
 
 # ---------------------------------------------------------------- templates
 

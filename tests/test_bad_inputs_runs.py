@@ -10,13 +10,13 @@ import socket
 import pytest
 from test_bad_inputs import valid_template
 
+from fnsft._limits import LimitError, check_training
+from fnsft.analysis._evaluation import measure_effect
 from fnsft.cli import app_main, build_templates_main, eval_main, train_main
-from fnsft.devices import resolve_device
+from fnsft.data._texts import load_labelled_texts
 from fnsft.errors import DatasetFormatError, FnsftError, MaskSelectionError, SettingError
-from fnsft.evaluation import measure_effect
-from fnsft.limits import LimitError, check_training
-from fnsft.templates import templates_from_dict
-from fnsft.texts import load_labelled_texts
+from fnsft.models._devices import resolve_device
+from fnsft.networks._templates import templates_from_dict
 from fnsft.training import TrainingConfig
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000

@@ -103,7 +103,7 @@ def test_a_run_survives_stop_resume_and_a_reload(page, app):  # noqa: F811
 
 def hostile_files(client: Client, folder: Path) -> tuple[Path, Path]:
     """A template for the served model and an evidence file, each with tags, a link and an image in its text."""
-    from fnsft.evidence import load_evidence
+    from fnsft.analysis._evidence import load_evidence
 
     visitor = Client(client.src, verbose=False)
     visitor.predict(*DISCOVERY.values(), api_name="/discover")

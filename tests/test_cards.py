@@ -11,12 +11,12 @@ import torch
 from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer, fit
 
-from fnsft.architectures import model_shape
-from fnsft.card_pass import TEMPLATE_ACTIVATION, add_logit_effects, template_cards
-from fnsft.cards import TokenRows, network_card, top_rows
+from fnsft.analysis._card_passes import TEMPLATE_ACTIVATION, add_logit_effects, template_cards
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.templates import load_templates, save_templates, templates_to_dict
+from fnsft.models._architectures import model_shape
+from fnsft.networks._cards import TokenRows, network_card, top_rows
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.networks._templates import load_templates, save_templates, templates_to_dict
 
 PLANTED_CHAR = "q"
 PLANTED_ID = CharTokenizer()(PLANTED_CHAR)["input_ids"][0]
@@ -171,7 +171,7 @@ def test_malformed_cards_are_refused_by_name(tmp_path, path, value, message):
 
 
 def test_card_html_shades_tokens_escapes_them_and_exports_one_page():
-    from fnsft.card_view import card_histogram, card_html
+    from fnsft.viz._card_html import card_histogram, card_html
 
     rows = rows_for([20])
     activation = np.zeros(20)

@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_llama
 
 from fnsft.cli import build_templates_main, eval_main, parse_dataset_spec
-from fnsft.templates import load_templates
+from fnsft.networks._templates import load_templates
 
 
 @pytest.fixture
@@ -40,9 +40,9 @@ def test_dataset_spec_parsing():
 def test_cards_are_added_to_a_version_1_template(tiny_folder, texts_file, tmp_path, capsys):
     import numpy as np
 
-    from fnsft.architectures import model_shape
-    from fnsft.functional_networks import FunctionalNetworks
-    from fnsft.templates import templates_to_dict
+    from fnsft.models._architectures import model_shape
+    from fnsft.networks._functional_networks import FunctionalNetworks
+    from fnsft.networks._templates import templates_to_dict
 
     shape = model_shape(tiny_llama())
     networks = FunctionalNetworks([{0: np.arange(5)}, {2: np.arange(7)}], shape, "tiny", "intermediate", {})

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from fnsft.architectures import mlp_blocks
 from fnsft.continual.config import SuiteConfig, TaskSpec
 from fnsft.continual.methods import FullFineTune, Method, lora_factors, lora_modules
 from fnsft.continual.protection import (
@@ -24,6 +23,7 @@ from fnsft.continual.regularizers import (
     ewc_penalty,
     orthogonality_loss,
 )
+from fnsft.models import mlp_blocks
 
 TASK = TaskSpec("t", "unused", ["text"], "label", {"a": "a"}, "{text}", 1, 1)
 

@@ -92,9 +92,11 @@ def test_bad_tasks_are_refused_naming_the_task(tmp_path, task_change, message):
 
 
 def test_the_cli_refuses_a_bad_config_before_loading_a_model(tmp_path, monkeypatch, capsys):
-    import fnsft.models
+    import fnsft.models._loading
 
-    monkeypatch.setattr(fnsft.models, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(
+        fnsft.models._loading, "load_model", lambda *a, **k: pytest.fail("the model was loaded")
+    )
     path = write_config(tmp_path, "m", methods=["ewc", "nope"])
     assert continual_main(["--config", str(path)]) == 2
     error = capsys.readouterr().err.strip()
@@ -118,8 +120,8 @@ def test_the_shipped_offline_suite_has_four_tasks_whose_data_ships():
 
 
 def test_the_generated_tasks_are_the_shipped_files(tmp_path):
+    from fnsft._resources import bundled
     from fnsft.continual.synthetic import write_synthetic_tasks
-    from fnsft.resources import bundled
 
     for path in write_synthetic_tasks(tmp_path):
         assert path.read_bytes() == bundled(f"continual/{path.name}").read_bytes()
@@ -179,9 +181,9 @@ def test_the_cli_runs_a_suite_end_to_end_on_a_tiny_model(tmp_path, tiny_folder, 
 
 @pytest.mark.parametrize("name", ["standard-order1", "standard-order2", "standard-order3", "long-chain"])
 def test_the_standard_benchmark_configs_ship_and_need_the_hub(name, monkeypatch):
+    from fnsft._resources import bundled
     from fnsft.continual.tasks import load_task
     from fnsft.errors import DatasetFormatError
-    from fnsft.resources import bundled
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     suite = load_suite(bundled(f"continual/{name}.yaml"))

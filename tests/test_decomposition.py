@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from fnsft.decomposition import _match_abs_correlation, decompose, range_factors, rerun_maps, standardize_
+from fnsft.discovery._decomposition import (
+    _match_abs_correlation,
+    decompose,
+    range_factors,
+    rerun_maps,
+    standardize_,
+)
+from fnsft.discovery._thresholds import category_response, threshold_map
 from fnsft.errors import DecompositionError
-from fnsft.thresholds import category_response, threshold_map
 
 
 def planted(tokens: int = 1500, neurons: int = 3000, k: int = 6, seed: int = 0):

@@ -10,9 +10,9 @@ import torch
 from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
-from fnsft.architectures import mlp_blocks
-from fnsft.network_drift import compare_networks, drift, rediscovery_settings
-from fnsft.networks import ICAMask
+from fnsft.analysis._drift import compare_networks, drift, rediscovery_settings
+from fnsft.discovery._ica_mask import ICAMask
+from fnsft.models._architectures import mlp_blocks
 
 
 def discover(model, matrix_dtype="float32"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fnsft.evaluation import measure_effect
-from fnsft.resources import shipped_template
-from fnsft.templates import load_templates
-from fnsft.texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from fnsft._resources import shipped_template
+from fnsft.analysis._evaluation import measure_effect
+from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from fnsft.networks._templates import load_templates
 
 pytestmark = pytest.mark.integration
 

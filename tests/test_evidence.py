@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fnsft.analysis._evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence, setup_line
 from fnsft.errors import EvidenceError
-from fnsft.evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence, setup_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "evidence"))
 
@@ -114,7 +114,7 @@ def test_unusable_evidence_files_say_why(tmp_path, content, message):
 
 
 def test_evidence_figures_carry_the_numbers():
-    from fnsft.figures import forgetting_figure, masking_curve_figure
+    from fnsft.viz._figures import forgetting_figure, masking_curve_figure
 
     figure = masking_curve_figure(curve_series(curve("preserve")))
     network, random = figure.data

@@ -14,8 +14,8 @@ import torch
 from conftest import tiny_llama
 
 from fnsft.errors import ExportError
-from fnsft.export import _run_converter, convert_to_gguf
 from fnsft.models import setup_lora
+from fnsft.models._gguf_export import _run_converter, convert_to_gguf
 
 LLAMA_CPP_DIR = os.environ.get("LLAMA_CPP_DIR")  # read before the autouse fixture hides it from the tests
 PROMPT_IDS = torch.tensor([[1, 5, 17, 42, 99, 3, 64, 120]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fnsft.decomposition import _match_abs_correlation
-from fnsft.fastica import RESTART_SAMPLES, best_fastica, fastica, orthogonalize, whiten
+from fnsft.discovery._decomposition import _match_abs_correlation
+from fnsft.discovery._fastica import RESTART_SAMPLES, best_fastica, fastica, orthogonalize, whiten
 
 
 def _mixed_laplace(samples: int, k: int = 4, seed: int = 0):

@@ -14,9 +14,9 @@ import torch
 
 from fnsft.cli import train_main
 from fnsft.errors import RunFolderError
-from fnsft.run_folder import check_run_folder, claim_run_folder
-from fnsft.templates import write_json_atomically
+from fnsft.networks._templates import write_json_atomically
 from fnsft.training import read_status
+from fnsft.training._run_folder import check_run_folder, claim_run_folder
 
 
 @pytest.fixture

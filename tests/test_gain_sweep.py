@@ -7,10 +7,10 @@ import pytest
 from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
-from fnsft.evaluation import gain_sweep, loss_by_category, measure_effect, token_losses
+from fnsft.analysis._evaluation import gain_sweep, loss_by_category, measure_effect, token_losses
+from fnsft.data._texts import load_labelled_texts
+from fnsft.discovery._ica_mask import ICAMask
 from fnsft.masking import build_mask
-from fnsft.networks import ICAMask
-from fnsft.texts import load_labelled_texts
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import torch
 from conftest import tiny_llama, word_tokenizer
 from test_networks import CharTokenizer
 
-from fnsft.activations import capture_activations
-from fnsft.architectures import mlp_blocks
-from fnsft.hook_names import hook_site_names
+from fnsft.discovery._capture import capture_activations
+from fnsft.models._architectures import mlp_blocks
+from fnsft.models._hook_names import hook_site_names
 
 
 def resolve(model: torch.nn.Module, nnsight_path: str, layer: int) -> torch.nn.Module:

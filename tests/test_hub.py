@@ -16,12 +16,12 @@ from hub_server import COMMIT, serving
 from safetensors.torch import load_file, save_file
 from test_networks import TEXTS, CharTokenizer
 
+from fnsft.discovery._ica_mask import ICAMask
 from fnsft.errors import TemplateError
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.hub import CONFIG_NAME, TENSORS_NAME
-from fnsft.networks import ICAMask
-from fnsft.selection import NetworkSelection
-from fnsft.templates import load_templates, save_templates
+from fnsft.masking._selection import NetworkSelection
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.networks._hub import CONFIG_NAME, TENSORS_NAME
+from fnsft.networks._templates import load_templates, save_templates
 
 
 @pytest.fixture(scope="module")

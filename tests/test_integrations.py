@@ -19,15 +19,15 @@ from peft import LoraConfig, get_peft_model  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 from trl import SFTConfig, SFTTrainer  # noqa: E402
 
-from fnsft.architectures import mlp_blocks  # noqa: E402
-from fnsft.functional_networks import FunctionalNetworks  # noqa: E402
-from fnsft.integrations import load_adapter, network_training  # noqa: E402
+from fnsft.models._architectures import mlp_blocks  # noqa: E402
+from fnsft.networks._functional_networks import FunctionalNetworks  # noqa: E402
+from fnsft.training._integrations import load_adapter, network_training  # noqa: E402
 
 LORA = {"r": 4, "target_modules": ["gate_proj", "up_proj", "down_proj"], "task_type": "CAUSAL_LM"}
 
 
 def tiny_networks() -> FunctionalNetworks:
-    from fnsft.architectures import model_shape
+    from fnsft.models._architectures import model_shape
 
     sets = [{0: np.arange(0, 8), 1: np.arange(4, 12)}, {2: np.arange(20, 30)}]
     return FunctionalNetworks(sets, model_shape(tiny_llama()), "base", "intermediate", {"rule": "topk"})

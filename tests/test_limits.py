@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fnsft.limits import (
+from fnsft._limits import (
     LimitError,
     check_discovery,
     check_prompt_length,

@@ -10,11 +10,12 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.architectures import mlp_blocks, model_shape, neuron_rows
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.masking import apply_mask, build_mask, masked, random_neuron_sets
-from fnsft.selection import mask_from_networks
+from fnsft.masking import apply_mask, build_mask, masked
+from fnsft.masking._hooks import random_neuron_sets
+from fnsft.masking._selection import mask_from_networks
+from fnsft.models._architectures import mlp_blocks, model_shape, neuron_rows
+from fnsft.networks._functional_networks import FunctionalNetworks
 
 INPUT = torch.tensor([[5, 17, 3, 99, 42, 8, 61, 7]])
 
@@ -346,7 +347,7 @@ def test_dial_requests_that_cannot_be_built_are_refused(tiny_model):
 
 
 def test_ica_mask_applies_a_gain_dial_to_its_networks(tiny_model):
-    from fnsft.networks import ICAMask
+    from fnsft.discovery._ica_mask import ICAMask
 
     ica = ICAMask()
     ica.networks_ = networks_for(tiny_model, [{0: np.array([1, 2])}])

@@ -14,12 +14,12 @@ from test_masking import capture_down_proj_input, logits
 from test_networks import TEXTS, CharTokenizer
 
 from fnsft import neuron_means
-from fnsft.activations import capture_activations
+from fnsft.data._texts import interleave_by_category, load_labelled_texts
+from fnsft.discovery._capture import capture_activations
+from fnsft.discovery._ica_mask import ICAMask
+from fnsft.discovery._means import with_neuron_means
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.means import with_neuron_means
-from fnsft.networks import ICAMask
-from fnsft.templates import load_templates, save_templates
-from fnsft.texts import interleave_by_category, load_labelled_texts
+from fnsft.networks._templates import load_templates, save_templates
 
 
 def discover(granularity="intermediate", matrix_dtype="float32"):

@@ -7,8 +7,10 @@ import torch
 from conftest import tiny_llama
 
 import fnsft
-from fnsft import devices
-from fnsft.devices import (
+from fnsft.errors import ModelLoadError, QuantizationUnavailableError
+from fnsft.models import _devices as devices
+from fnsft.models import load_model, model_id, setup_lora
+from fnsft.models._devices import (
     cpu_has_native_bf16,
     default_dtype,
     get_optimal_device,
@@ -16,8 +18,7 @@ from fnsft.devices import (
     resolve_device,
     resolve_dtype,
 )
-from fnsft.errors import ModelLoadError, QuantizationUnavailableError
-from fnsft.models import load_model, model_id, quantization_config, resolve_model_source, setup_lora
+from fnsft.models._loading import quantization_config, resolve_model_source
 
 
 def test_device_and_dtype_policy():
@@ -104,7 +105,7 @@ def test_public_api_names():
 
 @pytest.mark.integration
 def test_embedded_model_loads_offline_and_answers(embedded, embedded_model_folder):
-    from fnsft.generation import GenerationSettings, generate_text
+    from fnsft.analysis._generation import GenerationSettings, generate_text
 
     model, tokenizer = embedded
     assert model.config.model_type == "llama"
@@ -118,7 +119,7 @@ def test_embedded_model_loads_offline_and_answers(embedded, embedded_model_folde
 
 
 def test_a_converted_model_folder_is_readable_by_other_users(tmp_path, embedded_tokenizer):
-    from fnsft.models import _save_plain_copy
+    from fnsft.models._loading import _save_plain_copy
 
     target = tmp_path / "models" / "converted"
     _save_plain_copy(tiny_llama(), embedded_tokenizer, target)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import tiny_llama
 
+from fnsft.data._texts import interleave_by_category, load_labelled_texts
+from fnsft.discovery._ica_mask import ICAMask
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.matching import match_components
-from fnsft.networks import ICAMask
-from fnsft.templates import load_templates, save_templates
-from fnsft.texts import interleave_by_category, load_labelled_texts
+from fnsft.networks._matching import match_components
+from fnsft.networks._templates import load_templates, save_templates
 
 
 class CharTokenizer:

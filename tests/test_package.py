@@ -52,8 +52,12 @@ def test_no_library_module_imports_the_command_line_or_the_app():
         if not _is_front_end(module) and any(map(_is_front_end, imports))
     }
     assert offenders == {}
-    assert "fnsft.texts" in graph["fnsft.evaluation"]  # text loading comes from the data layer...
-    assert "fnsft.networks" not in graph["fnsft.evaluation"]  # ...not from the discovery module
+    assert (
+        "fnsft.data._texts" in graph["fnsft.analysis._evaluation"]
+    )  # text loading comes from the data layer...
+    assert (
+        "fnsft.discovery._ica_mask" not in graph["fnsft.analysis._evaluation"]
+    )  # ...not from the discovery module
 
 
 def test_the_import_graph_has_no_cycle():
@@ -103,7 +107,7 @@ def test_no_library_file_or_function_is_oversized():
 def test_the_command_line_offers_the_library_choices_and_defaults():
     from fnsft import choices
     from fnsft.cli import build_templates_parser, discovery_settings_from, eval_parser
-    from fnsft.discovery_settings import DEFAULT_SETTINGS, setting_names
+    from fnsft.discovery._settings import DEFAULT_SETTINGS, setting_names
 
     actions = {action.dest: action for action in build_templates_parser()._actions}
     assert tuple(actions["threshold_rule"].choices) == choices.THRESHOLD_RULES
@@ -115,7 +119,7 @@ def test_the_command_line_offers_the_library_choices_and_defaults():
     assert set(setting_names()) <= set(actions)  # every setting has its flag
     assert tuple({a.dest: a for a in eval_parser()._actions}["mode"].choices) == choices.EVAL_MODES
     assert choices.USUAL_THRESHOLDS == {"zscore": 3.0, "percentile": 98.0, "topk": 50}
-    from fnsft.networks import ICAMask
+    from fnsft.discovery._ica_mask import ICAMask
 
     assert (ICAMask().num_components, ICAMask().threshold, ICAMask().ica_over) == (20, 3.0, "neurons")
 
@@ -125,12 +129,12 @@ def test_the_public_api_covers_every_job_and_not_the_internals():
         assert name in fnsft.__all__
     for internal in ("build_mask", "mlp_blocks"):
         assert internal not in fnsft.__all__ and not hasattr(fnsft, internal)
-    from fnsft.architectures import mlp_blocks
     from fnsft.masking import build_mask
+    from fnsft.models import mlp_blocks
 
     assert callable(build_mask) and callable(mlp_blocks)  # still importable from their modules
-    from fnsft.evaluation import measure_effect
-    from fnsft.selection import NetworkSelection
+    from fnsft.analysis import measure_effect
+    from fnsft.masking import NetworkSelection
     from fnsft.training import TrainingConfig, train
 
     assert (fnsft.train, fnsft.TrainingConfig) == (train, TrainingConfig)
@@ -152,17 +156,56 @@ def test_no_export_is_shadowed_by_a_submodule_of_the_same_name():
     by the module (`fnsft.drift` was, once the training loop had imported the drift module)."""
     import importlib
 
-    modules = {path.stem for path in Path(fnsft.__file__).parent.rglob("*.py")} | {"data", "training", "ui"}
+    files = list(Path(fnsft.__file__).parent.rglob("*.py"))
+    modules = {path.stem for path in files} | {path.parent.name for path in files}
     assert sorted(set(fnsft.__all__) & modules) == []
-    importlib.import_module("fnsft.network_drift")
-    assert callable(fnsft.drift) and fnsft.drift.__module__ == "fnsft.network_drift"
+    importlib.import_module("fnsft.analysis._drift")
+    assert callable(fnsft.drift) and fnsft.drift.__module__ == "fnsft.analysis._drift"
+
+
+def test_the_top_level_reads_as_the_pipeline():
+    """One folder per stage (issue 27); besides them only the shared choices and errors, the command line and
+    private helpers."""
+    public = sorted(path.name for path in PACKAGE.iterdir() if not path.name.startswith(("_", ".")))
+    assert public == [
+        "analysis",
+        "choices.py",
+        "cli.py",
+        "data",
+        "discovery",
+        "errors.py",
+        "masking",
+        "models",
+        "networks",
+        "training",
+        "ui",
+        "viz",
+    ]
+
+
+def test_a_module_path_the_readme_once_named_still_imports_with_a_warning():
+    import importlib
+    import sys
+    import warnings
+
+    from fnsft.training import network_training
+
+    sys.modules.pop("fnsft.integrations", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("fnsft.integrations")
+    assert old.network_training is network_training
+    assert [str(w.message) for w in caught if w.category is DeprecationWarning] == [
+        "fnsft.integrations moved: import its names from fnsft.training (this old path goes in fnsft 0.2)"
+    ]
 
 
 def test_the_runnable_examples_run():
     import doctest
 
-    from fnsft import selection, texts
-    from fnsft.data import formats
+    from fnsft.data import _formats as formats
+    from fnsft.data import _texts as texts
+    from fnsft.masking import _selection as selection
 
     for module in (formats, selection, texts):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -14,12 +14,12 @@ import torch.multiprocessing as mp
 from conftest import tiny_llama
 from test_networks import CharTokenizer
 
-from fnsft.activations import capture_activations
+from fnsft.discovery._capture import capture_activations
+from fnsft.discovery._parallel import Processes, join_process_group_from_environment, leave_process_group
+from fnsft.discovery._streaming import BatchGroups
 from fnsft.errors import DecompositionError
-from fnsft.matching import match_components
-from fnsft.parallel import Processes, join_process_group_from_environment, leave_process_group
-from fnsft.streaming_discovery import BatchGroups
-from fnsft.templates import load_templates
+from fnsft.networks._matching import match_components
+from fnsft.networks._templates import load_templates
 
 BIN = Path(sys.executable).parent
 PLANTED = {" of": (0, range(32, 40)), ",": (1, range(8, 16)), ".": (2, range(16, 24))}

@@ -10,14 +10,14 @@ import pytest
 from conftest import tiny_llama
 from test_networks import TEXTS, CharTokenizer
 
-from fnsft.architectures import model_shape
-from fnsft.discovery_settings import DiscoverySettingsError
-from fnsft.evaluation import EffectReport
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.networks import ICAMask
-from fnsft.reliability import SplitHalf, reliability_notes, split_half, split_halves
-from fnsft.templates import load_templates, save_templates
-from fnsft.texts import LabelledTexts
+from fnsft.analysis._evaluation import EffectReport
+from fnsft.data._texts import LabelledTexts
+from fnsft.discovery._ica_mask import ICAMask
+from fnsft.discovery._reliability import SplitHalf, reliability_notes, split_half, split_halves
+from fnsft.discovery._settings import DiscoverySettingsError
+from fnsft.models._architectures import model_shape
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.networks._templates import load_templates, save_templates
 
 
 def networks(sets, **fields) -> FunctionalNetworks:

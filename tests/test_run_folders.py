@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from fnsft import run_folder
-from fnsft.checkpoints import last_complete_checkpoint, remove_staging, rotate
 from fnsft.errors import RunFolderError
-from fnsft.run_folder import RunFolderLock
-from fnsft.run_status import STALE_AFTER, read_run_status, write_status
 from fnsft.training import TrainingConfig, train
+from fnsft.training import _run_folder as run_folder
+from fnsft.training._checkpoints import last_complete_checkpoint, remove_staging, rotate
+from fnsft.training._run_folder import RunFolderLock
+from fnsft.training._run_status import STALE_AFTER, read_run_status, write_status
 
 CHILD = [sys.executable, "-c"]
 NO_MODEL = "/nonexistent/model"  # a refusal that fails to happen fails fast, without loading a model
@@ -135,7 +135,7 @@ def test_a_second_process_cannot_write_the_same_run_folder(tmp_path, tiny_folder
     holder = subprocess.Popen(
         [
             *CHILD,
-            f"from fnsft.run_folder import RunFolderLock; from pathlib import Path; import time\n"
+            f"from fnsft.training._run_folder import RunFolderLock; from pathlib import Path; import time\n"
             f"lock = RunFolderLock(Path({str(folder)!r})); lock.acquire(); print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -161,7 +161,7 @@ def test_a_killed_writer_reads_as_interrupted_with_its_last_step(tmp_path):
     child = subprocess.Popen(
         [
             *CHILD,
-            f"from fnsft.run_status import write_status; import time\n"
+            f"from fnsft.training._run_status import write_status; import time\n"
             f"write_status({str(folder)!r}, 'running', step=7); print('ok', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -205,8 +205,8 @@ def test_resume_picks_the_newest_complete_checkpoint_by_its_number(tmp_path, cap
 def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(
     tmp_path, monkeypatch, caplog, tiny_folder
 ):
-    from fnsft import run_status
     from fnsft.errors import StorageError
+    from fnsft.training import _run_status as run_status
 
     def refuse(data, path):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
@@ -221,7 +221,7 @@ def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(
 
 
 def test_atomic_json_is_readable_by_all_and_keeps_a_replaced_files_mode(tmp_path):
-    from fnsft.templates import write_json_atomically
+    from fnsft.networks._templates import write_json_atomically
 
     new = write_json_atomically({"a": 1}, tmp_path / "new.json")
     assert new.stat().st_mode & 0o777 == 0o644

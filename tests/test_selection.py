@@ -9,13 +9,14 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.architectures import model_shape
+from fnsft.discovery._ica_mask import ICAMask
 from fnsft.errors import MaskSelectionError, TemplateError
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.masking import build_mask, masked, random_neuron_sets
-from fnsft.networks import ICAMask
-from fnsft.selection import NetworkSelection, parse_component_ids
-from fnsft.selective import SelectiveUpdate
+from fnsft.masking import build_mask, masked
+from fnsft.masking._hooks import random_neuron_sets
+from fnsft.masking._selection import NetworkSelection, parse_component_ids
+from fnsft.models._architectures import model_shape
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.training._selective import SelectiveUpdate
 
 INPUT = torch.tensor([[5, 17, 3, 99, 42, 8, 61, 7]])
 SETS = [{0: np.array([1, 2]), 1: np.array([4])}, {1: np.array([4, 5]), 2: np.array([7])}]

@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.architectures import MLPBlock, mlp_blocks
 from fnsft.errors import MaskSelectionError
-from fnsft.masking import random_neuron_sets
+from fnsft.masking._hooks import random_neuron_sets
 from fnsft.models import setup_lora
-from fnsft.selective import SelectiveUpdate, optimizer_groups
+from fnsft.models._architectures import MLPBlock, mlp_blocks
+from fnsft.training._selective import SelectiveUpdate, optimizer_groups
 
 NETWORK = {0: np.array([1, 5, 9]), 2: np.array([0, 47])}  # layer 1 holds no network neuron
 WIDTH, HIDDEN = 48, 32

@@ -12,12 +12,12 @@ from conftest import tiny_llama
 from test_decomposition import planted
 from test_networks import TEXTS, CharTokenizer
 
-from fnsft.activations import capture_activations
-from fnsft.decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
+from fnsft.discovery._capture import capture_activations
+from fnsft.discovery._decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
+from fnsft.discovery._ica_mask import ICAMask
+from fnsft.discovery._sketches import RangePass, RunningMoments
+from fnsft.discovery._streaming import BatchGroups, decompose_statistics
 from fnsft.errors import DecompositionError
-from fnsft.networks import ICAMask
-from fnsft.streaming import RangePass, RunningMoments
-from fnsft.streaming_discovery import BatchGroups, decompose_statistics
 
 
 def _stream(data: torch.Tensor, batch: int, seed: int = 0):
@@ -223,7 +223,9 @@ def test_an_in_memory_matrix_larger_than_the_available_memory_is_refused_before_
     way out instead, while a streamed capture of the same tokens, which keeps no matrix, still runs."""
     model, texts = tiny_llama(seed=1), [item["text"] for item in TEXTS]
     tokens = capture_activations(model, CharTokenizer(), texts, max_tokens=500).matrix.shape
-    monkeypatch.setattr("fnsft.devices.psutil.virtual_memory", lambda: SimpleNamespace(available=1_000))
+    monkeypatch.setattr(
+        "fnsft.models._devices.psutil.virtual_memory", lambda: SimpleNamespace(available=1_000)
+    )
     with pytest.raises(
         DecompositionError,
         match=r"\(500 tokens x 144 neurons, float32\) needs about 0.35 MB and 0.00 MB is available: stream it \(ICAMask\(streaming=True\)",

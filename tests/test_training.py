@@ -15,7 +15,6 @@ import pytest
 import torch
 from conftest import tiny_llama
 
-from fnsft.architectures import mlp_blocks, model_shape
 from fnsft.errors import (
     DatasetFormatError,
     MaskSelectionError,
@@ -24,10 +23,12 @@ from fnsft.errors import (
     StorageError,
     TrainingConfigError,
 )
-from fnsft.functional_networks import FunctionalNetworks
-from fnsft.masking import apply_mask, build_mask, random_neuron_sets
+from fnsft.masking import apply_mask, build_mask
+from fnsft.masking._hooks import random_neuron_sets
 from fnsft.models import load_model
-from fnsft.templates import save_templates
+from fnsft.models._architectures import mlp_blocks, model_shape
+from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.networks._templates import save_templates
 from fnsft.training import TrainingConfig, config_from_args, read_progress, read_status, train
 
 PROGRESS_FIELDS = {
@@ -321,7 +322,7 @@ def test_lora_train_only_random_control(make_config, template):
 def test_drift_report_rediscovers_the_networks_on_the_fine_tuned_model(
     make_config, tiny_folder, tmp_path, capsys
 ):
-    from fnsft.networks import ICAMask
+    from fnsft.discovery._ica_mask import ICAMask
 
     base_model, tokenizer = load_model(tiny_folder)
     finder = ICAMask(num_components=4, threshold_rule="topk", threshold=6, stability_runs=0, max_length=64)
@@ -347,7 +348,7 @@ def test_unreadable_training_data_is_refused_before_the_run_folder_exists(make_c
 
 
 def test_a_crash_leaves_a_readable_failed_status(make_config, tmp_path, monkeypatch):
-    import fnsft.training.loop as loop
+    import fnsft.training._loop as loop
 
     def crash(config, tokenizer):
         raise RuntimeError("tokeniser exploded")
@@ -451,7 +452,7 @@ def test_embedded_model_with_the_shipped_networks_lesioned(tmp_path, embedded):
 
 
 def test_before_its_first_step_a_run_says_what_it_is_doing(make_config, monkeypatch):
-    import fnsft.run_status as run_status
+    import fnsft.training._run_status as run_status
 
     phases = []
     original = run_status.write_status

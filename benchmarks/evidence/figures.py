@@ -1,7 +1,7 @@
 """Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed). Redraw them with
 `python benchmarks/evidence/figures.py [evidence.json]`.
 
-They draw the same series as the app's Plotly figures (`fnsft.evidence`), so the two cannot disagree.
+They draw the same series as the app's Plotly figures (`fnsft.analysis._evidence`), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fnsft.evidence import CURVE_TEXT, CurveSeries, curve_series, forgetting_rows  # noqa: E402
+from fnsft.analysis._evidence import CURVE_TEXT, CurveSeries, curve_series, forgetting_rows  # noqa: E402
 
 NETWORK_COLOR = {"lesion": "#c0392b", "preserve": "#27ae60"}
 
@@ -144,7 +144,7 @@ def render_all(evidence: dict, folder: Path) -> list[Path]:
 if __name__ == "__main__":
     import sys
 
-    from fnsft.evidence import EVIDENCE_JSON, load_evidence
+    from fnsft.analysis._evidence import EVIDENCE_JSON, load_evidence
 
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else EVIDENCE_JSON
     for figure in render_all(load_evidence(source), source.resolve().parent):

@@ -6,7 +6,7 @@ stage into an accuracy matrix a[t][T], summarised as average accuracy, backward 
     >>> results["methods"]["networks"]["summary"]["BWT"]  # doctest: +SKIP
 """
 
-from ..resources import bundled
+from .._resources import bundled
 from .config import SuiteConfig, TaskSpec, load_suite, suite_from_dict, with_overrides
 from .methods import METHODS
 from .metrics import average_accuracy, backward_transfer, forward_transfer, paired_difference, summarise

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..templates import write_json_atomically
+from ..networks._templates import write_json_atomically
 
 PREFIX = "checkpoint-stage-"
 MARKER = "complete.json"

@@ -8,8 +8,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..bounded import loads_json, loads_yaml, read_bounded
-from ..cli_types import (
+from .._files import loads_json, loads_yaml, read_bounded
+from .._resources import PACKAGE_PREFIX, bundled
+from .._value_types import (
     check_value,
     float_in_range,
     int_in_range,
@@ -22,8 +23,7 @@ from ..cli_types import (
 )
 from ..data import TEMPLATES
 from ..errors import ContinualConfigError, SettingError
-from ..resources import PACKAGE_PREFIX, bundled
-from ..training_rules import MAX_LORA_RANK
+from ..training._rules import MAX_LORA_RANK
 from .methods import METHODS
 
 MAX_CONFIG_BYTES = 2**20
@@ -237,7 +237,7 @@ def suite_from_dict(values: Any, path: Path) -> SuiteConfig:
             elif name == "methods":
                 checked[name] = _methods(value, where)
             elif name == "single_task_baselines":
-                from ..cli_types import strict_bool
+                from .._value_types import strict_bool
 
                 checked[name] = check_value(name, value, strict_bool, where)
             else:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..data import SFTDataCollator, build_tokenized_dataset
-from ..selective import optimizer_groups
+from ..training._selective import optimizer_groups
 from .methods import Method
 from .tasks import TaskData
 

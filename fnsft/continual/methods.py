@@ -54,7 +54,7 @@ class Method:
         if self.adapter == "full":
             model.requires_grad_(True)
             return model
-        from ..models import setup_lora
+        from ..models._loading import setup_lora
 
         torch.manual_seed(self.seed * 1000 + stage)  # the adapter's A starts the same for every method
         return setup_lora(model, r=self.suite.lora_r, alpha=self.suite.lora_alpha, dropout=0.0)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..evaluation import sample_std
+from ..analysis._evaluation import sample_std
 
 Matrix = Sequence[Sequence[float]]  # rows: tasks t, columns: stages T
 

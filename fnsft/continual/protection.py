@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..architectures import mlp_blocks
-from ..functional_networks import NeuronSets
-from ..selective import SelectiveUpdate
+from ..models._architectures import mlp_blocks
+from ..networks._functional_networks import NeuronSets
+from ..training._selective import SelectiveUpdate
 from .methods import Method
 
 
@@ -91,7 +91,7 @@ class NetworkProtection(Method):
 
     def discover(self, model, tokenizer, texts: list[str]) -> NeuronSets:
         """The union of the networks ICAMask finds in the model on `texts`."""
-        from ..networks import ICAMask
+        from ..discovery._ica_mask import ICAMask
 
         ica = ICAMask(
             num_components=self.suite.network_components,
@@ -139,9 +139,9 @@ class FixedNetworkProtection(NetworkProtection):
         return super().prepare(model, stage)
 
     def fixed_networks(self, model) -> NeuronSets:
-        from ..resources import shipped_template
-        from ..selection import NetworkSelection
-        from ..templates import load_templates
+        from .._resources import shipped_template
+        from ..masking._selection import NetworkSelection
+        from ..networks._templates import load_templates
 
         path = self.suite.templates or shipped_template(model)
         return NetworkSelection.for_model(load_templates(path), model, source=str(path)).neuron_sets

@@ -47,7 +47,7 @@ class EWC(Method):
 def diagonal_fisher(model: nn.Module, tokenizer, records: list[dict], suite) -> dict[str, torch.Tensor]:
     """Mean squared gradient of the task loss per weight of the LoRA-targeted linear layers, over
     `suite.ewc_batches` batches of `records` (the empirical Fisher's diagonal)."""
-    from ..architectures import architecture_spec
+    from ..models._architectures import architecture_spec
 
     targets = architecture_spec(model).lora_targets
     weights = {

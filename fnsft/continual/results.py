@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..templates import write_json_atomically
+from ..networks._templates import write_json_atomically
 from .metrics import paired_difference, spread, summarise
 from .registry import make_method
 

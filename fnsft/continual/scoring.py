@@ -82,8 +82,8 @@ def general_loss(model: nn.Module, tokenizer, per_category: int, max_length: int
     """Mean next-token loss per token on the shipped prompt set's eval texts (None when none are asked for)."""
     if per_category == 0:
         return None
-    from ..evaluation import token_losses
-    from ..texts import eval_texts
+    from ..analysis._evaluation import token_losses
+    from ..data._texts import eval_texts
 
     losses = token_losses(model, tokenizer, eval_texts(count=per_category).texts, max_length=max_length)
     return sum(loss for loss, _ in losses) / max(sum(tokens for _, tokens in losses), 1)

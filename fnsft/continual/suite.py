@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ContinualConfigError
-from ..templates import write_json_atomically
+from ..networks._templates import write_json_atomically
 from .checkpoint import (
     checkpoint_stage,
     last_checkpoint,
@@ -100,7 +100,7 @@ class SuiteRun:
         return results
 
     def _load_model(self) -> None:
-        from ..models import load_model
+        from ..models._loading import load_model
 
         self.model, self.tokenizer = load_model(self.suite.model, device=self.suite.device, dtype="float32")
         self.base_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

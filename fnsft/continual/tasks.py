@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..data.sources import load_splits, pick_split
+from ..data._sources import load_splits, pick_split
 from ..errors import DatasetFormatError
 from .config import TEXT_PLACEHOLDER, TaskSpec
 

@@ -7,24 +7,26 @@ no trailing non-assistant turns (they teach nothing). Plain text is the single m
 that text under "input" too: "content" already holds instruction and input (what chat templates see), and
 "input" only lets the Alpaca template show it under "### Input:".
 
-One module per job: `formats` (detection, normalisation), `sources` (files, datasets, hub, splits),
-`rendering` (prompt templates), `tokenizing` (labels, truncation, collator), `caching` (the tokenised set on
-disk) and `previewing` (what the app shows); this package re-exports their public names.
+One module per job: `_formats` (detection, normalisation), `_sources` (files, datasets, hub, splits),
+`_rendering` (prompt templates), `_tokenizing` (labels, truncation, collator), `_caching` (the tokenised set on
+disk), `_previewing` (what the app shows) and `_texts` (texts to run through a model for discovery, evaluation
+and the forgetting report); this package re-exports their public names.
 """
 
-from ..resources import SAMPLE_DATA as SAMPLE_DATA  # re-exported: its users import it from here
-from .caching import BuildInfo, build_tokenized_dataset
-from .formats import FORMATS, Conversation, DatasetFormatter, FormatSpec, NormalizedData
-from .previewing import DataPreview, preview
-from .rendering import TEMPLATES, render_conversation, resolve_template
-from .sources import (
+from .._resources import SAMPLE_DATA as SAMPLE_DATA  # re-exported: its users import it from here
+from ._caching import BuildInfo, build_tokenized_dataset
+from ._formats import FORMATS, Conversation, DatasetFormatter, FormatSpec, NormalizedData
+from ._previewing import DataPreview, preview
+from ._rendering import TEMPLATES, render_conversation, resolve_template
+from ._sources import (
     FILE_TYPES,
     VALIDATION_SPLITS,
     load_records,
     load_train_validation,
     train_validation_split,
 )
-from .tokenizing import IGNORE_INDEX, LOSS_ON, SFTDataCollator, tokenize_example
+from ._texts import LabelledTexts, load_labelled_texts
+from ._tokenizing import IGNORE_INDEX, LOSS_ON, SFTDataCollator, tokenize_example
 
 __all__ = [
     "FILE_TYPES",
@@ -39,9 +41,11 @@ __all__ = [
     "DataPreview",
     "DatasetFormatter",
     "FormatSpec",
+    "LabelledTexts",
     "NormalizedData",
     "SFTDataCollator",
     "build_tokenized_dataset",
+    "load_labelled_texts",
     "load_records",
     "load_train_validation",
     "preview",

@@ -13,33 +13,26 @@ A run folder holds config.json, status.json, progress.jsonl (one line per log/ev
 forgetting_report.json, final/ (PEFT adapter or full model, tokenizer, README.md model card, fnsft_training.json)
 and, with merge=True, merged/ (the adapter merged into its base model).
 
-One module per job: `config` (TrainingConfig, choices, flags and config files), `run` (train: the run folder and
-its status), `loop` (the Trainer wiring), `progress` (progress lines, stop requests) and `report` (the forgetting
-report and model card); this package re-exports their public names.
+One module per job: `_rules` (the type and range of every setting), `_config` (TrainingConfig, flags and config
+files), `_run` (train: the run folder and its status), `_run_folder` (admitting a run), `_run_status` (status.json
+and its heartbeat), `_loop` (the Trainer wiring), `_checkpoints` (atomic saves, resume), `_selective` (updating
+only or never the networks' neurons), `_integrations` (networks in a user's own Trainer), `_progress` (progress
+lines, stop requests) and `_report` (the forgetting report and model card). This package is their surface, imported
+on first use so that reading a run's status does not import the Trainer.
 """
 
-from ..choices import FORWARD_MASK_MODES, NETWORK_MODES
-from ..run_folder import RUN_OUTPUTS
-from ..run_status import is_main_process, read_progress, read_status
-from .config import CHECKPOINTING, METHODS, TrainingConfig, config_from_args
-from .loop import TrainingResult
-from .report import EVALUATED, forgetting_report, response_loss
-from .run import train
+from .._surface import lazy_surface
 
-__all__ = [
-    "CHECKPOINTING",
-    "EVALUATED",
-    "FORWARD_MASK_MODES",
-    "METHODS",
-    "NETWORK_MODES",
-    "RUN_OUTPUTS",
-    "TrainingConfig",
-    "TrainingResult",
-    "config_from_args",
-    "forgetting_report",
-    "is_main_process",
-    "read_progress",
-    "read_status",
-    "response_loss",
-    "train",
-]
+__all__, __getattr__, __dir__ = lazy_surface(
+    __name__,
+    {
+        ".choices": ("FORWARD_MASK_MODES", "NETWORK_MODES"),
+        "_config": ("CHECKPOINTING", "METHODS", "TrainingConfig", "config_from_args"),
+        "_run": ("train",),
+        "_loop": ("TrainingResult",),
+        "_report": ("EVALUATED", "forgetting_report", "response_loss"),
+        "_run_folder": ("RUN_OUTPUTS",),
+        "_run_status": ("is_main_process", "read_progress", "read_run_status", "read_status"),
+        "_integrations": ("load_adapter", "network_training"),
+    },
+)

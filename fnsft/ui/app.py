@@ -12,8 +12,8 @@ import os
 
 import gradio as gr
 
-from ..cli_run import check_listen_address, check_runs_dir
-from ..cli_types import OneLineParser, port_number, strict_bool
+from .._cli_run import check_listen_address, check_runs_dir
+from .._value_types import OneLineParser, port_number, strict_bool
 from . import compare, continual_tab, discover, evidence_tab, explore, finetune, model_tab, templates_tab
 from .common import bind, network_selector_update
 from .state import AppState, on_a_space

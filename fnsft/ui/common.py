@@ -14,9 +14,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from ..discovery._reliability import reliability_notes
 from ..errors import DatasetFormatError, FnsftError
-from ..functional_networks import FunctionalNetworks
-from ..reliability import reliability_notes
+from ..networks._functional_networks import FunctionalNetworks
 from .heavy import WAITING_THREADS
 from .visitor import Visitor
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .. import figures
-from ..evaluation import GAINS, gain_sweep, measure_effect
-from ..generation import GenerationSettings, compare_next_token, stream_comparison
-from ..limits import check_seed, parse_layer_spec, whole
-from ..masking import FILLS, MODES, NeuronMask
-from ..selection import mask_from_networks
-from ..texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
+from .._limits import check_seed, parse_layer_spec, whole
+from ..analysis._evaluation import GAINS, gain_sweep, measure_effect
+from ..analysis._generation import GenerationSettings, compare_next_token, stream_comparison
+from ..data._texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
+from ..masking._hooks import FILLS, MODES, NeuronMask
+from ..masking._selection import mask_from_networks
+from ..viz import _figures as figures
 from .common import action, bind, cancel_job, show_warnings, status_line, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor

@@ -10,10 +10,10 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from .. import figures
-from ..bounded import loads_json, read_bounded
+from .._files import loads_json, read_bounded
 from ..continual.report import HEADER, table_rows
 from ..errors import EvidenceError
+from ..viz import _figures as figures
 from .common import action, escape_markdown, status_line, user_errors
 from .visitor import Visitor
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..activations import layer_widths
+from .._limits import check_discovery, check_seed
 from ..choices import GRANULARITIES, ICA_ORIENTATIONS, THRESHOLD_RULES, USUAL_THRESHOLDS
-from ..discovery_settings import DEFAULT_SETTINGS as DISCOVERY
-from ..limits import check_discovery, check_seed
-from ..networks import ICAMask
-from ..reliability import FEW_TOKENS
+from ..discovery._capture import layer_widths
+from ..discovery._ica_mask import ICAMask
+from ..discovery._reliability import FEW_TOKENS
+from ..discovery._settings import DEFAULT_SETTINGS as DISCOVERY
 from .common import (
     HUB,
     UPLOAD,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import figures
-from ..evidence import RUN_COMMAND, curve_series, forgetting_rows, load_evidence, setup_line
+from ..analysis._evidence import RUN_COMMAND, curve_series, forgetting_rows, load_evidence, setup_line
+from ..viz import _figures as figures
 from .common import action, escape_markdown, status_line, user_errors
 from .visitor import Visitor
 

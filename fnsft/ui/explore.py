@@ -9,12 +9,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import figures
-from ..card_pass import add_logit_effects, template_cards, text_activations
-from ..card_view import card_histogram, card_html, text_html
+from ..analysis._card_passes import add_logit_effects, template_cards, text_activations
 from ..errors import FnsftError
-from ..functional_networks import FunctionalNetworks
-from ..network_search import search_networks
+from ..networks._functional_networks import FunctionalNetworks
+from ..networks._search import search_networks
+from ..viz import _figures as figures
+from ..viz._card_html import card_histogram, card_html, text_html
 from .common import action, bind, cancel_job, escape_markdown, network_choices, status_line, user_errors
 from .state import AppState
 from .visitor import Visitor

@@ -15,14 +15,15 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from .. import figures, training_figures
+from .._limits import check_training
 from ..data import FILE_TYPES, SAMPLE_DATA, load_train_validation, preview
 from ..errors import FnsftError, MaskSelectionError
-from ..functional_networks import FunctionalNetworks
-from ..limits import check_training
-from ..templates import save_templates
+from ..networks._functional_networks import FunctionalNetworks
+from ..networks._templates import save_templates
 from ..training import METHODS, NETWORK_MODES, TrainingConfig, train
-from ..training.run import preflight
+from ..training._run import preflight
+from ..viz import _figures as figures
+from ..viz import _training_figures as training_figures
 from . import try_adapter
 from .common import (
     HUB,

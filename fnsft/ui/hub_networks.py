@@ -10,8 +10,8 @@ import shutil
 import gradio as gr
 
 from ..errors import TemplateError
-from ..functional_networks import FunctionalNetworks
-from ..templates import check_compatible
+from ..networks._functional_networks import FunctionalNetworks
+from ..networks._templates import check_compatible
 from .common import networks_markdown, user_errors
 from .state import AppState
 from .visitor import Visitor

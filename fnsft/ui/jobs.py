@@ -1,7 +1,7 @@
 """Background training jobs, one at a time on the server, whose state is read back from their run folders.
 
 The job runs in a thread with its own stop flag. What the page shows (progress, status, report, adapter) is read
-from the files the trainer writes into the run folder (with `fnsft.run_status.read_run_status`, which tells an
+from the files the trainer writes into the run folder (with `fnsft.training._run_status.read_run_status`, which tells an
 interrupted run from a live one), so a reloaded page sees the same job, and so does a restarted app.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..checkpoints import last_complete_checkpoint
 from ..errors import FnsftError
-from ..run_status import read_progress, read_run_status
+from ..training._checkpoints import last_complete_checkpoint
+from ..training._run_status import read_progress, read_run_status
 
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"

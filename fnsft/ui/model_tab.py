@@ -6,9 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from ..architectures import model_shape, unwrap_model
-from ..devices import resolve_device
-from ..models import EMBEDDED_MODEL_ID, model_id
+from ..models._architectures import model_shape, unwrap_model
+from ..models._devices import resolve_device
+from ..models._loading import EMBEDDED_MODEL_ID, model_id
 from .common import action, bind, status_line, user_errors
 from .state import AppState, LoadedModel
 from .visitor import Visitor
@@ -27,7 +27,7 @@ def device_choices() -> list[str]:
 
 
 def dtype_choices(device: str) -> list[str]:
-    """The precisions that run on `device` ('auto' picks the policy of fnsft.devices)."""
+    """The precisions that run on `device` ('auto' picks the policy of fnsft.models._devices)."""
     kind = resolve_device(device).type
     if kind == "cuda":
         return ["auto", "float32", "float16"] + ["bfloat16"] * torch.cuda.is_bf16_supported()

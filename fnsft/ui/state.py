@@ -21,11 +21,11 @@ from typing import Any
 import gradio as gr
 from torch import nn
 
+from .._resources import shipped_template
 from ..errors import FnsftError, ModelLoadError, TemplateError
-from ..functional_networks import FunctionalNetworks
-from ..models import EMBEDDED_MODEL_ID, load_model, model_id
-from ..resources import shipped_template
-from ..templates import check_compatible, load_templates
+from ..models._loading import EMBEDDED_MODEL_ID, load_model, model_id
+from ..networks._functional_networks import FunctionalNetworks
+from ..networks._templates import check_compatible, load_templates
 from .common import HUB_ID
 from .heavy import HeavyQueue
 from .jobs import TrainingJobs

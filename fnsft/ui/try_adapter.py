@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..analysis._generation import GenerationSettings, generate_text
 from ..errors import FnsftError
-from ..generation import GenerationSettings, generate_text
-from ..models import load_model
+from ..models._loading import load_model
 from .common import action, bind, user_errors
 from .state import AppState
 from .visitor import Visitor

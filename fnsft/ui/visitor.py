@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import FnsftError
-from ..functional_networks import FunctionalNetworks
+from ..networks._functional_networks import FunctionalNetworks
 
 MAP_BUDGET_BYTES = 512 * 2**20  # discovery maps kept across all visitors
 

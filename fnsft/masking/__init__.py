@@ -1,0 +1,12 @@
+"""Masking: a checked `NetworkSelection` (which networks, components, layers, random control) and the forward
+hooks that lesion, preserve, scale or mean-ablate its neurons."""
+
+from .._surface import lazy_surface
+
+__all__, __getattr__, __dir__ = lazy_surface(
+    __name__,
+    {
+        "_selection": ("NetworkSelection", "mask_from_networks", "parse_component_ids"),
+        "_hooks": ("FILLS", "MODES", "MaskHandle", "NeuronMask", "apply_mask", "build_mask", "masked"),
+    },
+)
