@@ -7,8 +7,7 @@ stage into an accuracy matrix a[t][T], summarised as average accuracy, backward 
 """
 
 from .._resources import bundled
-from .config import SuiteConfig, TaskSpec, load_suite, suite_from_dict, with_overrides
-from .methods import METHODS
+from .config import METHODS, SuiteConfig, TaskSpec, load_suite, suite_from_dict, with_overrides
 from .metrics import average_accuracy, backward_transfer, forward_transfer, paired_difference, summarise
 from .results import collect_results
 from .suite import run_suite

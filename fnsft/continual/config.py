@@ -24,7 +24,20 @@ from .._value_types import (
 from ..data import TEMPLATES
 from ..errors import ContinualConfigError, SettingError
 from ..training._rules import MAX_LORA_RANK
-from .methods import METHODS
+
+# every method a suite may list; one class each in .registry
+METHODS = (
+    "full",
+    "lora",
+    "ewc",
+    "lwf",
+    "o-lora",
+    "networks",
+    "networks-outside",
+    "networks-random",
+    "networks-fixed",
+)
+
 
 MAX_CONFIG_BYTES = 2**20
 TEXT_PLACEHOLDER = "{text}"

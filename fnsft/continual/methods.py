@@ -16,18 +16,6 @@ if TYPE_CHECKING:
     from .config import SuiteConfig
     from .tasks import TaskData
 
-METHODS = (
-    "full",
-    "lora",
-    "ewc",
-    "lwf",
-    "o-lora",
-    "networks",
-    "networks-outside",
-    "networks-random",
-    "networks-fixed",
-)
-
 
 class Method:
     """Sequential fine-tuning with a fresh LoRA adapter per stage (merged when the stage ends).

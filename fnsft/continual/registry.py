@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .methods import METHODS, FullFineTune, Method
+from .config import METHODS
+from .methods import FullFineTune, Method
 from .protection import (
     FixedNetworkProtection,
     NetworkProtection,
