@@ -1,4 +1,4 @@
-"""Command-line entry points: fnsft-app, fnsft-build-templates, fnsft-train, fnsft-eval."""
+"""Command-line entry points: fnsft-app, fnsft-build-templates, fnsft-train, fnsft-eval, fnsft-continual."""
 
 from __future__ import annotations
 
@@ -337,6 +337,40 @@ def _train(argv) -> None:
 
 def train_main(argv: list[str] | None = None) -> int:
     return run_command(_train, argv)
+
+
+def continual_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="fnsft-continual",
+        description="Learn a task sequence with each method; write the accuracy matrix, AA, BWT and FWT.",
+    )
+    parser.add_argument(
+        "--config", required=True, help="suite YAML/JSON, or offline for the shipped offline suite"
+    )
+    parser.add_argument("--output-dir", default=None, help="run folder (default: the config's, else runs/)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods (default: the config's)")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
+    parser.add_argument(
+        "--tasks", default=None, help="comma-separated task names: a sub-sequence, in this order"
+    )
+    parser.add_argument("--device", type=device_value, default=None, help="auto, cpu, cuda, cuda:N, mps")
+    return parser
+
+
+def _continual(argv) -> None:
+    from .continual import OFFLINE_SUITE, load_suite, run_suite, with_overrides
+    from .continual.report import summary_lines
+
+    args = continual_parser().parse_args(argv)
+    suite = load_suite(OFFLINE_SUITE if args.config == "offline" else args.config)
+    suite = with_overrides(
+        suite, methods=args.methods, seeds=args.seeds, tasks=args.tasks, device=args.device
+    )
+    print("\n".join(summary_lines(run_suite(suite, args.output_dir))))
+
+
+def continual_main(argv: list[str] | None = None) -> int:
+    return run_command(_continual, argv)
 
 
 def _app(argv: list[str]) -> None:

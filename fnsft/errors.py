@@ -61,3 +61,7 @@ class StorageError(ResourceError):
 
 class SettingError(FnsftError, ValueError):
     """An argument or setting has the wrong type or lies outside its accepted range (the message names both)."""
+
+
+class ContinualConfigError(TrainingConfigError):
+    """A continual-learning suite config is unreadable, or a task, method or setting in it is wrong."""

@@ -28,7 +28,8 @@ bin="$scratch/venv/bin"
 import fnsft, fnsft._resources as r
 location = fnsft.__file__
 assert "site-packages" in location, f"fnsft imported from {location}, not from the installed wheel"
-for path in (r.DEFAULT_PROMPTS, r.DEFAULT_CORPUS, r.SAMPLE_DATA, r.EVIDENCE_JSON, r.SHIPPED_TEMPLATES_DIR):
+for path in (r.DEFAULT_PROMPTS, r.DEFAULT_CORPUS, r.SAMPLE_DATA, r.EVIDENCE_JSON, r.SHIPPED_TEMPLATES_DIR,
+             r.bundled("continual/offline.yaml"), r.bundled("continual/sentiment.jsonl")):
     assert path.exists() and not path.is_symlink(), f"the wheel lacks {path}"
 print("wheel-smoke: fnsft", fnsft.__version__, "from", location)
 PY

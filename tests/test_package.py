@@ -164,13 +164,14 @@ def test_no_export_is_shadowed_by_a_submodule_of_the_same_name():
 
 
 def test_the_top_level_reads_as_the_pipeline():
-    """One folder per stage (issue 27); besides them only the shared choices and errors, the command line and
-    private helpers."""
+    """One folder per stage (issue 27), and continual learning over task sequences (issue 30); besides them only
+    the shared choices and errors, the command line and private helpers."""
     public = sorted(path.name for path in PACKAGE.iterdir() if not path.name.startswith(("_", ".")))
     assert public == [
         "analysis",
         "choices.py",
         "cli.py",
+        "continual",
         "data",
         "discovery",
         "errors.py",

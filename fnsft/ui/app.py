@@ -14,7 +14,17 @@ import gradio as gr
 
 from .._cli_run import check_listen_address, check_runs_dir
 from .._value_types import OneLineParser, port_number, strict_bool
-from . import compare, discover, evidence_tab, explore, finetune, kept_networks, model_tab, templates_tab
+from . import (
+    compare,
+    continual_tab,
+    discover,
+    evidence_tab,
+    explore,
+    finetune,
+    kept_networks,
+    model_tab,
+    templates_tab,
+)
 from .common import bind, network_selector_update
 from .state import AppState, on_a_space
 from .visitor import Visitor, new_visitor
@@ -91,6 +101,8 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
                 templates = templates_tab.build(state, visitor, networks_version)
             with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo, visitor)
+            with gr.Tab("Continual", elem_id="continual-tab"):
+                continual_tab.build(demo, visitor)
         demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
         networks_key = gr.Textbox(visible=False)  # kept in the browser's localStorage
         demo.load(

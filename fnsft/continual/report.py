@@ -1,0 +1,40 @@
+"""The suite's results as text: one line per method with AA, BWT and FWT (mean ± spread over seeds) and the
+paired differences against LoRA and EWC; the command line prints it, docs tables are made from it."""
+
+from __future__ import annotations
+
+from .results import METRICS, REFERENCES
+
+
+def _cell(entry: dict | None, percent: bool = True) -> str:
+    if not entry or entry.get("mean") is None:
+        return "n/a"
+    scale = 100 if percent else 1
+    return f"{entry['mean'] * scale:+.1f} ± {entry['std'] * scale:.1f}"
+
+
+def table_rows(results: dict) -> list[list[str]]:
+    """[method, seeds, AA, BWT, FWT, ΔAA vs lora, ΔBWT vs lora, ΔAA vs ewc, ΔBWT vs ewc] in percentage points."""
+    rows = []
+    for name, entry in results["methods"].items():
+        summary = entry["summary"]
+        row = [name, str(summary["AA"]["n"]), *(_cell(summary[m]) for m in METRICS)]
+        for reference in REFERENCES:
+            versus = entry.get(f"vs_{reference}") or {}
+            row += [_cell(versus.get("AA")), _cell(versus.get("BWT"))]
+        rows.append(row)
+    return rows
+
+
+HEADER = ["method", "seeds", "AA", "BWT", "FWT", "ΔAA vs lora", "ΔBWT vs lora", "ΔAA vs ewc", "ΔBWT vs ewc"]
+
+
+def summary_lines(results: dict) -> list[str]:
+    """A Markdown table of `table_rows`, headed by the suite and its tasks."""
+    lines = [
+        f"suite {results['suite']}: tasks {' -> '.join(results['tasks'])} (percentage points, mean ± sd over seeds)",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
+    return lines
