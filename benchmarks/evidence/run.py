@@ -28,11 +28,12 @@ from dials import curves, gain_section, paper_section  # noqa: E402
 from drift_runs import DRIFT_METHODS, drift_experiment  # noqa: E402
 from forgetting import chosen_methods, forgetting_experiment  # noqa: E402
 
+from fnsft._files import write_json_atomically  # noqa: E402
 from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts, per_category  # noqa: E402
 from fnsft.discovery._ica_mask import ICAMask  # noqa: E402
 from fnsft.discovery._means import with_neuron_means  # noqa: E402
 from fnsft.models import load_model  # noqa: E402
-from fnsft.networks._templates import load_templates, write_json_atomically  # noqa: E402
+from fnsft.networks import load_templates  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "evidence"
 
