@@ -19,13 +19,18 @@ def assign(score: np.ndarray) -> dict[int, int]:
     return dict(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
-def map_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[rows of a x rows of b] |correlation| between maps."""
+def signed_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[rows of a x rows of b] correlation between maps (ICA leaves each map's sign arbitrary)."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
     b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    return np.abs(a @ b.T)
+    return a @ b.T
+
+
+def map_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[rows of a x rows of b] |correlation| between maps."""
+    return np.abs(signed_correlations(a, b))
 
 
 def network_correlations(base: FunctionalNetworks, other: FunctionalNetworks) -> np.ndarray | None:
