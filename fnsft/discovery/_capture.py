@@ -24,6 +24,7 @@ from ..data._padding import pad_id, right_padded
 from ..errors import DecompositionError
 from ..models._architectures import hook_site, mlp_blocks, output_width
 from ..models._devices import check_matrix_fits
+from ._columns import layer_offsets
 
 _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
 
@@ -42,7 +43,7 @@ class CapturedActivations:
 
     @property
     def layer_offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.layer_widths)])
+        return layer_offsets(self.layer_widths)
 
 
 class _StopForward(Exception):
@@ -218,7 +219,7 @@ def capture_activations(
     total = sum(len(ids) for _, ids in chosen)
     if total == 0:
         raise DecompositionError("The texts produced no tokens; give non-empty texts.")
-    offsets = np.concatenate([[0], np.cumsum(widths)])
+    offsets = layer_offsets(widths)
     if sink is None:
         check_matrix_fits(total, int(offsets[-1]), dtype)
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)

@@ -29,8 +29,9 @@ from ..models._devices import decomposition_device, matrix_dtype
 from ..models._loading import model_id, model_revision
 from ..networks._functional_networks import FunctionalNetworks
 from ._capture import CapturedActivations, capture_activations, layer_widths
+from ._columns import values_by_layer
 from ._decomposition import Decomposition, decompose, decomposition_record, standardize_
-from ._means import NeuronMeans, split_by_layer
+from ._means import NeuronMeans
 from ._parallel import Processes
 from ._reliability import SplitHalf, split_half, split_halves
 from ._settings import DEFAULT_SETTINGS, DiscoverySettings, ica_settings, recorded_settings, setting_names
@@ -180,7 +181,7 @@ class ICAMask:
         report,
     ) -> FunctionalNetworks:
         """The networks of either path, with the neurons' means and (when asked) their cards."""
-        means = split_by_layer(flat_means, captured.layer_widths)
+        means = values_by_layer(flat_means, captured.layer_widths)
         networks = self._networks(model, texts, captured, result, means, settings)
         if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
             report("cards", 0.0)
