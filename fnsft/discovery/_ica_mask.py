@@ -23,7 +23,7 @@ from ..data._texts import (
 )
 from ..errors import DecompositionError
 from ..masking._hooks import MaskHandle, apply_mask, masked
-from ..masking._selection import Components, NetworkSelection
+from ..masking._selection import Components, NetworkSelection, mask_from_networks
 from ..models._architectures import model_shape
 from ..models._devices import decomposition_device, matrix_dtype
 from ..models._loading import model_id, model_revision
@@ -334,7 +334,9 @@ class ICAMask:
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        mask = mask_from_networks(
+            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
+        )
         return apply_mask(model, mask)
 
     def masked(
@@ -354,7 +356,9 @@ class ICAMask:
         >>> with ica.masked(model, [0, 1], mode="preserve"):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        mask = mask_from_networks(
+            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
+        )
         return masked(model, mask)
 
     def build_templates_from_current_components(
