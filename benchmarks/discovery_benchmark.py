@@ -32,7 +32,7 @@ def stage_capture(args) -> dict:
     import torch
 
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
     from fnsft.discovery._capture import _choose_tokens, _tokenize, capture_activations
     from fnsft.models._devices import matrix_dtype
 

@@ -18,7 +18,7 @@ import torch
 
 from fnsft._resources import shipped_template
 from fnsft.analysis._generation import GenerationSettings, stream_comparison
-from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts
+from fnsft.data import DEFAULT_PROMPTS, load_labelled_texts
 from fnsft.masking import masked
 from fnsft.masking._selection import mask_from_networks
 from fnsft.models import load_model

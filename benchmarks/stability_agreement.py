@@ -69,7 +69,7 @@ def _scores(matrix, tokens: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
     from fnsft.discovery._capture import capture_activations
     from fnsft.discovery._decomposition import standardize_
 

@@ -35,7 +35,7 @@ STABLE = 0.8
 
 def capture(tokens: int, path: str) -> None:
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
     from fnsft.discovery._capture import capture_activations
 
     model, tokenizer = load_model()

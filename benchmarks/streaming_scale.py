@@ -60,7 +60,7 @@ def stdlib_docstrings(minimum_characters: int = 100) -> list[str]:
 
 
 def scale_texts():
-    from fnsft.data._texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+    from fnsft.data import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
 
     prompts = load_labelled_texts(DEFAULT_PROMPTS, split="discovery")
     docs = stdlib_docstrings()

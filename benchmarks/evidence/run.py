@@ -29,7 +29,7 @@ from drift_runs import DRIFT_METHODS, drift_experiment  # noqa: E402
 from forgetting import chosen_methods, forgetting_experiment  # noqa: E402
 
 from fnsft._files import write_json_atomically  # noqa: E402
-from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts, per_category  # noqa: E402
+from fnsft.data import DEFAULT_PROMPTS, load_labelled_texts, per_category  # noqa: E402
 from fnsft.discovery._ica_mask import ICAMask  # noqa: E402
 from fnsft.discovery._means import with_neuron_means  # noqa: E402
 from fnsft.models import load_model  # noqa: E402

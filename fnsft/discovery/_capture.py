@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..choices import GRANULARITIES as GRANULARITIES  # re-exported
+from ..choices import GRANULARITIES
 from ..data._padding import pad_id, right_padded
 from ..errors import DecompositionError
 from ..models._architectures import hook_site, mlp_blocks, output_width

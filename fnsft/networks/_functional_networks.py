@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..choices import MIN_LABEL_RESPONSE as MIN_LABEL_RESPONSE  # re-exported
+from ..choices import MIN_LABEL_RESPONSE
 from ..discovery._columns import global_ids
 from ..errors import MaskSelectionError
 from ..models._architectures import ModelShape

@@ -17,7 +17,6 @@ import numpy as np
 from torch import nn
 
 from .._files import write_json_atomically
-from .._resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
 from ..errors import TemplateError
 from ..models._architectures import ModelShape, model_shape
 from ..models._hook_names import hook_site_names
