@@ -16,13 +16,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from fnsft._resources import shipped_template
-from fnsft.analysis._generation import GenerationSettings, stream_comparison
+from fnsft.analysis import GenerationSettings, stream_comparison
 from fnsft.data import DEFAULT_PROMPTS, load_labelled_texts
-from fnsft.masking import masked
-from fnsft.masking._selection import mask_from_networks
+from fnsft.masking import mask_from_networks, masked
 from fnsft.models import load_model
-from fnsft.networks._templates import load_templates
+from fnsft.networks import load_templates, shipped_template
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -181,6 +181,17 @@ class _OneBatchBehind:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+
+def capture_batches(
+    tokenizer, texts: Sequence[str], max_tokens: int | None, max_length: int = 256, batch_size: int = 8
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(input ids, attention mask) of each batch `capture_activations` runs over `texts`: the same tokens in the
+    same batches, for timing a plain forward pass against a capture (the benchmarks' baseline)."""
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, True), max_tokens)
+    row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
+    for batch in _owned_batches(chosen, batch_size, (0, 1), streaming=False):
+        yield _padded_batch(chosen, batch, pad_id(tokenizer), row_of)[:2]
 
 
 @torch.no_grad()

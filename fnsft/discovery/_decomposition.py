@@ -160,11 +160,6 @@ def time_courses_of(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> n
     return courses.cpu().numpy()
 
 
-def _match_abs_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """For each reference map, |corr| with its partner in a one-to-one (Hungarian) matching."""
-    return np.abs(_signed_matches(reference, other)[1])
-
-
 def decompose(
     matrix: torch.Tensor,
     n_components: int,

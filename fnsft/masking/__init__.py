@@ -8,6 +8,6 @@ __all__, __getattr__, __dir__ = lazy_surface(
     {
         "_selection": ("NetworkSelection", "mask_from_networks", "parse_component_ids"),
         ".choices": ("MASK_FILLS", "MASK_MODES"),
-        "_hooks": ("MaskHandle", "NeuronMask", "apply_mask", "build_mask", "masked"),
+        "_hooks": ("MaskHandle", "NeuronMask", "apply_mask", "build_mask", "masked", "random_neuron_sets"),
     },
 )

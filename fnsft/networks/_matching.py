@@ -33,6 +33,14 @@ def map_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(signed_correlations(a, b))
 
 
+def matched_correlations(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each reference map, its |correlation| with its partner in `other` under the one-to-one matching: how
+    well maps found twice (in any order and sign) agree."""
+    correlations = map_correlations(reference, other)
+    partners = assign(correlations)
+    return np.array([correlations[row, partners[row]] for row in range(len(reference))])
+
+
 def network_correlations(base: FunctionalNetworks, other: FunctionalNetworks) -> np.ndarray | None:
     """|correlation| between every pair of neuron maps, or None when either side has no maps."""
     if base.maps is None or other.maps is None or base.maps.shape[1] != other.maps.shape[1]:
