@@ -47,7 +47,7 @@ def main() -> None:
     import torch
 
     from fnsft import load_model
-    from fnsft.analysis._card_passes import add_logit_effects, template_cards
+    from fnsft.analysis import add_logit_effects, template_cards
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--template", action="store_true", help="also time cards for a loaded template")

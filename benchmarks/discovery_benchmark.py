@@ -32,9 +32,9 @@ def stage_capture(args) -> dict:
     import torch
 
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
-    from fnsft.discovery._capture import _choose_tokens, _tokenize, capture_activations
-    from fnsft.models._devices import matrix_dtype
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery import capture_activations, capture_batches
+    from fnsft.models import matrix_dtype
 
     model, tokenizer = load_model()
     texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
@@ -45,18 +45,10 @@ def stage_capture(args) -> dict:
     captured = capture_activations(model, tokenizer, texts, max_tokens=args.tokens, dtype=matrix_dtype())
     capture_seconds = time.perf_counter() - start
     # The same tokens through a plain forward pass, same batching (sorted by length, batch 8), no hooks.
-    chosen = _choose_tokens(_tokenize(tokenizer, texts, 256, True), args.tokens)
-    chosen.sort(key=lambda item: len(item[1]))
+    batches = list(capture_batches(tokenizer, texts, args.tokens))
     start = time.perf_counter()
     with torch.no_grad():
-        for i in range(0, len(chosen), 8):
-            batch = [ids for _, ids in chosen[i : i + 8]]
-            length = max(len(ids) for ids in batch)
-            input_ids = torch.full((len(batch), length), tokenizer.pad_token_id)
-            attention = torch.zeros_like(input_ids)
-            for row, ids in enumerate(batch):
-                input_ids[row, : len(ids)] = torch.tensor(ids)
-                attention[row, : len(ids)] = 1
+        for input_ids, attention in batches:
             model(input_ids=input_ids, attention_mask=attention, use_cache=False)
     forward_seconds = time.perf_counter() - start
     _save_matrix(args.matrix, captured.matrix)
@@ -102,7 +94,7 @@ def _load_matrix(path: str):
 def stage_fnsft(args) -> dict:
     import numpy as np
 
-    from fnsft.discovery._decomposition import decompose, standardize_
+    from fnsft.discovery import decompose, standardize_
 
     matrix = _load_matrix(args.matrix)  # in the dtype ICAMask stores it in on this CPU
     base = peak_rss_mb()
@@ -130,7 +122,7 @@ def stage_reference(args) -> dict:
     import numpy as np
     from sklearn.decomposition import PCA, FastICA
 
-    from fnsft.discovery._decomposition import standardize_
+    from fnsft.discovery import standardize_
 
     matrix = _load_matrix(_float32_path(args.matrix))
     base = peak_rss_mb()
@@ -185,7 +177,7 @@ def main() -> None:
         return
     import numpy as np
 
-    from fnsft.discovery._decomposition import _match_abs_correlation
+    from fnsft.networks import matched_correlations
 
     report = {"model": "SmolLM2-135M-Instruct (embedded)", "threads": os.cpu_count()}
     report["capture"] = run_stage("capture", args, [])
@@ -200,7 +192,7 @@ def main() -> None:
     if not args.skip_reference:
         report["reference"] = run_stage("reference", args, ["--maps", "/tmp/fnsft-benchmark-maps-ref.npy"])
         ours, reference = np.load(maps["tokens"]), np.load("/tmp/fnsft-benchmark-maps-ref.npy")
-        matched = _match_abs_correlation(reference, ours)
+        matched = matched_correlations(reference, ours)
         report["match_tokens_vs_reference"] = {
             "median_abs_corr": float(np.median(matched)),
             "min_abs_corr": float(matched.min()),

@@ -23,9 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from fnsft import ICAMask, load_model
-    from fnsft._resources import DEFAULT_CORPUS
-    from fnsft.analysis._drift import compare_networks
-    from fnsft.data._texts import load_labelled_texts
+    from fnsft.analysis import compare_networks
+    from fnsft.data import DEFAULT_CORPUS, load_labelled_texts
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -36,13 +36,10 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from fnsft.analysis._generation import GenerationSettings, stream_comparison
-    from fnsft.discovery._capture import capture_activations
-    from fnsft.discovery._decomposition import decompose, standardize_
+    from fnsft.analysis import GenerationSettings, stream_comparison
+    from fnsft.discovery import capture_activations, decompose, standardize_
     from fnsft.masking import apply_mask, build_mask, masked
-    from fnsft.models import load_model
-    from fnsft.models._architectures import mlp_blocks, model_shape
-    from fnsft.models._devices import default_dtype, get_optimal_device
+    from fnsft.models import default_dtype, get_optimal_device, load_model, mlp_blocks, model_shape
 
     report: dict = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
     device = get_optimal_device()

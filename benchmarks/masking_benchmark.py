@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 import fnsft
-from fnsft._resources import shipped_template
 from fnsft.analysis import GenerationSettings, stream_comparison
-from fnsft.data._texts import DEFAULT_PROMPTS
+from fnsft.data import DEFAULT_PROMPTS
+from fnsft.networks import shipped_template
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROMPT, NEW_TOKENS = "Explain how rivers form.", 48

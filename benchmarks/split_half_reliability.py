@@ -28,7 +28,7 @@ def _key(row: dict) -> tuple:
 def half_discoveries(model, tokenizer, texts, tokens: int, settings):
     """The networks of each half, `tokens` from each, with `settings`."""
     from fnsft import ICAMask
-    from fnsft.discovery._reliability import split_halves
+    from fnsft.discovery import split_halves
 
     finder = ICAMask(settings.replace(max_tokens=tokens), cards=False)
     return [finder.compute_global_networks(model, tokenizer, half) for half in split_halves(texts)]
@@ -57,9 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     from fnsft import DiscoverySettings, load_model
-    from fnsft._resources import DEFAULT_CORPUS, DEFAULT_PROMPTS
-    from fnsft.analysis._drift import compare_networks
-    from fnsft.data._texts import load_labelled_texts
+    from fnsft.analysis import compare_networks
+    from fnsft.data import DEFAULT_CORPUS, DEFAULT_PROMPTS, load_labelled_texts
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

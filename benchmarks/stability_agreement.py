@@ -31,21 +31,22 @@ def _full_reruns(matrix, reference, runs: int):
     import numpy as np
     import torch
 
-    from fnsft.discovery._decomposition import _match_abs_correlation, decompose
+    from fnsft.discovery import decompose
+    from fnsft.networks import matched_correlations
 
     scores = []
     for run in range(1, runs + 1):
         generator = torch.Generator().manual_seed(10_007 * run)
         rows = torch.randperm(matrix.shape[0], generator=generator)[: int(matrix.shape[0] * 0.8)]
         rerun = decompose(matrix[rows.sort().values], reference.shape[0], seed=run)
-        scores.append(_match_abs_correlation(reference, rerun.maps))
+        scores.append(matched_correlations(reference, rerun.maps))
     return np.median(np.stack(scores), axis=0)
 
 
 def _scores(matrix, tokens: int) -> dict:
     import numpy as np
 
-    from fnsft.discovery._decomposition import PROBE_WIDTH, decompose, range_factors, reduced_stability
+    from fnsft.discovery import PROBE_WIDTH, decompose, range_factors, reduced_stability
 
     result = decompose(matrix, 20, seed=0)
     started = time.perf_counter()
@@ -69,9 +70,8 @@ def _scores(matrix, tokens: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
-    from fnsft.discovery._capture import capture_activations
-    from fnsft.discovery._decomposition import standardize_
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery import capture_activations, standardize_
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -35,8 +35,8 @@ STABLE = 0.8
 
 def capture(tokens: int, path: str) -> None:
     from fnsft import load_model
-    from fnsft.data._texts import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
-    from fnsft.discovery._capture import capture_activations
+    from fnsft.data import DEFAULT_PROMPTS, interleave_by_category, load_labelled_texts
+    from fnsft.discovery import capture_activations
 
     model, tokenizer = load_model()
     texts = interleave_by_category(load_labelled_texts(DEFAULT_PROMPTS, split="discovery")).texts
@@ -74,7 +74,7 @@ def _stream(matrix: torch.Tensor, seed: int, batch: int = 400):
 def streamed(
     matrix: torch.Tensor, text_index: np.ndarray, sketch_rows: int, sketch_tokens: int, components: int
 ):
-    from fnsft.discovery._streaming import BatchGroups, decompose_statistics
+    from fnsft.discovery import BatchGroups, decompose_statistics
 
     start = time.perf_counter()
     groups = BatchGroups(matrix.shape[1], sketch_rows)
@@ -104,7 +104,7 @@ def streamed(
 
 
 def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
-    from fnsft.discovery._thresholds import threshold_networks
+    from fnsft.discovery import threshold_networks
 
     sets, _ = threshold_networks(maps, widths, "zscore", 3.0)
     offsets = np.concatenate([[0], np.cumsum(widths)])
@@ -112,13 +112,13 @@ def _networks(maps: np.ndarray, widths: list[int]) -> list[set[int]]:
 
 
 def compare(exact, result, widths: list[int]) -> dict:
-    from fnsft.discovery._decomposition import _match_abs_correlation
+    from fnsft.networks import matched_correlations
 
-    maps = _match_abs_correlation(exact.maps, result.maps)
+    maps = matched_correlations(exact.maps, result.maps)
     a, b = _networks(exact.maps, widths), _networks(result.maps, widths)
     iou = np.array([[len(x & y) / max(len(x | y), 1) for y in b] for x in a])
     rows, cols = linear_sum_assignment(-iou)
-    courses = _match_abs_correlation(exact.time_courses.T, result.time_courses.T)
+    courses = matched_correlations(exact.time_courses.T, result.time_courses.T)
     return {
         "map_abs_corr_median": float(np.median(maps)),
         "map_abs_corr_min": float(maps.min()),
@@ -158,7 +158,7 @@ def main() -> None:
     if args.capture:
         capture(args.tokens, args.matrix)
         return
-    from fnsft.discovery._decomposition import decompose, standardize_
+    from fnsft.discovery import decompose, standardize_
 
     matrix = torch.from_numpy(np.load(args.matrix))
     widths = [1536] * (matrix.shape[1] // 1536)  # the embedded model: 30 layers of 1536 neurons

@@ -60,7 +60,7 @@ def stdlib_docstrings(minimum_characters: int = 100) -> list[str]:
 
 
 def scale_texts():
-    from fnsft.data._texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
+    from fnsft.data import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts
 
     prompts = load_labelled_texts(DEFAULT_PROMPTS, split="discovery")
     docs = stdlib_docstrings()
@@ -71,24 +71,20 @@ def scale_texts():
 
 def _forward(model, tokenizer, texts, tokens: int) -> None:
     """Plain forward passes over the tokens a capture would take, batched as it batches them."""
-    import numpy as np
     import torch
 
-    from fnsft.discovery._capture import _choose_tokens, _owned_batches, _padded_batch, _tokenize
+    from fnsft.discovery import capture_batches
 
-    chosen = _choose_tokens(_tokenize(tokenizer, texts, 256, True), tokens)
-    row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
     with torch.no_grad():
-        for batch in _owned_batches(chosen, 8, (0, 1), streaming=False):
-            input_ids, attention, _ = _padded_batch(chosen, batch, 0, row_of)
+        for input_ids, attention in capture_batches(tokenizer, texts, tokens):
             model(input_ids=input_ids, attention_mask=attention, use_cache=False)
 
 
 def measure(kind: str, tokens: int, save: str | None, sketch: Sketch) -> dict:
     """One measurement in this process: seconds (and per stage for discovery) and peak RSS."""
     from fnsft import ICAMask, load_model
-    from fnsft.data._texts import interleave_by_category
-    from fnsft.discovery._parallel import Processes, join_process_group_from_environment
+    from fnsft.data import interleave_by_category
+    from fnsft.discovery import Processes, join_process_group_from_environment
 
     join_process_group_from_environment()
     model, tokenizer = load_model()
@@ -224,8 +220,7 @@ def _in_memory_agreement(tokens: int, sketch: Sketch) -> dict:
 
 def _ious(first, second) -> dict:
     """Network IoU of the two templates' components, one-to-one best matches."""
-    from fnsft.networks._matching import match_components
-    from fnsft.networks._templates import load_templates
+    from fnsft.networks import load_templates, match_components
 
     ious = sorted(iou for _, _, iou in match_components(load_templates(first), load_templates(second)))
     return {"best_match_iou": ious, "median_iou": ious[len(ious) // 2], "min_iou": ious[0]}

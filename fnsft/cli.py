@@ -317,7 +317,7 @@ def _eval(argv) -> None:
             f"{random_text:>15} {row['ratio']:>7.2f}{noise}"
         )
     if args.json:
-        from .networks._templates import write_json_atomically
+        from ._files import write_json_atomically
 
         write_json_atomically(report.to_dict(), args.json)
 

@@ -95,10 +95,12 @@ def app(embedded_tokenizer, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def discovered(app):
-    """The app after one small discovery on the shipped corpus, its dropdowns updated as the page does."""
+    """The app after one small discovery on the shipped corpus, its dropdowns and its explore tab (with the card
+    picker) updated as the page does, so that any test can run alone."""
     client, state = app
     summary = client.predict(*DISCOVERY.values(), api_name="/discover")
     client.predict(api_name="/network_choices")
+    client.predict(api_name="/explore")
     return client, state, summary
 
 

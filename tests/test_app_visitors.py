@@ -22,12 +22,16 @@ FAST = 1.0  # seconds: a refusal must come before any work
 
 @pytest.fixture(scope="module")
 def two_visitors(app):  # noqa: F811
-    """Visitor A with 5 discovered networks, visitor B with 3 of their own, on one server."""
+    """Visitor A with 5 discovered networks, visitor B with 3 of their own, on one server, each page's network
+    pickers updated as the page does after a discovery (a test needs no earlier test to have done it). No test
+    changes their networks: one that imports does so as a third visitor."""
     client, state = app
     first = Client(client.src, verbose=False)
     second = Client(client.src, verbose=False)
     first.predict(*DISCOVERY.values(), api_name="/discover")
     second.predict(*{**DISCOVERY, "components": 3, "seed": 1}.values(), api_name="/discover")
+    for visitor in (first, second):
+        visitor.predict(api_name="/network_choices")
     yield first, second, state
     first.close()
     second.close()
@@ -55,14 +59,18 @@ def test_a_visitors_mask_silences_their_own_networks(two_visitors):
         assert f"{expected:,} neurons silenced" in info
 
 
-def test_an_import_by_one_visitor_leaves_the_other_alone(two_visitors, tmp_path):
+def test_an_import_by_one_visitor_leaves_the_others_alone(two_visitors, tmp_path):
     first, second, state = two_visitors
-    before = mine(first, state).networks
+    before = mine(first, state).networks, mine(second, state).networks
     path = second.predict("only-two", [0, 1], api_name="/export_template")
-    summary = second.predict(handle_file(path), api_name="/import_template")
-    assert "**2 networks** (only-two" in summary
-    assert mine(first, state).networks is before and len(choices(first)) == 5
-    assert len(choices(second)) == 2
+    third = Client(first.src, verbose=False)
+    try:
+        summary = third.predict(handle_file(path), api_name="/import_template")
+        assert "**2 networks** (only-two" in summary and len(choices(third)) == 2
+    finally:
+        third.close()
+    assert mine(first, state).networks is before[0] and mine(second, state).networks is before[1]
+    assert (len(choices(first)), len(choices(second))) == (5, 3)
     other = first.predict("only-two", [0], api_name="/export_template")
     assert other != path and json.loads(Path(other).read_text())["data"]["selected_components"] == [0]
 

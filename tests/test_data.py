@@ -398,6 +398,15 @@ def test_collator_pads_ids_with_pad_id_and_labels_with_ignore_index():
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
 
 
+def test_every_batch_pads_with_the_pad_token_else_end_of_sequence_else_zero():
+    from types import SimpleNamespace
+
+    from fnsft.data._padding import pad_id
+
+    tokenizers = [(5, 2), (None, 2), (None, None)]
+    assert [pad_id(SimpleNamespace(pad_token_id=p, eos_token_id=e)) for p, e in tokenizers] == [5, 2, 0]
+
+
 # ------------------------------------------------------------------------------------------- truncation
 
 

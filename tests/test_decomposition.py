@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from fnsft.discovery._decomposition import (
-    _match_abs_correlation,
     decompose,
     range_factors,
     rerun_maps,
@@ -15,6 +14,7 @@ from fnsft.discovery._decomposition import (
 )
 from fnsft.discovery._thresholds import category_response, threshold_map
 from fnsft.errors import DecompositionError
+from fnsft.networks import matched_correlations
 
 
 def planted(tokens: int = 1500, neurons: int = 3000, k: int = 6, seed: int = 0):
@@ -32,7 +32,7 @@ def test_recovers_planted_maps(over):
     data, reference, _ = planted()
     result = decompose(standardize_(data), 6, over=over, seed=0, stability_runs=2)
     assert result.converged
-    assert _match_abs_correlation(reference, result.maps).min() > 0.97
+    assert matched_correlations(reference, result.maps).min() > 0.97
     assert result.stability.min() > 0.95
     assert np.all(np.diff(result.explained_variance_ratio) <= 1e-7)  # ordered strongest first
     skew = ((result.maps - result.maps.mean(1, keepdims=True)) ** 3).mean(1)
@@ -68,7 +68,7 @@ def test_a_bfloat16_matrix_gives_the_float32_networks():
     assert halved.float().mean(0).abs().max() < 1e-2 and (halved.float().std(0) - 1).abs().max() < 1e-2
     result = decompose(halved, 6, seed=0, stability_runs=2)
     assert result.matrix_dtype == "bfloat16" and exact.matrix_dtype == "float32"
-    assert _match_abs_correlation(exact.maps, result.maps).min() > 0.999
+    assert matched_correlations(exact.maps, result.maps).min() > 0.999
     courses = np.corrcoef(exact.time_courses.T, result.time_courses.T)[:6, 6:]
     assert np.abs(courses).max(axis=1).min() > 0.999
     assert result.pca_variance_ratio == pytest.approx(exact.pca_variance_ratio, rel=1e-3)
@@ -82,7 +82,7 @@ def test_same_seed_same_result_other_seed_same_networks():
     second = decompose(matrix, 6, seed=3)
     assert np.array_equal(first.maps, second.maps)
     other = decompose(matrix, 6, seed=4)
-    assert _match_abs_correlation(first.maps, other.maps).min() > 0.99
+    assert matched_correlations(first.maps, other.maps).min() > 0.99
 
 
 def test_non_convergence_is_reported_not_hidden(caplog):
@@ -137,10 +137,10 @@ def test_consensus_maps_are_the_mean_of_the_map_and_its_aligned_reruns():
     assert np.all(np.einsum("ij,ij->i", consensus - consensus.mean(1, keepdims=True), single.maps) > 0)
     averaged = decompose(matrix, 6, seed=0, stability_runs=3, consensus=True)
     assert averaged.consensus and not single.consensus
-    matched = _match_abs_correlation(consensus, averaged.maps)
+    matched = matched_correlations(consensus, averaged.maps)
     assert matched.min() > 0.9999  # the same maps, reordered by explained variance
-    truth_single = _match_abs_correlation(reference, single.maps)
-    truth_consensus = _match_abs_correlation(reference, averaged.maps)
+    truth_single = matched_correlations(reference, single.maps)
+    truth_consensus = matched_correlations(reference, averaged.maps)
     assert truth_consensus.mean() >= truth_single.mean() - 1e-4
     courses = averaged.time_courses
     expected = (matrix.numpy() @ averaged.maps.T) / matrix.shape[1]

@@ -6,7 +6,7 @@ import pytest
 
 from fnsft._resources import shipped_template
 from fnsft.analysis._evaluation import measure_effect
-from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts, per_category
+from fnsft.data import DEFAULT_PROMPTS, load_labelled_texts, per_category
 from fnsft.networks._templates import load_templates
 
 pytestmark = pytest.mark.integration

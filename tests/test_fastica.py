@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fnsft.discovery._decomposition import _match_abs_correlation
 from fnsft.discovery._fastica import RESTART_SAMPLES, best_fastica, fastica, orthogonalize, whiten
+from fnsft.networks import matched_correlations
 
 
 def _mixed_laplace(samples: int, k: int = 4, seed: int = 0):
@@ -20,7 +20,7 @@ def test_restarts_on_a_sample_subset_end_at_a_full_data_fixed_point():
     solution = best_fastica(mixed, seed=0, restarts=3, max_iter=400, tol=1e-4)
     assert solution.converged
     recovered = (mixed.double() @ solution.unmixing.T).numpy()
-    assert _match_abs_correlation(sources.T, recovered.T).min() > 0.99
+    assert matched_correlations(sources.T, recovered.T).min() > 0.99
     again = fastica(mixed, solution.unmixing, tol=1e-4)
     assert again.converged and again.iterations == 1  # already a fixed point on all the samples
 

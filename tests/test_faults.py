@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from fnsft._files import atomic_folder, atomic_path, write_json_atomically
 from fnsft.cli import train_main
 from fnsft.errors import RunFolderError
-from fnsft.networks._templates import write_json_atomically
 from fnsft.training import read_status
 from fnsft.training._run_folder import check_run_folder, claim_run_folder
 
@@ -136,3 +136,28 @@ def test_a_killed_template_write_leaves_no_temp_file_behind(tmp_path):
     write_json_atomically({"a": 1}, target)
     assert json.loads(target.read_text()) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["nets.json", live.name, other.name])
+
+
+def test_a_failed_write_keeps_the_old_file_or_folder_and_leaves_nothing_else(tmp_path):
+    old_file, old_folder = tmp_path / "out.gguf", tmp_path / "cache"
+    old_file.write_text("old")
+    old_folder.mkdir()
+    (old_folder / "data").write_text("old")
+    with pytest.raises(OSError, match="disk full"), atomic_path(old_file) as temp:
+        temp.write_text("half")
+        raise OSError(errno.ENOSPC, "disk full")
+    with pytest.raises(OSError, match="disk full"), atomic_folder(old_folder) as staging:
+        (staging / "data").write_text("half")
+        raise OSError(errno.ENOSPC, "disk full")
+    assert (old_file.read_text(), (old_folder / "data").read_text()) == ("old", "old")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out.gguf"]
+
+
+def test_a_finished_folder_replaces_the_old_one_unless_told_to_keep_it(tmp_path):
+    target = tmp_path / "cache"
+    for text, keep in (("first", False), ("second", True), ("third", False)):
+        with atomic_folder(target, keep_existing=keep) as staging:
+            (staging / "data").write_text(text)
+    assert (target / "data").read_text() == "third"  # "second" found "first" there and kept it
+    assert oct(target.stat().st_mode & 0o777) == oct(0o755)  # readable by every user of a shared cache
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]

@@ -237,6 +237,16 @@ def test_bad_selections_get_clear_errors(tiny_model):
     assert mask.warnings
 
 
+def test_components_may_be_named_as_text_ids_or_all_with_or_without_a_model(tiny_model):
+    networks = networks_for(tiny_model, [{0: np.array([1])}, {1: np.array([2, 3])}])
+    masks = [
+        mask_from_networks(networks, "0,1", "lesion"),
+        mask_from_networks(networks, range(2), "lesion", model=tiny_model),
+        mask_from_networks(networks, "all", "lesion", model=tiny_model),
+    ]
+    assert [(m.masked_counts(), m.description["components"]) for m in masks] == [({0: 1, 1: 2}, [0, 1])] * 3
+
+
 def test_a_template_for_another_model_is_refused(tiny_model):
     other = tiny_llama(layers=4)
     networks = networks_for(other, [{3: np.array([1])}])

@@ -270,3 +270,17 @@ def test_from_templates_takes_the_recorded_settings_and_names_the_unknown(tmp_pa
 def test_settings_are_checked_directly_when_made(settings, message):
     with pytest.raises(ValueError, match=message):
         ICAMask(**settings)
+
+
+def test_global_neuron_ids_and_per_layer_ids_translate_both_ways():
+    from fnsft.discovery._columns import global_ids, ids_by_layer, layer_offsets, values_by_layer
+
+    widths = [4, 0, 3]
+    assert layer_offsets(widths).tolist() == [0, 4, 4, 7]
+    per_layer = ids_by_layer(np.array([1, 3, 4, 6]), widths)
+    assert {layer: ids.tolist() for layer, ids in per_layer.items()} == {0: [1, 3], 2: [0, 2]}
+    assert global_ids(per_layer, widths).tolist() == [1, 3, 4, 6]
+    values = values_by_layer(np.arange(7), widths)
+    assert [v.tolist() for v in values.values()] == [[0, 1, 2, 3], [], [4, 5, 6]]
+    with pytest.raises(ValueError, match="6 values for 7 neurons"):
+        values_by_layer(np.arange(6), widths)

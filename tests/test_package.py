@@ -211,3 +211,20 @@ def test_the_runnable_examples_run():
     for module in (formats, selection, texts):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_benchmarks_use_only_the_public_api():
+    """A benchmark that reaches into a private module breaks when the module changes (issue 27)."""
+    private = []
+    for path in (PACKAGE.parent / "benchmarks").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and not node.level
+                and (node.module or "").startswith("fnsft")
+            ):
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+                private += [
+                    f"{path.name}: {n}" for n in names if any(p.startswith("_") for p in n.split("."))
+                ]
+    assert private == []

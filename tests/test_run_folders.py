@@ -221,7 +221,7 @@ def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(
 
 
 def test_atomic_json_is_readable_by_all_and_keeps_a_replaced_files_mode(tmp_path):
-    from fnsft.networks._templates import write_json_atomically
+    from fnsft._files import write_json_atomically
 
     new = write_json_atomically({"a": 1}, tmp_path / "new.json")
     assert new.stat().st_mode & 0o777 == 0o644

@@ -13,11 +13,12 @@ from test_decomposition import planted
 from test_networks import TEXTS, CharTokenizer
 
 from fnsft.discovery._capture import capture_activations
-from fnsft.discovery._decomposition import _match_abs_correlation, decompose, reduced_stability, standardize_
+from fnsft.discovery._decomposition import decompose, reduced_stability, standardize_
 from fnsft.discovery._ica_mask import ICAMask
 from fnsft.discovery._sketches import RangePass, RunningMoments
 from fnsft.discovery._streaming import BatchGroups, decompose_statistics
 from fnsft.errors import DecompositionError
+from fnsft.networks import matched_correlations
 
 
 def _stream(data: torch.Tensor, batch: int, seed: int = 0):
@@ -108,9 +109,9 @@ def test_streaming_networks_match_the_in_memory_ones():
     # the sketch of every row, and of 40% of them (its directions hold a little less of the top variance)
     for sample, agreement, variance in ((None, 0.999, 1e-3), (600, 0.98, 0.03)):
         _, streamed, moments = _streamed(raw, 6, sketch_rows=40, stability_runs=3, sample=sample)
-        assert _match_abs_correlation(exact.maps, streamed.maps).min() > agreement
-        assert _match_abs_correlation(reference, streamed.maps).min() > 0.97
-        assert _match_abs_correlation(exact.time_courses.T, streamed.time_courses.T).min() > 0.99
+        assert matched_correlations(exact.maps, streamed.maps).min() > agreement
+        assert matched_correlations(reference, streamed.maps).min() > 0.97
+        assert matched_correlations(exact.time_courses.T, streamed.time_courses.T).min() > 0.99
         assert streamed.pca_variance_ratio == pytest.approx(exact.pca_variance_ratio, rel=variance)
         assert streamed.pca_variance_ratio <= exact.pca_variance_ratio * (1 + 1e-4)
         assert streamed.stability.min() > 0.95
@@ -187,14 +188,14 @@ def test_streaming_icamask_finds_the_in_memory_networks():
     assert exact.decomposition["converged"] and streamed.decomposition["converged"]
     # Consensus maps average reruns on the range's loadings, whose trailing directions the two paths factorise
     # differently (a wide SVD in memory, the sketch's Rayleigh-Ritz when streaming): close, not identical.
-    assert _match_abs_correlation(exact.maps, streamed.maps).min() > 0.99
+    assert matched_correlations(exact.maps, streamed.maps).min() > 0.99
     plain = {
         streaming: ICAMask(streaming=streaming, **{**settings, "stability_runs": 0}).compute_global_networks(
             tiny_llama(seed=1), CharTokenizer(), TEXTS, max_tokens=600
         )
         for streaming in (False, True)
     }
-    assert _match_abs_correlation(plain[False].maps, plain[True].maps).min() > 0.999
+    assert matched_correlations(plain[False].maps, plain[True].maps).min() > 0.999
     assert streamed.settings.streaming and streamed.data["num_tokens"] == 600
     assert streamed.stability is not None and streamed.stability.shape == (4,)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fnsft.analysis._evidence import curve_series, forgetting_rows, load_evidence  # noqa: E402
+from fnsft.analysis import curve_series, forgetting_rows, load_evidence  # noqa: E402
 
 FLOOR = 0.01
 CURVES = ("lesion_curve", "preserve_curve", "lesion_curve_mean", "preserve_curve_mean")

@@ -15,11 +15,10 @@ import math
 
 import numpy as np
 
-from fnsft.analysis._evaluation import loss_by_category, sample_std, token_losses
-from fnsft.data._texts import LabelledTexts
-from fnsft.masking import build_mask
-from fnsft.masking._hooks import random_neuron_sets
-from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.analysis import loss_by_category, sample_std, token_losses
+from fnsft.data import LabelledTexts
+from fnsft.masking import build_mask, random_neuron_sets
+from fnsft.networks import FunctionalNetworks
 
 
 def _loss(model, tokenizer, texts: LabelledTexts, mask) -> dict[str, float]:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 from curves import masking_curve
 
-from fnsft.analysis._evaluation import gain_sweep, sample_std
-from fnsft.data._texts import LabelledTexts
-from fnsft.discovery._ica_mask import ICAMask
-from fnsft.networks._functional_networks import FunctionalNetworks
+from fnsft.analysis import gain_sweep, sample_std
+from fnsft.data import LabelledTexts
+from fnsft.discovery import ICAMask
+from fnsft.networks import FunctionalNetworks
 
 PAPER = {"num_components": 10, "threshold": 1.96, "threshold_rule": "zscore", "granularity": "mlp_output"}
 SWEEP_GAINS = (0.0, 0.5, 1.0, 1.5, 2.0)

@@ -17,10 +17,9 @@ import numpy as np
 from forgetting import METHODS, run_config
 from target_task import write_task
 
-from fnsft.analysis._drift import compare_networks, drift
-from fnsft.analysis._evaluation import sample_std
+from fnsft.analysis import compare_networks, drift, sample_std
 from fnsft.models import load_model
-from fnsft.networks._templates import save_templates
+from fnsft.networks import save_templates
 from fnsft.training import train
 
 DRIFT_METHODS = ("full", "full-freeze", "full-train-only")

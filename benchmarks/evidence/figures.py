@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fnsft.analysis._evidence import CURVE_TEXT, CurveSeries, curve_series, forgetting_rows  # noqa: E402
+from fnsft.analysis import CURVE_TEXT, CurveSeries, curve_series, forgetting_rows  # noqa: E402
 
 NETWORK_COLOR = {"lesion": "#c0392b", "preserve": "#27ae60"}
 
@@ -144,7 +144,7 @@ def render_all(evidence: dict, folder: Path) -> list[Path]:
 if __name__ == "__main__":
     import sys
 
-    from fnsft.analysis._evidence import EVIDENCE_JSON, load_evidence
+    from fnsft.analysis import EVIDENCE_JSON, load_evidence
 
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else EVIDENCE_JSON
     for figure in render_all(load_evidence(source), source.resolve().parent):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from target_task import write_task  # noqa: E402
 
-from fnsft.analysis._evaluation import sample_std  # noqa: E402
+from fnsft.analysis import sample_std  # noqa: E402
 from fnsft.training import TrainingConfig, train  # noqa: E402
 
 # key (for --methods): (label, training method, network_mode, random_control)
@@ -123,7 +123,7 @@ def forgetting_experiment(
     task = write_task(runs / "task")
     results = []
     template = runs / "networks.json"
-    from fnsft.networks._templates import save_templates
+    from fnsft.networks import save_templates
 
     save_templates(networks, template)
     for seed in range(seeds):

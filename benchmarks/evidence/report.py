@@ -12,8 +12,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fnsft.analysis._evaluation import sample_std  # noqa: E402
-from fnsft.analysis._evidence import EVIDENCE_JSON, curve_series, forgetting_rows, load_evidence  # noqa: E402
+from fnsft.analysis import (  # noqa: E402
+    EVIDENCE_JSON,
+    curve_series,
+    forgetting_rows,
+    load_evidence,
+    sample_std,  # noqa: E402
+)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -28,18 +28,24 @@ from dials import curves, gain_section, paper_section  # noqa: E402
 from drift_runs import DRIFT_METHODS, drift_experiment  # noqa: E402
 from forgetting import chosen_methods, forgetting_experiment  # noqa: E402
 
-from fnsft.data._texts import DEFAULT_PROMPTS, load_labelled_texts, per_category  # noqa: E402
-from fnsft.discovery._ica_mask import ICAMask  # noqa: E402
-from fnsft.discovery._means import with_neuron_means  # noqa: E402
+from fnsft.data import DEFAULT_PROMPTS, load_labelled_texts, per_category  # noqa: E402
+from fnsft.discovery import ICAMask, with_neuron_means  # noqa: E402
 from fnsft.models import load_model  # noqa: E402
-from fnsft.networks._templates import load_templates, write_json_atomically  # noqa: E402
+from fnsft.networks import load_templates  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "evidence"
 
 
+def write_json_atomically(data: dict, path: Path) -> None:
+    """The evidence file, replaced whole: a run killed while saving leaves the previous results."""
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(temp, path)
+
+
 def networks_for(model, tokenizer, templates: str | None, discovery_tokens: int):
-    from fnsft._resources import shipped_template
     from fnsft.errors import FnsftError
+    from fnsft.networks import shipped_template
 
     if templates:
         return load_templates(templates, model)

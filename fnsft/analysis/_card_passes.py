@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data._padding import pad_id, right_padded
 from ..data._texts import (
     DEFAULT_PROMPTS,
     LabelledTexts,
@@ -57,13 +58,7 @@ def token_rows(captured: CapturedActivations, categories: Sequence[str] | None) 
 
 def _effect_batch(tokenizer, texts: Sequence[str], length: int):
     encoded = [ids for ids in tokenizer(list(texts), truncation=True, max_length=length)["input_ids"] if ids]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(encoded), max(map(len, encoded))), pad, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    for row, ids in enumerate(encoded):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention[row, : len(ids)] = 1
-    return input_ids, attention
+    return right_padded(encoded, pad_id(tokenizer))
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .._value_types import check_value, int_in_range
+from ..data._padding import pad_id, right_padded
 from ..data._texts import LabelledTexts, load_labelled_texts
 from ..errors import SettingError
 from ..masking._hooks import NeuronMask, masked
@@ -41,16 +42,11 @@ def token_losses(
     encoded = [tokenizer(text, truncation=True, max_length=max_length)["input_ids"] for text in texts]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     results: list[tuple[float, int]] = [(0.0, 0)] * len(texts)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    fill = pad_id(tokenizer)
     with masked(model, mask):
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            length = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), length), pad, dtype=torch.long)
-            attention = torch.zeros_like(ids)
-            for slot, i in enumerate(batch):
-                ids[slot, : len(encoded[i])] = torch.tensor(encoded[i])
-                attention[slot, : len(encoded[i])] = 1
+            ids, attention = right_padded([encoded[i] for i in batch], fill)
             logits = model(
                 input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False
             ).logits

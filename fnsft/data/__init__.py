@@ -13,7 +13,7 @@ disk), `_previewing` (what the app shows) and `_texts` (texts to run through a m
 and the forgetting report); this package re-exports their public names.
 """
 
-from .._resources import SAMPLE_DATA as SAMPLE_DATA  # re-exported: its users import it from here
+from .._resources import DEFAULT_CORPUS, DEFAULT_PROMPTS, SAMPLE_DATA  # the shipped texts and sample data
 from ._caching import BuildInfo, build_tokenized_dataset
 from ._formats import FORMATS, Conversation, DatasetFormatter, FormatSpec, NormalizedData
 from ._previewing import DataPreview, preview
@@ -25,10 +25,12 @@ from ._sources import (
     load_train_validation,
     train_validation_split,
 )
-from ._texts import LabelledTexts, load_labelled_texts
+from ._texts import LabelledTexts, interleave_by_category, load_labelled_texts, per_category
 from ._tokenizing import IGNORE_INDEX, LOSS_ON, SFTDataCollator, tokenize_example
 
 __all__ = [
+    "DEFAULT_CORPUS",
+    "DEFAULT_PROMPTS",
     "FILE_TYPES",
     "FORMATS",
     "IGNORE_INDEX",
@@ -45,9 +47,11 @@ __all__ = [
     "NormalizedData",
     "SFTDataCollator",
     "build_tokenized_dataset",
+    "interleave_by_category",
     "load_labelled_texts",
     "load_records",
     "load_train_validation",
+    "per_category",
     "preview",
     "render_conversation",
     "resolve_template",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._files import atomic_folder
 from ..errors import DatasetFormatError
 from ..models._loading import cache_dir
 from ._formats import Conversation, DatasetFormatter, NormalizedData
@@ -135,16 +134,7 @@ def _cache_name(data: NormalizedData, tokenization: Tokenization) -> str:
 
 
 def _save_atomically(dataset: Dataset, stats: dict[str, int], target: Path) -> None:
-    """Write into a temporary folder beside `target`, then rename it, so readers never see half a cache."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
+    """Readers never see half a cache; one another process wrote first is as good as ours and is kept."""
+    with atomic_folder(target, keep_existing=True) as staging:
         dataset.save_to_disk(str(staging))
         (staging / _INFO_FILE).write_text(json.dumps(stats))
-        try:
-            staging.rename(target)
-        except OSError:  # another process wrote the same cache first; theirs is as good
-            logger.debug("Cache %s appeared meanwhile; keeping it", target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)

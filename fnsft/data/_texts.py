@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._resources import DEFAULT_CORPUS, portable_name
-from .._resources import DEFAULT_PROMPTS as DEFAULT_PROMPTS  # re-exported: the shipped prompt set
+from .._resources import DEFAULT_CORPUS, DEFAULT_PROMPTS, portable_name
 from ..errors import DatasetFormatError
 
 TEXT_FIELDS = ("text", "prompt", "instruction", "question", "content")

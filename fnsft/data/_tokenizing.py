@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ._formats import Conversation
+from ._padding import pad_id, right_padded
 from ._rendering import eos_text, is_plain_text, render_conversation, resolve_template
 
 IGNORE_INDEX = -100
@@ -158,18 +159,10 @@ class SFTDataCollator:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> SFTDataCollator:
-        """Uses EOS as padding when the tokenizer has no pad token (padding is masked either way)."""
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        return cls(0 if pad is None else pad)
+        """Pads with `pad_id(tokenizer)` (padding is masked either way)."""
+        return cls(pad_id(tokenizer))
 
     def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
-        length = max(len(feature["input_ids"]) for feature in features)
-        fills = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
-        batch = {
-            name: torch.full((len(features), length), fill, dtype=torch.long) for name, fill in fills.items()
-        }
-        for row, feature in enumerate(features):
-            for name, tensor in batch.items():
-                values = torch.as_tensor(feature[name], dtype=torch.long)
-                tensor[row, : len(values)] = values
-        return batch
+        input_ids, attention_mask = right_padded([f["input_ids"] for f in features], self.pad_token_id)
+        labels, _ = right_padded([f["labels"] for f in features], IGNORE_INDEX)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

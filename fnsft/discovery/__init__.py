@@ -11,10 +11,19 @@ __all__, __getattr__, __dir__ = lazy_surface(
     {
         "_ica_mask": ("ICAMask",),
         "_settings": ("DEFAULT_SETTINGS", "DiscoverySettings", "DiscoverySettingsError"),
-        "_capture": ("CapturedActivations", "capture_activations", "layer_widths"),
-        "_decomposition": ("Decomposition", "decompose"),
+        "_capture": ("CapturedActivations", "capture_activations", "capture_batches", "layer_widths"),
+        "_decomposition": (
+            "PROBE_WIDTH",
+            "Decomposition",
+            "decompose",
+            "range_factors",
+            "reduced_stability",
+            "standardize_",
+        ),
+        "_streaming": ("BatchGroups", "decompose_statistics"),
         "_thresholds": ("threshold_networks",),
-        "_means": ("neuron_means",),
-        "_reliability": ("reliability_notes", "split_half"),
+        "_means": ("neuron_means", "with_neuron_means"),
+        "_reliability": ("reliability_notes", "split_half", "split_halves"),
+        "_parallel": ("Processes", "join_process_group_from_environment"),
     },
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..choices import GRANULARITIES as GRANULARITIES  # re-exported
+from ..choices import GRANULARITIES
+from ..data._padding import pad_id, right_padded
 from ..errors import DecompositionError
 from ..models._architectures import hook_site, mlp_blocks, output_width
 from ..models._devices import check_matrix_fits
+from ._columns import layer_offsets
 
 _CAPTURING: contextvars.ContextVar[object | None] = contextvars.ContextVar("fnsft_capturing", default=None)
 
@@ -41,7 +43,7 @@ class CapturedActivations:
 
     @property
     def layer_offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.layer_widths)])
+        return layer_offsets(self.layer_widths)
 
 
 class _StopForward(Exception):
@@ -92,17 +94,10 @@ def _row_origins(chosen: list[tuple[int, list[int]]]) -> tuple[np.ndarray, np.nd
     return text_index, token_ids, positions
 
 
-def _padded_batch(chosen, batch: list[int], pad_id: int, row_of: np.ndarray):
+def _padded_batch(chosen, batch: list[int], fill: int, row_of: np.ndarray):
     """(input ids, attention mask, the matrix rows of its real tokens) for the texts `batch` of `chosen`."""
-    length = max(len(chosen[i][1]) for i in batch)
-    input_ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(batch), length), dtype=torch.long)
-    rows = []
-    for slot, i in enumerate(batch):
-        ids = chosen[i][1]
-        input_ids[slot, : len(ids)] = torch.tensor(ids)
-        attention[slot, : len(ids)] = 1
-        rows.append(torch.arange(row_of[i], row_of[i] + len(ids)))
+    input_ids, attention = right_padded([chosen[i][1] for i in batch], fill)
+    rows = [torch.arange(row_of[i], row_of[i] + len(chosen[i][1])) for i in batch]
     return input_ids, attention, torch.cat(rows)
 
 
@@ -188,6 +183,17 @@ class _OneBatchBehind:
         self.pool.shutdown(wait=True)
 
 
+def capture_batches(
+    tokenizer, texts: Sequence[str], max_tokens: int | None, max_length: int = 256, batch_size: int = 8
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(input ids, attention mask) of each batch `capture_activations` runs over `texts`: the same tokens in the
+    same batches, for timing a plain forward pass against a capture (the benchmarks' baseline)."""
+    chosen = _choose_tokens(_tokenize(tokenizer, texts, max_length, True), max_tokens)
+    row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
+    for batch in _owned_batches(chosen, batch_size, (0, 1), streaming=False):
+        yield _padded_batch(chosen, batch, pad_id(tokenizer), row_of)[:2]
+
+
 @torch.no_grad()
 def capture_activations(
     model: nn.Module,
@@ -224,12 +230,12 @@ def capture_activations(
     total = sum(len(ids) for _, ids in chosen)
     if total == 0:
         raise DecompositionError("The texts produced no tokens; give non-empty texts.")
-    offsets = np.concatenate([[0], np.cumsum(widths)])
+    offsets = layer_offsets(widths)
     if sink is None:
         check_matrix_fits(total, int(offsets[-1]), dtype)
     matrix = torch.empty((0 if sink else total, int(offsets[-1])), dtype=dtype)
     device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    fill = pad_id(tokenizer)
     batches = _owned_batches(chosen, batch_size, shard, sink is not None, sample_tokens)
     own_tokens = sum(len(chosen[i][1]) for batch in batches for i in batch)
     row_of = np.cumsum([0] + [len(ids) for _, ids in chosen])
@@ -243,7 +249,7 @@ def capture_activations(
     token = _CAPTURING.set(owner)
     try:
         for batch in batches:
-            input_ids, attention, state["rows"] = _padded_batch(chosen, batch, pad_id, row_of)
+            input_ids, attention, state["rows"] = _padded_batch(chosen, batch, fill, row_of)
             state["valid"] = attention.bool().to(device)
             state["target"], state["slots"] = matrix, state["rows"]
             if sink is not None:  # one batch buffer, filled layer by layer

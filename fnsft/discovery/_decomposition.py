@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from ..choices import ICA_ORIENTATIONS
 from ..errors import DecompositionError
+from ..networks._matching import assign, signed_correlations
 from ._fastica import best_fastica, whiten
 from ._solo_threads import in_one_thread, map_in_one_thread_each
 
@@ -189,11 +189,6 @@ def time_courses_of(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> n
         return (((u * s) @ (v.T @ maps_t.T)) / neurons).cpu().numpy()
     courses = _product(matrix, maps_t.T, matrix.dtype) / neurons  # the maps are orthogonal with norm sqrt(N)
     return courses.cpu().numpy()
-
-
-def _match_abs_correlation(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """For each reference map, |corr| with its partner in a one-to-one (Hungarian) matching."""
-    return np.abs(_signed_matches(reference, other)[1])
 
 
 def decompose(
@@ -369,14 +364,10 @@ def rerun_maps(
 def _signed_matches(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each reference map, the index of its one-to-one match in `other` (Hungarian on |corr|) and their
     signed correlation."""
-    a = reference - reference.mean(axis=1, keepdims=True)
-    b = other - other.mean(axis=1, keepdims=True)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    similarity = a @ b.T
-    rows, cols = linear_sum_assignment(-np.abs(similarity))
+    similarity = signed_correlations(reference, other)
     partners = np.zeros(len(reference), dtype=np.int64)
-    partners[rows] = cols
+    for row, col in assign(np.abs(similarity)).items():
+        partners[row] = col
     return partners, similarity[np.arange(len(reference)), partners]
 
 

@@ -23,14 +23,15 @@ from ..data._texts import (
 )
 from ..errors import DecompositionError
 from ..masking._hooks import MaskHandle, apply_mask, masked
-from ..masking._selection import Components, NetworkSelection
+from ..masking._selection import Components, NetworkSelection, mask_from_networks
 from ..models._architectures import model_shape
 from ..models._devices import decomposition_device, matrix_dtype
 from ..models._loading import model_id, model_revision
 from ..networks._functional_networks import FunctionalNetworks
 from ._capture import CapturedActivations, capture_activations, layer_widths
+from ._columns import values_by_layer
 from ._decomposition import Decomposition, decompose, decomposition_record, standardize_
-from ._means import NeuronMeans, split_by_layer
+from ._means import NeuronMeans
 from ._parallel import Processes
 from ._path import choose_streaming, log_choice
 from ._reliability import SplitHalf, split_half, split_halves
@@ -192,7 +193,7 @@ class ICAMask:
         report,
     ) -> FunctionalNetworks:
         """The networks of either path, with the neurons' means and (when asked) their cards."""
-        means = split_by_layer(flat_means, captured.layer_widths)
+        means = values_by_layer(flat_means, captured.layer_widths)
         networks = self._networks(model, texts, captured, result, means, settings)
         if self.cards:  # examples, histograms and labels; the logit effect is measured on demand
             report("cards", 0.0)
@@ -345,7 +346,9 @@ class ICAMask:
         >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        mask = mask_from_networks(
+            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
+        )
         return apply_mask(model, mask)
 
     def masked(
@@ -365,7 +368,9 @@ class ICAMask:
         >>> with ica.masked(model, [0, 1], mode="preserve"):  # doctest: +SKIP
         ...     model.generate(...)
         """
-        mask = self.select(model, component_ids, layers=layers).mask(mode, gain=gain, fill=fill, means=means)
+        mask = mask_from_networks(
+            self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
+        )
         return masked(model, mask)
 
     def build_templates_from_current_components(

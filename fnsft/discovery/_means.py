@@ -10,26 +10,16 @@ found with.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..networks._functional_networks import FunctionalNetworks
 from ._capture import capture_activations
+from ._columns import values_by_layer
 
 NeuronMeans = dict[int, np.ndarray]  # layer -> mean activation of each of its neurons at one site
-
-
-def split_by_layer(flat: torch.Tensor | np.ndarray, widths: Sequence[int]) -> NeuronMeans:
-    """Per-layer float32 arrays from one vector laid out layer after layer (the capture's column order)."""
-    flat = np.asarray(flat, dtype=np.float32)
-    offsets = np.cumsum([0, *widths])
-    if len(flat) != offsets[-1]:
-        raise ValueError(f"{len(flat)} means for {offsets[-1]} neurons.")
-    return {layer: flat[offsets[layer] : offsets[layer + 1]].copy() for layer in range(len(widths))}
 
 
 def neuron_means(
@@ -76,7 +66,7 @@ def neuron_means(
         batch_size=batch_size,
         add_special_tokens=not chat_format,
     )
-    return split_by_layer(captured.matrix.mean(dim=0), captured.layer_widths)
+    return values_by_layer(captured.matrix.mean(dim=0), captured.layer_widths)
 
 
 def with_neuron_means(

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..choices import SKETCH_ROWS as SKETCH_ROWS  # re-exported
-from ..choices import SKETCH_TOKENS as SKETCH_TOKENS  # re-exported
 from ..errors import DecompositionError
 from ._decomposition import Decomposition, decompose_factors, rerun_maps, time_courses_of, with_consensus
 from ._parallel import Processes

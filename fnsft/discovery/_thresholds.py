@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..choices import THRESHOLD_RULES
+from ._columns import ids_by_layer
 
 
 def threshold_map(weights: np.ndarray, rule: str, value: float) -> np.ndarray:
@@ -33,19 +34,12 @@ def threshold_map(weights: np.ndarray, rule: str, value: float) -> np.ndarray:
     raise ValueError(f"threshold rule {rule!r} is not supported; use one of {THRESHOLD_RULES}.")
 
 
-def split_by_layer(flat_ids: np.ndarray, widths: Sequence[int]) -> dict[int, np.ndarray]:
-    """Global neuron ids (over the layers laid end to end) as {layer: ids within that layer}."""
-    offsets = np.concatenate([[0], np.cumsum(widths)])
-    layers = np.searchsorted(offsets, flat_ids, side="right") - 1
-    return {int(layer): flat_ids[layers == layer] - offsets[layer] for layer in np.unique(layers)}
-
-
 def threshold_networks(
     maps: np.ndarray, widths: Sequence[int], rule: str, value: float
 ) -> tuple[list[dict[int, np.ndarray]], dict]:
     """(neuron sets per component, the threshold record): every map thresholded (`threshold_map`) and split by
     layer. The record names the networks left empty, which are also logged as a warning."""
-    neurons = [split_by_layer(threshold_map(weights, rule, value), widths) for weights in maps]
+    neurons = [ids_by_layer(threshold_map(weights, rule, value), widths) for weights in maps]
     record: dict = {"rule": rule, "value": value}
     empty = [f"N{component}" for component, sets in enumerate(neurons) if not sets]
     if empty:

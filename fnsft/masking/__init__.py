@@ -7,6 +7,7 @@ __all__, __getattr__, __dir__ = lazy_surface(
     __name__,
     {
         "_selection": ("NetworkSelection", "mask_from_networks", "parse_component_ids"),
-        "_hooks": ("FILLS", "MODES", "MaskHandle", "NeuronMask", "apply_mask", "build_mask", "masked"),
+        ".choices": ("MASK_FILLS", "MASK_MODES"),
+        "_hooks": ("MaskHandle", "NeuronMask", "apply_mask", "build_mask", "masked", "random_neuron_sets"),
     },
 )

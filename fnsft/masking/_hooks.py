@@ -33,8 +33,6 @@ from ..errors import MaskSelectionError
 from ..models._architectures import hook_site, mlp_blocks, output_width, unwrap_model
 from ..networks._functional_networks import NeuronSets
 
-MODES = MASK_MODES
-FILLS = MASK_FILLS  # what a silenced neuron is set to: 0, or its mean activation over the discovery tokens
 _CONTEXT_MASKS: contextvars.ContextVar[tuple[NeuronMask, ...]] = contextvars.ContextVar(
     "fnsft_masks", default=()
 )
@@ -87,9 +85,9 @@ class NeuronMask:
 
 def _check_dial(mode: str, gain: float | None, fill: str, means: NeuronMeans | None) -> tuple[str, str]:
     """The (mode, fill) a request means, refused with a clear message when it cannot be built."""
-    if mode not in MODES:
-        raise MaskSelectionError(f"mode={mode!r} is not supported; use one of {', '.join(MODES)}.")
-    if fill not in FILLS:
+    if mode not in MASK_MODES:
+        raise MaskSelectionError(f"mode={mode!r} is not supported; use one of {', '.join(MASK_MODES)}.")
+    if fill not in MASK_FILLS:
         raise MaskSelectionError(f"fill={fill!r} is not supported; use 'zero' or 'mean'.")
     if mode == "mean":
         mode, fill = "lesion", "mean"

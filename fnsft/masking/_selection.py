@@ -87,10 +87,9 @@ class NetworkSelection:
         """The selection of `components` ("all", "0,3" or ids), checked once against `model` (family, layers,
         widths; a TemplateError names `source`, default the networks' name)."""
         check_compatible(networks, model, source or f"networks {networks.name!r}")
-        ids = parse_component_ids(components)
         selection = cls(
             networks,
-            tuple(range(networks.num_components) if ids is None else ids),
+            _named_ids(networks, components),
             None if layers is None else tuple(layers),
             random_control,
             seed,
@@ -153,9 +152,14 @@ class NetworkSelection:
         )
 
 
+def _named_ids(networks: FunctionalNetworks, components: Components) -> tuple[int, ...]:
+    ids = parse_component_ids(components)
+    return tuple(range(networks.num_components) if ids is None else ids)
+
+
 def mask_from_networks(
     networks: FunctionalNetworks,
-    component_ids: Iterable[int],
+    component_ids: Components,
     mode: str = "lesion",
     *,
     model: nn.Module | None = None,
@@ -164,12 +168,12 @@ def mask_from_networks(
     fill: str = "zero",
     means: NeuronMeans | None = None,
 ) -> NeuronMask:
-    """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` (checked against
-    `model` when given): `NetworkSelection(...).mask(...)` in one call."""
+    """The mask lesioning, preserving, scaling or mean-ablating the union of `component_ids` ("all", "0,3" or
+    ids; checked against `model` when given): `NetworkSelection(...).mask(...)` in one call, the entry point
+    behind every public way to mask networks (ICAMask.apply_component_masks and .masked, the app, benchmarks)."""
     if model is not None:
-        selection = NetworkSelection.for_model(networks, model, list(component_ids), layers=layers)
+        selection = NetworkSelection.for_model(networks, model, component_ids, layers=layers)
     else:
-        selection = NetworkSelection(
-            networks, tuple(component_ids), None if layers is None else tuple(layers)
-        )
+        layers = None if layers is None else tuple(layers)
+        selection = NetworkSelection(networks, _named_ids(networks, component_ids), layers)
     return selection.mask(mode, gain=gain, fill=fill, means=means)

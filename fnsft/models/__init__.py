@@ -8,7 +8,13 @@ __all__, __getattr__, __dir__ = lazy_surface(
     __name__,
     {
         "_loading": ("EMBEDDED_MODEL_ID", "load_model", "model_id", "model_revision", "setup_lora"),
-        "_devices": ("get_optimal_device", "resolve_device", "resolve_dtype"),
+        "_devices": (
+            "default_dtype",
+            "get_optimal_device",
+            "matrix_dtype",
+            "resolve_device",
+            "resolve_dtype",
+        ),
         "_architectures": (
             "ARCHITECTURES",
             "ArchitectureSpec",

@@ -9,7 +9,6 @@ SmolLM2. Every other case goes through llama.cpp's own converter script when one
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
@@ -19,8 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ import gguf
 import torch
 from torch import nn
 
+from .._files import atomic_path
 from ..errors import ExportError, ModelLoadError
 from ._architectures import model_type, unwrap_model
 from ._loading import embedded_gguf_path, load_model
@@ -124,7 +122,7 @@ def convert_to_gguf(
             f"{CONVERTER_NAME}' (or set LLAMA_CPP_DIR) to let llama.cpp's converter build it."
         )
     merged = _merged(model, owned)
-    with _atomic_target(output) as temp:
+    with atomic_path(output) as temp:
         if source is not None:
             _write_llama(merged, source, temp, outtype)
         else:
@@ -217,18 +215,6 @@ def _merged(model: nn.Module, owned: bool) -> nn.Module:
     if hasattr(model, "merge_and_unload"):
         return (model if owned else copy.deepcopy(model)).merge_and_unload()
     return unwrap_model(model)
-
-
-@contextlib.contextmanager
-def _atomic_target(output: Path) -> Iterator[Path]:
-    """A temporary path beside `output`, renamed onto it on success and removed on any failure."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        yield temp
-        os.replace(temp, output)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _permute(weights: torch.Tensor, n_head: int) -> torch.Tensor:

@@ -11,14 +11,13 @@ import copy
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._files import atomic_folder
 from ..errors import ModelLoadError, QuantizationUnavailableError
 from ._architectures import architecture_spec, unwrap_model
 from ._devices import resolve_device, resolve_dtype
@@ -65,10 +64,7 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
     """Write a GGUF-loaded model as a normal safetensors folder, atomically (temp folder, then rename)."""
     from transformers import AutoModelForCausalLM
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 hid a shared cache from every other user ("does not exist")
-    try:
+    with atomic_folder(target) as staging:
         # save_pretrained refuses GGUF-quantized models: rebuild a plain model from the config and copy weights.
         config = copy.deepcopy(model.config)
         if hasattr(
@@ -82,12 +78,6 @@ def _save_plain_copy(model: nn.Module, tokenizer: Any, target: Path) -> None:
         tokenizer.save_pretrained(staging)
         for written in staging.iterdir():  # some writers use owner-only temp files: a shared cache needs 0644
             written.chmod(0o644)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def converted_gguf_folder(gguf_path: Path) -> Path:

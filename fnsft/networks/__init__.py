@@ -10,7 +10,14 @@ __all__, __getattr__, __dir__ = lazy_surface(
         "_cards": ("NetworkCard",),
         "_templates": ("check_compatible", "load_templates", "save_templates"),
         "_hub": ("from_pretrained", "push_to_hub", "save_pretrained"),
-        "_matching": ("match_networks",),
+        "_matching": (
+            "assign",
+            "map_correlations",
+            "match_components",
+            "match_networks",
+            "matched_correlations",
+        ),
+        "._resources": ("shipped_template",),
         "_search": ("search_networks",),
     },
 )

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..choices import MIN_LABEL_RESPONSE as MIN_LABEL_RESPONSE  # re-exported
+from ..choices import MIN_LABEL_RESPONSE
+from ..discovery._columns import global_ids
 from ..errors import MaskSelectionError
 from ..models._architectures import ModelShape
 
@@ -170,9 +171,7 @@ class FunctionalNetworks:
 
     def flat_ids(self, component: int) -> np.ndarray:
         """Global neuron ids (layer offset + neuron) of one component."""
-        offsets = np.concatenate([[0], np.cumsum(self.layer_widths)])
-        parts = [offsets[layer] + ids for layer, ids in sorted(self.neurons[component].items())]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return global_ids(self.neurons[component], self.layer_widths)
 
     def iou_matrix(self) -> np.ndarray:
         """[components x components] intersection over union of neuron sets; NaN on the diagonal of an empty

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .._files import atomic_path, write_json_atomically
 from ..errors import TemplateError
 from ._functional_networks import FunctionalNetworks
 from ._hub_card import model_card
 from ._template_schema import read_template_json
-from ._templates import templates_from_dict, templates_to_dict, write_json_atomically
+from ._templates import templates_from_dict, templates_to_dict
 
 CONFIG_NAME = "fnsft_networks.json"
 TENSORS_NAME = "networks.safetensors"
@@ -84,16 +85,8 @@ def save_pretrained(networks: FunctionalNetworks, folder: str | os.PathLike, *, 
     >>> networks.save_pretrained("my-networks")  # doctest: +SKIP
     """
     target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=TENSORS_NAME + ".", suffix=".tmp", dir=target)
-    os.close(handle)
-    try:
-        save_file(_tensors(networks, maps=True), temp, metadata={"format": FORMAT_NAME})
-        os.chmod(temp, 0o644)
-        os.replace(temp, target / TENSORS_NAME)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target / TENSORS_NAME) as temp:
+        save_file(_tensors(networks, maps=True), str(temp), metadata={"format": FORMAT_NAME})
     write_json_atomically(_config(networks), target / CONFIG_NAME)
     if card:
         (target / CARD_NAME).write_text(model_card(networks))

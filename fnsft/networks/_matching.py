@@ -19,13 +19,26 @@ def assign(score: np.ndarray) -> dict[int, int]:
     return dict(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
-def map_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[rows of a x rows of b] |correlation| between maps."""
+def signed_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[rows of a x rows of b] correlation between maps (ICA leaves each map's sign arbitrary)."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
     b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    return np.abs(a @ b.T)
+    return a @ b.T
+
+
+def map_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[rows of a x rows of b] |correlation| between maps."""
+    return np.abs(signed_correlations(a, b))
+
+
+def matched_correlations(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each reference map, its |correlation| with its partner in `other` under the one-to-one matching: how
+    well maps found twice (in any order and sign) agree."""
+    correlations = map_correlations(reference, other)
+    partners = assign(correlations)
+    return np.array([correlations[row, partners[row]] for row in range(len(reference))])
 
 
 def network_correlations(base: FunctionalNetworks, other: FunctionalNetworks) -> np.ndarray | None:

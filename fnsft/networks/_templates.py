@@ -8,10 +8,7 @@ MLP-output channels) is read too, so its users can bring their templates.
 
 from __future__ import annotations
 
-import glob
-import json
 import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .._resources import SHIPPED_TEMPLATES_DIR as SHIPPED_TEMPLATES_DIR  # re-exported
+from .._files import write_json_atomically
 from ..errors import TemplateError
 from ..models._architectures import ModelShape, model_shape
 from ..models._hook_names import hook_site_names
@@ -95,44 +92,6 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
         **({} if cards is None else {"cards": cards}),
         **({"neuron_means": _rounded_means(networks.neuron_means)} if networks.neuron_means else {}),
     }
-
-
-def write_json_atomically(data: dict, path: str | os.PathLike) -> Path:
-    """Write JSON to a temp file beside `path`, then rename: readers never see half a file. The file keeps the
-    mode of the one it replaces (a new one is readable by all, 0644, rather than mkstemp's owner-only 0600)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = target.stat().st_mode & 0o777 if target.is_file() else 0o644
-    _remove_stale_temps(target)
-    handle, temp = tempfile.mkstemp(prefix=f"{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=1)
-            stream.write("\n")
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _remove_stale_temps(target: Path) -> None:
-    """Delete temp files of `target` left by writers that were killed (their process id, in the name, is gone)."""
-    for temp in target.parent.glob(f"{glob.escape(target.name)}.*-*.tmp"):
-        pid = temp.name[len(target.name) + 1 :].split("-", 1)[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
-            temp.unlink(missing_ok=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def save_templates(networks: FunctionalNetworks, path: str | os.PathLike) -> Path:

@@ -26,8 +26,9 @@ from .._surface import lazy_surface
 __all__, __getattr__, __dir__ = lazy_surface(
     __name__,
     {
-        ".choices": ("FORWARD_MASK_MODES", "NETWORK_MODES"),
-        "_config": ("CHECKPOINTING", "METHODS", "TrainingConfig", "config_from_args"),
+        ".choices": ("FORWARD_MASK_MODES", "NETWORK_MODES", "TRAINING_METHODS"),
+        "_rules": ("CHECKPOINTING",),
+        "_config": ("TrainingConfig", "config_from_args"),
         "_run": ("train",),
         "_loop": ("TrainingResult",),
         "_report": ("EVALUATED", "forgetting_report", "response_loss"),

@@ -7,13 +7,9 @@ from typing import Any
 
 from .._files import loads_json, loads_yaml, read_bounded
 from .._value_types import OneLineParser
-from ..choices import TRAINING_METHODS
 from ..errors import TrainingConfigError
 from ..masking._selection import parse_component_ids
-from ._rules import CHECKPOINTING as CHECKPOINTING  # re-exported
 from ._rules import RULES, check_settings, check_together
-
-METHODS = TRAINING_METHODS
 
 
 @dataclass

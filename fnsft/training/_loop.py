@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from .._files import write_json_atomically
 from ..data import SAMPLE_DATA
 from ..errors import TemplateError
 from ..masking._hooks import NeuronMask, masked
 from ..masking._selection import NetworkSelection
-from ..networks._templates import write_json_atomically
 from ._checkpoints import atomic_trainer_class, last_complete_checkpoint
 from ._config import TrainingConfig
 from ._progress import progress_callback

@@ -10,9 +10,9 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from .._files import write_json_atomically
 from ..analysis._drift import load_base_networks
 from ..errors import DatasetFormatError, QuantizationUnavailableError, StorageError
-from ..networks._templates import write_json_atomically
 from ._checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
 from ._config import TrainingConfig
 from ._loop import TrainingResult, fine_tune, network_selection

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..networks._templates import write_json_atomically
+from .._files import write_json_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import gradio as gr
 
 from .._limits import check_seed, parse_layer_spec, whole
+from .._resources import DEFAULT_PROMPTS
 from ..analysis._evaluation import GAINS, gain_sweep, measure_effect
 from ..analysis._generation import GenerationSettings, compare_next_token, stream_comparison
-from ..data._texts import DEFAULT_PROMPTS, LabelledTexts, load_labelled_texts, per_category
-from ..masking._hooks import FILLS, MODES, NeuronMask
+from ..choices import MASK_FILLS, MASK_MODES
+from ..data._texts import LabelledTexts, load_labelled_texts, per_category
+from ..masking._hooks import NeuronMask
 from ..masking._selection import mask_from_networks
 from ..viz import _figures as figures
 from .common import action, bind, cancel_job, show_warnings, status_line, user_errors
@@ -290,11 +292,11 @@ def build(state: AppState, visitor: gr.State) -> CompareTab:
         selector = gr.Dropdown(
             [], multiselect=True, label="Networks to mask", scale=3, elem_id="compare-networks"
         )
-        mode = gr.Radio(list(MODES), value="lesion", label="Mode")
+        mode = gr.Radio(list(MASK_MODES), value="lesion", label="Mode")
         layers = gr.Textbox(label="Only layers (optional)", placeholder="e.g. 0-9, 20")
     with gr.Row():
         gain = gr.Slider(0, 2, value=0.5, step=0.05, label="Gain (mode 'scale': 0 = lesion, 1 = unchanged)")
-        fill = gr.Radio(list(FILLS), value="zero", label="Preserve sets the other neurons to")
+        fill = gr.Radio(list(MASK_FILLS), value="zero", label="Preserve sets the other neurons to")
     gr.Markdown(
         "**lesion** silences the chosen networks, **preserve** keeps only them, **scale** multiplies them by "
         "the gain, **mean** sets them to their mean activation over the discovery tokens."

@@ -16,11 +16,12 @@ import gradio as gr
 import torch
 
 from .._limits import check_training
+from ..choices import NETWORK_MODES, TRAINING_METHODS
 from ..data import FILE_TYPES, SAMPLE_DATA, load_train_validation, preview
 from ..errors import FnsftError, MaskSelectionError
 from ..networks._functional_networks import FunctionalNetworks
 from ..networks._templates import save_templates
-from ..training import METHODS, NETWORK_MODES, TrainingConfig
+from ..training import TrainingConfig
 from ..training._run import preflight
 from ..viz import _figures as figures
 from ..viz import _training_figures as training_figures
@@ -79,7 +80,7 @@ def preview_data(
 
 def methods() -> list[str]:
     """LoRA and full fine-tuning; QLoRA too where bitsandbytes can run (CUDA)."""
-    return [m for m in METHODS if m != "qlora" or torch.cuda.is_available()]
+    return [m for m in TRAINING_METHODS if m != "qlora" or torch.cuda.is_available()]
 
 
 def _duration(seconds: float | None) -> str:

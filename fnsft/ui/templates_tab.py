@@ -8,8 +8,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from .._resources import SHIPPED_TEMPLATES_DIR
 from ..errors import TemplateError
-from ..networks._templates import SHIPPED_TEMPLATES_DIR, load_templates, save_templates
+from ..networks._templates import load_templates, save_templates
 from .common import action, bind, networks_markdown, status_line, user_errors
 from .hub_networks import export_networks_zip, load_hub_networks
 from .state import AppState
