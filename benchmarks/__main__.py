@@ -24,7 +24,7 @@ import torch
 
 from benchmarks import masking_benchmark, speed
 from benchmarks.provenance import commit_id
-from fnsft.models._devices import cpu_has_native_bf16
+from fnsft.models import cpu_has_native_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

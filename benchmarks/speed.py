@@ -17,7 +17,7 @@ import time
 import torch
 
 import fnsft
-from fnsft.data._texts import discovery_texts, interleave_by_category
+from fnsft.data import discovery_texts, interleave_by_category
 
 BATCH, MAX_LENGTH = 8, 256  # the defaults of DiscoverySettings (batch_size, max_length)
 

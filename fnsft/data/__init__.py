@@ -25,7 +25,7 @@ from ._sources import (
     load_train_validation,
     train_validation_split,
 )
-from ._texts import LabelledTexts, interleave_by_category, load_labelled_texts, per_category
+from ._texts import LabelledTexts, discovery_texts, interleave_by_category, load_labelled_texts, per_category
 from ._tokenizing import IGNORE_INDEX, LOSS_ON, SFTDataCollator, tokenize_example
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "NormalizedData",
     "SFTDataCollator",
     "build_tokenized_dataset",
+    "discovery_texts",
     "interleave_by_category",
     "load_labelled_texts",
     "load_records",

@@ -33,7 +33,7 @@ from ._columns import values_by_layer
 from ._decomposition import Decomposition, decompose, decomposition_record, standardize_
 from ._means import NeuronMeans
 from ._parallel import Processes
-from ._path import choose_streaming, log_choice
+from ._path import settle_path
 from ._reliability import SplitHalf, split_half, split_halves
 from ._settings import DEFAULT_SETTINGS, DiscoverySettings, ica_settings, recorded_settings, setting_names
 from ._streaming import BatchGroups, decompose_statistics
@@ -112,15 +112,7 @@ class ICAMask:
                 texts_or_dataset, text_field=text_field, category_field=category_field, split=split
             )
         settings = self.settings if max_tokens is None else self.settings.replace(max_tokens=max_tokens)
-        if settings.streaming is None:  # the networks record the path taken
-            streaming, reason = choose_streaming(
-                settings.max_tokens,
-                sum(layer_widths(model, settings.granularity)),
-                matrix_dtype(settings.matrix_dtype),
-                distributed=Processes().distributed,
-            )
-            log_choice(streaming, reason)
-            settings = settings.replace(streaming=streaming)
+        settings = settle_path(settings, sum(layer_widths(model, settings.granularity)))
         texts = interleave_by_category(texts_or_dataset)
         report = progress or (lambda stage, fraction: None)
         if settings.streaming:

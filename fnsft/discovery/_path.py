@@ -13,7 +13,9 @@ import logging
 import psutil
 import torch
 
-from ..models._devices import matrix_bytes, size_text
+from ..models._devices import matrix_bytes, matrix_dtype, size_text
+from ._parallel import Processes
+from ._settings import DiscoverySettings
 
 logger = logging.getLogger(__name__)
 STREAMING_FROM_TOKENS = 65536  # the measured crossover (module doc)
@@ -42,3 +44,15 @@ def log_choice(streaming: bool, reason: str) -> None:
     logger.info(
         "Discovery path: %s (streaming=None chose it: %s).", "streaming" if streaming else "in memory", reason
     )
+
+
+def settle_path(settings: DiscoverySettings, neurons: int) -> DiscoverySettings:
+    """`settings` with the path decided: an open `streaming=None` is chosen (and logged) for `neurons` neurons,
+    so the networks record the path taken; an explicit True or False is kept."""
+    if settings.streaming is not None:
+        return settings
+    streaming, reason = choose_streaming(
+        settings.max_tokens, neurons, matrix_dtype(settings.matrix_dtype), distributed=Processes().distributed
+    )
+    log_choice(streaming, reason)
+    return settings.replace(streaming=streaming)

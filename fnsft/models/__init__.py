@@ -9,6 +9,7 @@ __all__, __getattr__, __dir__ = lazy_surface(
     {
         "_loading": ("EMBEDDED_MODEL_ID", "load_model", "model_id", "model_revision", "setup_lora"),
         "_devices": (
+            "cpu_has_native_bf16",
             "default_dtype",
             "get_optimal_device",
             "matrix_dtype",
