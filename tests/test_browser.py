@@ -180,6 +180,9 @@ def test_a_session_in_the_browser(browser, app_url, page):
     expect(page.get_by_text("neurons silenced")).to_be_visible(timeout=SLOW)
     for name in ("Unmasked model", "Masked model"):
         expect(page.get_by_label(name, exact=True)).not_to_have_value("", timeout=SLOW)
+    expect(page.get_by_text(re.compile(r"done in \d+ s"))).to_be_visible(
+        timeout=SLOW
+    )  # its slot is free again
     page.get_by_role("button", name="Next-token table").click()
     expect(page.get_by_text("KL(unmasked ‖ masked)")).to_be_visible(timeout=SLOW)
     set_number(page, "Texts per category", 2)

@@ -53,7 +53,7 @@ def test_threshold_rules_select_what_they_say(rule, value):
     model, mask, networks = fit(threshold_rule=rule, threshold=value)
     total = networks.shape.total_neurons
     sizes = networks.sizes()
-    assert networks.threshold == {"rule": rule, "value": value}
+    assert (networks.threshold["rule"], networks.threshold["value"]) == (rule, value)
     if rule == "topk":
         assert sizes.tolist() == [7] * 4
     elif rule == "percentile":
@@ -207,7 +207,8 @@ def test_rethresholding_reproduces_the_fit_and_a_stricter_value_gives_subsets(ru
         kept, before = set(tighter.flat_ids(component).tolist()), set(networks.flat_ids(component).tolist())
         assert kept <= before
     assert tighter.sizes().sum() < networks.sizes().sum()
-    assert tighter.maps is networks.maps and networks.threshold == {"rule": rule, "value": value}
+    assert tighter.maps is networks.maps
+    assert (networks.threshold["rule"], networks.threshold["value"]) == (rule, value)
 
 
 def test_rethresholding_to_a_rule_reproduces_a_fit_with_that_rule():

@@ -141,7 +141,10 @@ def _generate(loaded: LoadedModel, visitor: Visitor, prompt: str, mask, settings
             yield baseline, changed, f"{info}\n\nCancelled after {steps} steps: the text so far is shown."
             return
         yield baseline, changed, info
-    yield baseline, changed, info + empty_output_note(mask, changed)
+    done = (
+        f" · done in {time.monotonic() - started:.0f} s"  # a stream that stops changing has not said it ended
+    )
+    yield baseline, changed, info + done + empty_output_note(mask, changed)
 
 
 @user_errors
