@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
+# File order by default; PYTEST_ARGS= (empty) lets pytest-randomly shuffle the suite to catch order dependence.
+PYTEST_ARGS ?= -p no:randomly
 
 .PHONY: setup app test wheel-smoke lint format templates benchmarks
 
