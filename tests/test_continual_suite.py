@@ -127,6 +127,14 @@ def test_the_generated_tasks_are_the_shipped_files(tmp_path):
         assert path.read_bytes() == bundled(f"continual/{path.name}").read_bytes()
 
 
+def test_the_generated_tasks_hold_no_repeated_text():
+    from fnsft.continual.synthetic import GENERATED
+
+    for make in GENERATED.values():
+        texts = [record["text"] for record in make()]
+        assert len(set(texts)) == len(texts) == 240
+
+
 def test_resume_skips_the_stages_already_finished(tmp_path, tiny_folder, monkeypatch):
     import fnsft.continual.suite as suite_module
 

@@ -59,14 +59,14 @@ ASIDES = (
 
 
 def sentiment_records(count: int = 240, seed: int = SEED) -> list[dict]:
-    """Short reviews whose verdict phrase decides the label; the aside carries no sentiment."""
+    """Distinct short reviews whose verdict phrase decides the label; the aside carries no sentiment. Distinct,
+    so no test review also appears among the training ones."""
     generator = random.Random(seed)
     records = []
-    for index in range(count):
-        label = "positive" if index % 2 == 0 else "negative"
-        phrase = generator.choice(POSITIVE if label == "positive" else NEGATIVE)
-        text = f"{generator.choice(ASIDES)} {generator.choice(SUBJECTS)} {phrase}."
-        records.append({"text": text, "label": label})
+    for label, phrases in (("positive", POSITIVE), ("negative", NEGATIVE)):
+        combinations = [(aside, subject, phrase) for aside in ASIDES for subject in SUBJECTS for phrase in phrases]
+        for aside, subject, phrase in generator.sample(combinations, count // 2):
+            records.append({"text": f"{aside} {subject} {phrase}.", "label": label})
     generator.shuffle(records)
     return records
 
