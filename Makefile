@@ -6,7 +6,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 # File order by default; PYTEST_ARGS= (empty) lets pytest-randomly shuffle the suite to catch order dependence.
 PYTEST_ARGS ?= -p no:randomly
 
-.PHONY: setup app test wheel-smoke lint format templates benchmarks
+.PHONY: setup app test docs docs-serve wheel-smoke lint format templates benchmarks
 
 setup:
 	@bash scripts/setup.sh
@@ -18,8 +18,15 @@ test: setup
 	@bash scripts/setup_browser.sh
 	$(VENV)/bin/ruff check fnsft tests benchmarks scripts app.py
 	$(VENV)/bin/ruff format --check fnsft tests benchmarks scripts app.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 	@bash scripts/wheel_smoke.sh
+
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 wheel-smoke:
 	@bash scripts/wheel_smoke.sh

@@ -4,7 +4,7 @@ Loads the model, runs a small discovery, explores, compares generations with a n
 short fine-tune, and exports a template, checking what the page shows at each step and that it requests nothing
 from outside this machine; a second visitor in another browser context meanwhile sees the shipped networks, not
 the first visitor's. Screenshots land in a temporary folder; with FNSFT_REFRESH_SCREENSHOTS=1 they replace the
-ones in assets/screenshots/ (shown in the README).
+ones in assets/screenshots/ (shown in docs/app.md).
 """
 
 from __future__ import annotations

@@ -145,12 +145,12 @@ def test_an_adapter_folder_reloads_with_its_networks_and_the_training_mask(tmp_p
 
 
 def test_the_readme_trl_example_runs_as_written(tmp_path, monkeypatch, embedded_model_folder):
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "ecosystem.md").read_text()
     code = re.search(r"<!-- trl-example -->\n```python\n(.*?)```", readme, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ica_templates").symlink_to(Path(__file__).parents[1] / "ica_templates")
     scope: dict = {}
-    exec(compile(code, "README.md (TRL example)", "exec"), scope)
+    exec(compile(code, "docs/ecosystem.md (TRL example)", "exec"), scope)
     assert scope["trainer"].state.global_step == 2
     loaded = load_adapter(tmp_path / "trl-run" / "final", device="cpu")
     assert loaded.mode == "freeze" and loaded.selection.ids == (0, 3) and loaded.handle is None

@@ -24,7 +24,7 @@ SPREADS = 2
 
 
 def reported_numbers(evidence: dict) -> dict[str, tuple[float, float]]:
-    """name -> (mean, std) of every number the README and the app report."""
+    """name -> (mean, std) of every number docs/evidence.md and the app report."""
     found = {}
     curves = [("", evidence.get(key)) for key in CURVES]
     curves += [("paper protocol ", evidence.get("paper_protocol", {}).get(key)) for key in CURVES]

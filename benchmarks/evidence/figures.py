@@ -1,4 +1,4 @@
-"""Static PNG figures of the evidence JSON, for the README (matplotlib, no browser needed). Redraw them with
+"""Static PNG figures of the evidence JSON, for docs/evidence.md (matplotlib, no browser needed). Redraw them with
 `python benchmarks/evidence/figures.py [evidence.json]`.
 
 They draw the same series as the app's Plotly figures (`fnsft.analysis._evidence`), so the two cannot disagree.

@@ -1,4 +1,4 @@
-"""The README's evidence tables, printed as Markdown from an evidence JSON (so no number is copied by hand).
+"""The evidence tables of docs/evidence.md, printed as Markdown from an evidence JSON (so no number is copied by hand).
 
 .venv/bin/python benchmarks/evidence/report.py [benchmarks/results/evidence/evidence.json]
 """

@@ -7,7 +7,7 @@ forgetting and network drift under each fine-tuning method, in one command.
     .venv/bin/python benchmarks/evidence/run.py --skip-curves --methods full,full-freeze,full-freeze-random
     .venv/bin/python benchmarks/evidence/run.py --sections mean-curves,gain,paper,drift   # Evidence II only
 
-Seeds are fixed. Writes benchmarks/results/evidence/evidence.json and PNG figures beside it (the README shows
+Seeds are fixed. Writes benchmarks/results/evidence/evidence.json and PNG figures beside it (docs/evidence.md shows
 them; the app reads the JSON). Without --templates, networks come from the shipped template for the model, or are
 discovered with the library's defaults when there is none.
 """

@@ -214,7 +214,7 @@ def gain_sweep(
     > 1 = amplified), and with `random_draws` random neuron sets of equal count per layer scaled alike.
 
     Returns {"components", "gains", "network": [losses per gain], "random": [[losses per gain] per draw]}; a
-    plot of network[i]["all"] against gains[i] is the loss-vs-gain curve. Gain 1 is not run: it is the model.
+    plot of `network[i]["all"]` against `gains[i]` is the loss-vs-gain curve. Gain 1 is not run: it is the model.
     """
     selection = NetworkSelection.for_model(networks, model, component_ids)
     gains = [float(g) for g in gains]

@@ -1,5 +1,5 @@
 """Continual learning: a task sequence learned stage by stage with each method, every task scored after every
-stage into an accuracy matrix a[t][T], summarised as average accuracy, backward and forward transfer.
+stage into an accuracy matrix `a[t][T]`, summarised as average accuracy, backward and forward transfer.
 
     >>> suite = fnsft.continual.load_suite(fnsft.continual.OFFLINE_SUITE)  # doctest: +SKIP
     >>> results = fnsft.continual.run_suite(suite, "runs/cl")  # doctest: +SKIP

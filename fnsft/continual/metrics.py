@@ -1,4 +1,4 @@
-"""The continual-learning summary of an accuracy matrix, as the issue defines it (a[t][T]: accuracy on task t
+"""The continual-learning summary of an accuracy matrix, as the continual-learning literature defines it (`a[t][T]`: accuracy on task t
 after stage T): average accuracy, backward transfer, forward transfer; their spread over seeds and paired
 differences between methods."""
 
@@ -21,13 +21,13 @@ def _square(matrix: Matrix) -> np.ndarray:
 
 
 def average_accuracy(matrix: Matrix) -> float:
-    """AA = mean over tasks t of a[t][last]."""
+    """AA = mean over tasks t of `a[t][last]`."""
     values = _square(matrix)
     return float(values[:, -1].mean())
 
 
 def backward_transfer(matrix: Matrix) -> float | None:
-    """BWT = mean over t < last of a[t][last] - a[t][t] (negative: forgetting); None for one task."""
+    """BWT = mean over t < last of `a[t][last] - a[t][t]` (negative: forgetting); None for one task."""
     values = _square(matrix)
     last = values.shape[0] - 1
     if last == 0:
@@ -36,8 +36,8 @@ def backward_transfer(matrix: Matrix) -> float | None:
 
 
 def forward_transfer(matrix: Matrix, single_task: Sequence[float | None]) -> float | None:
-    """FWT = mean over t > first of a[t][t] - b[t], b[t] the accuracy of a model trained on task t alone
-    (single_task[0] is not used and may be None); None for one task."""
+    """FWT = mean over t > first of `a[t][t] - b[t]`, `b[t]` the accuracy of a model trained on task t alone
+    (`single_task[0]` is not used and may be None); None for one task."""
     values = _square(matrix)
     if values.shape[0] < 2:
         return None

@@ -70,7 +70,7 @@ class DiscoverySettings:
     sketch's size (and accuracy), sketch_tokens how many tokens (a random sample of the batches) are sketched
     before the pass over all.
     matrix_dtype: "float32" (default: the same networks on every CPU), "bfloat16" (half the memory, faster on
-    CPUs that multiply it in hardware; measured against float32 in the README) or "auto" (bfloat16 where the CPU
+    CPUs that multiply it in hardware; measured against float32 in docs/speed.md) or "auto" (bfloat16 where the CPU
     multiplies it in hardware). split_half: also discover on two disjoint halves of the texts and record how
     well each network reproduces (`fnsft.discovery._reliability`); it doubles the cost. consensus: each network's map is
     the mean of its map and its matches in the stability reruns (spatial ICA; needs stability_runs >= 1): at no
