@@ -66,9 +66,11 @@ def test_disk_full_while_saving_optimizer_state_ends_in_one_line(
     code = train_main([*train_argv, "--resume", "true"])
     stderr = capfd.readouterr().err
     if after == 0:  # nothing complete to resume: the refusal names the unfinished save
-        assert code == 2 and ".saving-checkpoint-1" in error_lines(stderr)[0]
-    else:  # resumes from checkpoint-1, naming the unfinished save of checkpoint-2 it removes
-        assert code == 0 and "removed unfinished checkpoint saves: .saving-checkpoint-2" in caplog.text
+        assert code == 2 and "only incomplete ones, skipped: checkpoint-1" in error_lines(stderr)[0]
+    else:  # resumes from checkpoint-1, naming the unfinished checkpoint-2 it passes over (and then rewrites)
+        assert (
+            code == 0 and "skipping incomplete checkpoints" in caplog.text and "checkpoint-2" in caplog.text
+        )
         assert read_status(tmp_path / "run")["state"] == "completed"
 
 

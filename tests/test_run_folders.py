@@ -19,7 +19,7 @@ import pytest
 from fnsft.errors import RunFolderError
 from fnsft.training import TrainingConfig, train
 from fnsft.training import _run_folder as run_folder
-from fnsft.training._checkpoints import last_complete_checkpoint, remove_staging, rotate
+from fnsft.training._checkpoints import MARKER_FILE, last_complete_checkpoint, rotate
 from fnsft.training._run_folder import RunFolderLock
 from fnsft.training._run_status import STALE_AFTER, read_run_status, write_status
 
@@ -33,6 +33,7 @@ def checkpoint(root: Path, step: int, complete: bool = True) -> Path:
     (path / "adapter_model.safetensors").write_bytes(b"weights")
     if complete:
         (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        (path / MARKER_FILE).write_text(json.dumps({"step": step}))
     return path
 
 
@@ -193,13 +194,17 @@ def test_resume_picks_the_newest_complete_checkpoint_by_its_number(tmp_path, cap
     for step, complete in ((2, True), (10, True), (12, False)):
         checkpoint(tmp_path, step, complete)
     (tmp_path / "checkpoints" / "checkpoint-99-old").mkdir()
-    (tmp_path / "checkpoints" / ".saving-checkpoint-14").mkdir()
+    (tmp_path / "checkpoints" / ".saving-checkpoint-14").mkdir()  # an older fnsft's unfinished save
     assert last_complete_checkpoint(tmp_path / "checkpoints").name == "checkpoint-10"
-    assert "skipping incomplete checkpoints (no readable trainer_state.json): checkpoint-12" in caplog.text
-    assert remove_staging(tmp_path / "checkpoints") == [".saving-checkpoint-14"]
+    assert f"skipping incomplete checkpoints (no readable {MARKER_FILE}): checkpoint-12" in caplog.text
     rotate(tmp_path / "checkpoints", keep=1)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["checkpoint-10", "checkpoint-12", "checkpoint-99-old"]  # strays and incomplete kept
+    assert names == [
+        ".saving-checkpoint-14",
+        "checkpoint-10",
+        "checkpoint-12",
+        "checkpoint-99-old",
+    ]  # strays kept
 
 
 def test_a_status_file_that_cannot_be_written_ends_in_one_storage_error(

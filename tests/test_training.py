@@ -30,6 +30,7 @@ from fnsft.models._architectures import mlp_blocks, model_shape
 from fnsft.networks._functional_networks import FunctionalNetworks
 from fnsft.networks._templates import save_templates
 from fnsft.training import TrainingConfig, config_from_args, read_progress, read_status, train
+from fnsft.training._checkpoints import MARKER_FILE, scan
 
 PROGRESS_FIELDS = {
     "step",
@@ -202,9 +203,9 @@ def test_a_stop_file_stops_the_run_and_only_an_explicit_overwrite_replaces_it(ma
 def test_a_save_that_fails_midway_is_never_resumed_from_and_resume_finishes(
     make_config, lora_run, monkeypatch, caplog
 ):
-    """Disk full while checkpoint-4 is written: one StorageError, status "failed", checkpoint-4 never visible;
-    a half-written checkpoint-3 left by an older writer and a stray checkpoint-10-old are passed over; resume
-    continues from checkpoint-2 and reproduces the uninterrupted run."""
+    """Disk full while checkpoint-4 is written: one StorageError, status "failed", checkpoint-4 left unmarked;
+    it, a half-written checkpoint-3 and a stray checkpoint-10-old are passed over; resume continues from
+    checkpoint-2, rewrites checkpoint-4 whole and reproduces the uninterrupted run."""
     from transformers import Trainer
 
     real = Trainer._save_rng_state
@@ -225,13 +226,17 @@ def test_a_save_that_fails_midway_is_never_resumed_from_and_resume_finishes(
     assert status["state"] == "failed" and "No space left" in status["error"]
     assert status["pid"] == os.getpid() and status["heartbeat"] > 0
     checkpoints = run_dir / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir()) == [".saving-checkpoint-4", "checkpoint-2"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert [p.name for p in scan(checkpoints)[0]] == ["checkpoint-2"]  # checkpoint-4 is not complete
     monkeypatch.undo()
     (checkpoints / "checkpoint-3").mkdir()
     (checkpoints / "checkpoint-3" / "adapter_model.safetensors").write_bytes(b"half")
     (checkpoints / "checkpoint-10-old").mkdir()
     resumed = train(make_config(resume=True))
-    assert "skipping incomplete checkpoints (no readable trainer_state.json): checkpoint-3" in caplog.text
+    assert (
+        f"skipping incomplete checkpoints (no readable {MARKER_FILE}): checkpoint-3, checkpoint-4"
+        in caplog.text
+    )
     assert resumed.state == "completed" and read_status(run_dir)["state"] == "completed"
     assert [row["step"] for row in read_progress(run_dir) if row["loss"] is not None] == [1, 2, 3, 4]
     assert losses(run_dir) == pytest.approx(losses(lora_run.run_dir), rel=1e-5)
@@ -241,6 +246,7 @@ def test_a_save_that_fails_midway_is_never_resumed_from_and_resume_finishes(
         "checkpoint-3",
         "checkpoint-4",
     ]
+    assert [p.name for p in scan(checkpoints)[0]] == ["checkpoint-2", "checkpoint-4"]
 
 
 def test_resume_without_a_checkpoint_is_refused_and_writes_nothing(make_config, tmp_path):

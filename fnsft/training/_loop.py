@@ -15,11 +15,13 @@ from ..data import SAMPLE_DATA
 from ..errors import TemplateError
 from ..masking._hooks import NeuronMask, masked
 from ..masking._selection import NetworkSelection
-from ._checkpoints import atomic_trainer_class, last_complete_checkpoint
+from ._checkpoints import checkpoint_callback, last_complete_checkpoint
 from ._config import TrainingConfig
 from ._progress import progress_callback
 from ._report import EVALUATED, forgetting_report, measure_losses, model_card
 from ._run_status import Heartbeat, is_main_process
+
+KEEP_CHECKPOINTS = 2  # the newest complete checkpoints a run keeps
 
 if TYPE_CHECKING:
     from ._integrations import NetworkTraining
@@ -118,7 +120,7 @@ def _training_arguments(
         eval_strategy="steps" if config.eval_steps and has_validation else "no",
         eval_steps=config.eval_steps or None,
         save_steps=config.save_steps,
-        save_total_limit=2,
+        save_total_limit=None,  # rotation: fnsft.training._checkpoints (complete checkpoints only)
         seed=config.seed,
         report_to=[],
         remove_unused_columns=False,
@@ -158,13 +160,15 @@ def _trainer(
         wiring = {"callbacks": [], "optimizers": (optimizer, None)}
     else:
         wiring = training.trainer_kwargs()
-    return atomic_trainer_class()(
+    from transformers import Trainer
+
+    return Trainer(
         model=model,
         args=_training_arguments(config, run_dir, device, validation is not None, quiet=quiet),
         train_dataset=train_set,
         eval_dataset=validation,
         data_collator=collator,
-        **{**wiring, "callbacks": [callback, *wiring["callbacks"]]},
+        **{**wiring, "callbacks": [callback, checkpoint_callback(KEEP_CHECKPOINTS), *wiring["callbacks"]]},
     )
 
 

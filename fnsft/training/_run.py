@@ -13,7 +13,7 @@ from pathlib import Path
 from .._files import write_json_atomically
 from ..analysis._drift import load_base_networks
 from ..errors import DatasetFormatError, QuantizationUnavailableError, StorageError
-from ._checkpoints import checkpoint_step, last_complete_checkpoint, remove_staging
+from ._checkpoints import checkpoint_step, last_complete_checkpoint
 from ._config import TrainingConfig
 from ._loop import TrainingResult, fine_tune, network_selection
 from ._progress import trim_progress
@@ -95,7 +95,6 @@ def _run_in_folder(config, run_dir: Path, checkpoint: str | None, stop_event, pr
         if is_main_process():
             if checkpoint:
                 trim_progress(run_dir, checkpoint_step(Path(checkpoint)))
-                remove_staging(run_dir / "checkpoints")
             write_json_atomically(asdict(config), run_dir / "config.json")
         with Heartbeat(run_dir) as heartbeat:
             heartbeat.set("running", step=checkpoint_step(Path(checkpoint)) if checkpoint else 0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RunFolderError
-from ._checkpoints import STAGING_PREFIX, last_complete_checkpoint, scan
+from ._checkpoints import last_complete_checkpoint, scan
 from ._run_status import read_run_status
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,7 @@ def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> RunFolderP
         checkpoint = last_complete_checkpoint(run_dir / "checkpoints")
         if checkpoint is None:
             _, incomplete = scan(run_dir / "checkpoints")
-            unfinished = sorted((run_dir / "checkpoints").glob(STAGING_PREFIX + "*"))
-            names = ", ".join(p.name for p in [*incomplete, *unfinished])
+            names = ", ".join(p.name for p in incomplete)
             found = f" (only incomplete ones, skipped: {names})" if names else ""
             raise RunFolderError(
                 f"resume=True but {run_dir / 'checkpoints'} holds no complete checkpoint{found}; "
