@@ -2,8 +2,8 @@
 
 The in-memory path stores the [tokens x neurons] matrix and is exact; streaming keeps a sketch whose memory
 does not grow with the tokens. In memory is faster up to tens of thousands of tokens; from about 65,536 tokens
-streaming was measured faster on the embedded model (128.6 s against 139.5 s at 65,536 tokens, 220.4 s against
-244.9 s at 131,072: `benchmarks/streaming_scale.py`, docs/speed.md), and past the memory available it is the only way.
+streaming was measured faster on the embedded model (8% at 65,536 tokens, 11% at 131,072:
+`benchmarks/streaming_scale.py`, docs/speed.md), and past the memory available it is the only way.
 """
 
 from __future__ import annotations
