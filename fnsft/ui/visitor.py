@@ -2,7 +2,7 @@
 
 The model is shared (see `state.py`); everything a visitor makes lives in a `Visitor` held by the page's
 `gr.State`, so two visitors on one server never see each other's networks. `Visitors` registers them by session
-to bound memory across all of them: the discovery maps (the only large per-visitor arrays, needed for the 2-D map
+to bound memory across all of them: the discovery maps (the only large per-visitor arrays, needed for re-thresholding
 alone) of the longest-idle visitors are dropped first.
 """
 
@@ -76,7 +76,7 @@ class Visitor:
         return 0 if maps is None else int(maps.nbytes)
 
     def drop_maps(self) -> None:
-        """Free the discovery maps; the networks, their neuron sets and everything but the 2-D map stay."""
+        """Free the discovery maps; the networks and their neuron sets stay (re-thresholding needs a rediscovery)."""
         if self.map_bytes():
             self.networks = replace(self.networks, maps=None)
 
