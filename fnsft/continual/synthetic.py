@@ -64,7 +64,9 @@ def sentiment_records(count: int = 240, seed: int = SEED) -> list[dict]:
     generator = random.Random(seed)
     records = []
     for label, phrases in (("positive", POSITIVE), ("negative", NEGATIVE)):
-        combinations = [(aside, subject, phrase) for aside in ASIDES for subject in SUBJECTS for phrase in phrases]
+        combinations = [
+            (aside, subject, phrase) for aside in ASIDES for subject in SUBJECTS for phrase in phrases
+        ]
         for aside, subject, phrase in generator.sample(combinations, count // 2):
             records.append({"text": f"{aside} {subject} {phrase}.", "label": label})
     generator.shuffle(records)
