@@ -201,18 +201,6 @@ def test_a_module_path_the_readme_once_named_still_imports_with_a_warning():
     ]
 
 
-def test_the_runnable_examples_run():
-    import doctest
-
-    from fnsft.data import _formats as formats
-    from fnsft.data import _texts as texts
-    from fnsft.masking import _selection as selection
-
-    for module in (formats, selection, texts):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0 and result.attempted > 0, module.__name__
-
-
 def test_benchmarks_use_only_the_public_api():
     """A benchmark that reaches into a private module breaks when the module changes (issue 27)."""
     private = []

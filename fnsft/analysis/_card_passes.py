@@ -133,7 +133,11 @@ def add_logit_effects(
     Discovery leaves it out (one forward pass per network costs far more than the cards' 10% budget on a CPU);
     the app measures it when a card is opened, fnsft-build-templates for every network.
 
-    >>> networks.cards = add_logit_effects(networks, model, tokenizer)  # doctest: +SKIP
+    >>> networks.cards = add_logit_effects(networks, model, tokenizer, components=[0])
+    >>> networks.card(0).logit_effect.suppressed[0]  # (token, change of its log-probability)
+    (..., -...)
+    >>> networks.card(1).logit_effect is None  # not measured
+    True
     """
     cards = [networks.card(c) for c in range(networks.num_components)]
     chosen = effect_texts() if texts is None else texts
@@ -179,7 +183,10 @@ def template_cards(
     shipped discovery corpus by default) projected onto each network's neurons (see module doc).
     progress(stage, fraction) reports "capture", then "logit effect".
 
-    >>> networks.cards = template_cards(networks, model, tokenizer)  # doctest: +SKIP
+    >>> networks = fnsft.load_templates("my-networks.json", model)
+    >>> networks.cards = template_cards(networks, model, tokenizer, texts)
+    >>> [card.logit_effect is not None for card in networks.cards]
+    [True, True, True, True]
     """
     check_compatible(networks, model, f"networks {networks.name!r}")
     if texts is None:
@@ -213,7 +220,9 @@ def text_activations(
     """(the tokens of `text`, [tokens x networks] activations): each network's mean neuron activation at each
     token, raw (not standardised: one text has too few tokens to standardise by), for "where does it fire here".
 
-    >>> tokens, values = text_activations(networks, model, tokenizer, "def f(x): return x")  # doctest: +SKIP
+    >>> tokens, values = text_activations(networks, model, tokenizer, "def f(x): return x")
+    >>> tokens[:5], values.shape  # the tiny tokenizer has one token per byte
+    (['d', 'e', 'f', ' ', 'f'], (18, 4))
     """
     check_compatible(networks, model, f"networks {networks.name!r}")
     captured = capture_activations(

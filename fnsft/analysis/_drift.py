@@ -110,9 +110,11 @@ def drift(
     max_tokens: default the token count the base networks were found with.
     settings: discovery settings that replace recorded ones (e.g. stability_runs=0: matching uses no stability).
 
-    >>> report = drift(base, fine_tuned_model, tokenizer)  # doctest: +SKIP
-    >>> report.counts()  # doctest: +SKIP
-    {'kept': 17, 'moved': 2, 'dissolved': 1, 'new': 1}
+    After fine-tuning, pass the fine-tuned model; a model that did not change keeps every network:
+
+    >>> report = fnsft.drift(networks, model, tokenizer, texts)
+    >>> report.counts()
+    {'kept': 4, 'moved': 0, 'dissolved': 0, 'empty': 0, 'new': 0}
     """
     from ..discovery._ica_mask import ICAMask
 

@@ -160,8 +160,10 @@ def measure_effect(
     `networks` with `component_ids` (ids, "0,3", or "all"/None), or a NetworkSelection already checked against
     the model (then `component_ids` is None).
 
-    >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)  # doctest: +SKIP
-    >>> report.ratio("code")  # loss increase of the networks over that of random masks  # doctest: +SKIP
+    >>> report = fnsft.measure_effect(model, tokenizer, networks, [0, 3], texts)
+    >>> ratio = report.ratio("code")  # loss increase of the networks over that of random masks
+    >>> [row["category"] for row in report.rows()], len(report.random)
+    (['all', 'code', 'geography'], 3)
     """
     random_draws = check_value("random_draws", random_draws, int_in_range(1, MAX_RANDOM_DRAWS))
     max_length = check_value("max_length", max_length, int_in_range(1, 1_000_000))

@@ -1,9 +1,12 @@
 """Continual learning: a task sequence learned stage by stage with each method, every task scored after every
 stage into an accuracy matrix `a[t][T]`, summarised as average accuracy, backward and forward transfer.
 
-    >>> suite = fnsft.continual.load_suite(fnsft.continual.OFFLINE_SUITE)  # doctest: +SKIP
-    >>> results = fnsft.continual.run_suite(suite, "runs/cl")  # doctest: +SKIP
-    >>> results["methods"]["networks"]["summary"]["BWT"]  # doctest: +SKIP
+    >>> suite = fnsft.continual.load_suite(fnsft.continual.OFFLINE_SUITE)  # run it with run_suite(suite)
+    >>> [task.name for task in suite.tasks]
+    ['passage-kind', 'sentiment', 'prompt-topic', 'parity']
+    >>> accuracy = [[0.75, 0.5], [0.25, 1.0]]  # a[t][T] of two tasks
+    >>> fnsft.continual.summarise(accuracy, single_task=[None, 0.75])  # FWT: a[1][1] against task 1 alone
+    {'AA': 0.75, 'BWT': -0.25, 'FWT': 0.25}
 """
 
 from .._resources import bundled

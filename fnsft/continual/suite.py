@@ -210,7 +210,16 @@ def run_suite(
 ) -> dict:
     """Run (or resume) `suite` in `output_dir` (default: the config's, else runs/continual-<name>).
 
-    >>> results = fnsft.continual.run_suite(fnsft.continual.load_suite("offline.yaml"))  # doctest: +SKIP
+    The shipped offline suite, cut to two tasks, one method and two steps per stage on a tiny model:
+
+    >>> import dataclasses
+    >>> suite = fnsft.continual.load_suite(fnsft.continual.OFFLINE_SUITE)
+    >>> suite = fnsft.continual.with_overrides(suite, methods="lora", seeds="0", tasks="sentiment,parity")
+    >>> suite = dataclasses.replace(suite, model="tiny-model", steps=2, single_task_baselines=False)
+    >>> results = fnsft.continual.run_suite(suite, "runs/cl")
+    >>> run = results["methods"]["lora"]["seeds"][0]
+    >>> len(run["accuracy"]), sorted(results["methods"]["lora"]["summary"])  # a 2 x 2 matrix, its summary
+    (2, ['AA', 'BWT', 'FWT'])
     """
     folder = Path(output_dir or suite.output_dir or Path("runs") / f"continual-{suite.name}")
     return SuiteRun(suite, folder, progress).run()

@@ -49,10 +49,10 @@ class ICAMask:
     cards: also build each network's card (fnsft.networks._cards) from the discovery pass (its logit effect is measured
     later: fnsft.analysis._card_passes.add_logit_effects).
 
-    >>> ica = fnsft.ICAMask(num_components=20, threshold=3.0)  # doctest: +SKIP
-    >>> networks = ica.compute_global_networks(model, tokenizer)  # doctest: +SKIP
-    >>> with ica.masked(model, [0, 1], mode="lesion"):  # doctest: +SKIP
-    ...     model.generate(...)
+    >>> ica = fnsft.ICAMask(num_components=4, threshold_rule="topk", threshold=8, stability_runs=1)
+    >>> ica.compute_global_networks(model, tokenizer, texts).sizes()  # 4 networks of 8 neurons
+    array([8, 8, 8, 8])
+    >>> handle = ica.apply_component_masks(model, [0, 1], mode="lesion")  # on until handle.remove()
     """
 
     def __init__(
@@ -103,7 +103,9 @@ class ICAMask:
         progress(stage, fraction) reports capture, decomposition ("decompose", then "stability" where the
         reruns start) and cards.
 
-        >>> networks = fnsft.ICAMask(num_components=20).compute_global_networks(model, tokenizer)  # doctest: +SKIP
+        >>> ica = fnsft.ICAMask(num_components=4, stability_runs=0)  # no reruns measuring stability: quicker
+        >>> ica.compute_global_networks(model, tokenizer, texts, max_tokens=512).categories
+        ['code', 'geography']
         """
         if texts_or_dataset is None:
             texts_or_dataset = discovery_texts()
@@ -313,8 +315,9 @@ class ICAMask:
     ) -> NetworkSelection:
         """The current networks' `component_ids` ("all", "0,3" or ids), checked once against `model`.
 
-        >>> selection = ica.select(model, "0,3")  # doctest: +SKIP
-        >>> selection.description["neurons"], selection.mask("preserve")  # doctest: +SKIP
+        >>> selection = ica.select(model, "0,3")
+        >>> selection.mask("preserve").total_masked == 3 * 48 - selection.num_neurons  # every other neuron
+        True
         """
         return NetworkSelection.for_model(
             self._fitted(), model, component_ids, layers=layers, random_control=random_control, seed=seed
@@ -335,8 +338,8 @@ class ICAMask:
         union of `component_ids` on `model` for every forward pass (global: every thread); returns a removable
         handle / context manager.
 
-        >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):  # doctest: +SKIP
-        ...     model.generate(...)
+        >>> with ica.apply_component_masks(model, [0, 1], mode="scale", gain=0.5):
+        ...     output = model(**batch)
         """
         mask = mask_from_networks(
             self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
@@ -357,8 +360,8 @@ class ICAMask:
         """The same mask as `apply_component_masks`, but context-local: only forward passes run inside the
         `with` block, in this thread / contextvars context, see it (others sharing the model do not).
 
-        >>> with ica.masked(model, [0, 1], mode="preserve"):  # doctest: +SKIP
-        ...     model.generate(...)
+        >>> with ica.masked(model, [0, 1], mode="preserve"):
+        ...     output = model(**batch)
         """
         mask = mask_from_networks(
             self._fitted(), component_ids, mode, model=model, layers=layers, gain=gain, fill=fill, means=means
@@ -384,7 +387,8 @@ class ICAMask:
         Its settings are those the template records; any it does not record (an imported template knows no
         threshold or decomposition) keep the defaults and are named in `unknown_settings`.
 
-        >>> ica = fnsft.ICAMask.from_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
+        >>> fnsft.ICAMask.from_templates("my-networks.json", model).unknown_settings  # it records them all
+        ()
         """
         from ..networks._templates import load_templates
 

@@ -39,8 +39,11 @@ def neuron_means(
     texts: what `ICAMask.compute_global_networks` accepts (None: the shipped discovery corpus); taken
     in the same order as discovery takes them, so the same settings give the means discovery records.
 
-    >>> means = fnsft.neuron_means(model, tokenizer)  # doctest: +SKIP
-    >>> handle = ica.apply_component_masks(model, [0], mode="mean", means=means)  # doctest: +SKIP
+    >>> means = fnsft.neuron_means(model, tokenizer, texts)
+    >>> {layer: values.shape for layer, values in means.items()}
+    {0: (48,), 1: (48,), 2: (48,)}
+    >>> handle = ica.apply_component_masks(model, [0], mode="mean", means=means)
+    >>> handle.remove()
     """
     from ..data._texts import (
         LabelledTexts,

@@ -47,8 +47,9 @@ class NeuronMask:
     Layers absent from `scale` are untouched. `warnings` lists what the user should know (e.g. a layer whose MLP
     is fully silenced).
 
-    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")  # doctest: +SKIP
-    >>> mask.masked_counts(), mask.description["components"]  # doctest: +SKIP
+    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")
+    >>> mask.description["components"], mask.total_masked == mask.description["neurons"]
+    ([0, 3], True)
     """
 
     site: str
@@ -288,8 +289,15 @@ class MaskHandle:
 def apply_mask(model: nn.Module, mask: NeuronMask) -> MaskHandle:
     """Apply `mask` to every forward pass of `model` until the returned handle is removed.
 
-    >>> handle = fnsft.apply_mask(model, mask)  # doctest: +SKIP
-    >>> handle.remove()  # the model is exactly as before  # doctest: +SKIP
+    >>> import torch
+    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")
+    >>> before = model(**batch).logits
+    >>> handle = fnsft.apply_mask(model, mask)
+    >>> torch.equal(model(**batch).logits, before)
+    False
+    >>> handle.remove()  # the model is exactly as before
+    >>> torch.equal(model(**batch).logits, before)
+    True
     """
     return MaskHandle(model, mask)
 
@@ -300,8 +308,10 @@ def masked(model: nn.Module, mask: NeuronMask | None) -> Iterator[None]:
 
     Other threads using the same model at the same time are unaffected. `None` runs unmasked.
 
-    >>> with fnsft.masked(model, mask):  # doctest: +SKIP
-    ...     model.generate(...)
+    >>> mask = fnsft.NetworkSelection.for_model(networks, model, "0,3").mask("lesion")
+    >>> prompt = tokenizer("def f(x):", return_tensors="pt")
+    >>> with fnsft.masked(model, mask):
+    ...     lesioned = model.generate(**prompt, max_new_tokens=4, do_sample=False)
     """
     if mask is None:
         yield

@@ -52,9 +52,11 @@ class NetworkSelection:
     Made directly, it is checked against the networks (ids, layers); `for_model` also checks it against a model,
     once, and marks it `checked_against_model`, so selective updates and masks built from it need no second check.
 
-        >>> selection = NetworkSelection.for_model(networks, model, "0,3")  # doctest: +SKIP
-        >>> with masked(model, selection.mask("lesion")):  # doctest: +SKIP
-        ...     model(**batch)
+    >>> selection = fnsft.NetworkSelection.for_model(networks, model, "0,3")
+    >>> selection.description
+    {'template': 'networks', 'components': [0, 3], 'neurons': ..., 'random_control': False}
+    >>> with fnsft.masked(model, selection.mask("lesion")):
+    ...     output = model(**batch)
     """
 
     networks: FunctionalNetworks

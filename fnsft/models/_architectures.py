@@ -27,8 +27,15 @@ class ArchitectureSpec:
     fused_gate_up: the single up projection stacks gate and up rows ([gate; up]), as in Phi-3.
     lora_targets: module names LoRA adapts by default (attention and MLP).
 
-    >>> spec = ArchitectureSpec(("model.layers",), "mlp.down_proj", ("mlp.up_proj", "mlp.gate_proj"))  # doctest: +SKIP
-    >>> # add it to fnsft.models._architectures.ARCHITECTURES under the family's model_type
+    A new family's spec goes into `ARCHITECTURES` under the `model_type` of its config; the Llama one reads:
+
+    >>> fnsft.models.ARCHITECTURES["llama"] == fnsft.ArchitectureSpec(
+    ...     layers=("model.layers", "layers"),
+    ...     down_proj="mlp.down_proj",
+    ...     up_projections=("mlp.gate_proj", "mlp.up_proj"),
+    ...     lora_targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    ... )
+    True
     """
 
     layers: tuple[str, ...]
@@ -272,8 +279,8 @@ class ModelShape:
 def model_shape(model: nn.Module) -> ModelShape:
     """The model's layer count, widths and family, as templates record them.
 
-    >>> fnsft.model_shape(model).intermediate_sizes[:2]  # doctest: +SKIP
-    (1536, 1536)
+    >>> fnsft.model_shape(model)  # a tiny Llama: 3 layers of 48 MLP neurons, hidden size 32
+    ModelShape(model_type='llama', num_layers=3, intermediate_sizes=(48, 48, 48), hidden_size=32)
     """
     blocks = mlp_blocks(model)
     return ModelShape(

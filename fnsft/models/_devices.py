@@ -23,8 +23,8 @@ _DTYPE_NAMES = {
 def get_optimal_device() -> torch.device:
     """CUDA if present (this process's LOCAL_RANK GPU), else Apple MPS, else CPU.
 
-    >>> fnsft.get_optimal_device()  # doctest: +SKIP
-    device(type='cuda', index=0)
+    >>> device = fnsft.get_optimal_device()  # device(type='cuda', index=0) on a machine with a GPU
+    >>> model = model.to(device)
     """
     if torch.cuda.is_available():  # under torchrun / accelerate launch each process takes its own GPU
         from ..discovery._parallel import process_state

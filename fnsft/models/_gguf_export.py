@@ -79,7 +79,11 @@ def convert_to_gguf(
 
     The file appears only when complete: it is written under a temporary name in the same folder, then renamed.
 
-    >>> fnsft.convert_to_gguf("runs/my-run/final", "my-run.gguf")  # doctest: +SKIP
+    A fine-tuned SmolLM2 (`fnsft.convert_to_gguf("runs/my-run/final", "my-run.gguf")`) needs no source; another
+    model names the GGUF of its base:
+
+    >>> print(fnsft.convert_to_gguf("tiny-model", "tiny.gguf", source_gguf="base.gguf"))
+    tiny.gguf
     """
     if outtype not in OUTTYPES:
         raise ValueError(

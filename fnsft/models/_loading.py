@@ -155,7 +155,9 @@ def load_model(
     `.gguf` file; or a folder holding a PEFT adapter (its base model is loaded and the adapter attached).
     adapter: an explicit PEFT adapter folder to attach to the loaded model.
 
-    >>> model, tokenizer = fnsft.load_model()  # the embedded model  # doctest: +SKIP
+    >>> model, tokenizer = fnsft.load_model("tiny-model")  # fnsft.load_model() loads the embedded model
+    >>> type(model).__name__, model.training
+    ('LlamaForCausalLM', False)
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -253,7 +255,9 @@ def setup_lora(
 
     A 4/8-bit model is first prepared for k-bit training (QLoRA).
 
-    >>> model = fnsft.setup_lora(model, r=16, alpha=32)  # doctest: +SKIP
+    >>> model = fnsft.setup_lora(model, r=16, alpha=32)
+    >>> model.print_trainable_parameters()
+    trainable params: ... || all params: ... || trainable%: ...
     """
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 

@@ -73,8 +73,12 @@ class FunctionalNetworks:
     Components are ordered by explained variance (0 = strongest). Optional fields are None when unknown (an
     imported template carries neuron sets but no variance or stability).
 
-    >>> networks = fnsft.load_templates("ica_templates/SmolLM2-135M-Instruct.json")  # doctest: +SKIP
-    >>> networks.label(0), networks.union([0, 3])  # doctest: +SKIP
+    >>> networks = fnsft.load_templates("my-networks.json")
+    >>> networks.num_components, networks.sizes()
+    (4, array([8, 8, 8, 8]))
+    >>> networks.label(0)
+    'N0 · 8 neurons...'
+    >>> neurons = networks.union([0, 3])  # {layer: neuron ids} of networks 0 and 3 together
     """
 
     neurons: list[NeuronSets]
@@ -207,7 +211,9 @@ class FunctionalNetworks:
     def card(self, component: int) -> NetworkCard:
         """The card of one network: top and interval examples, histogram, logit effect, label (fnsft.networks._cards).
 
-        >>> networks.card(3).top_examples[0].tokens  # doctest: +SKIP
+        >>> example = networks.card(3).top_examples[0]  # the context where network 3 fires most
+        >>> example.category  # of the text it comes from
+        '...'
         """
         component = self.check_components([component])[0]
         if self.cards is None:
@@ -258,7 +264,8 @@ class FunctionalNetworks:
         keep no maps: rediscover them to change the threshold. The split-half reliability was of the old neuron
         sets and is dropped; the recorded settings take the new threshold.
 
-        >>> stricter = networks.rethreshold("zscore", 4.0)  # doctest: +SKIP
+        >>> networks.rethreshold("topk", 4).sizes()
+        array([4, 4, 4, 4])
         """
         from .._limits import check_threshold
         from ..discovery._thresholds import threshold_networks

@@ -82,7 +82,10 @@ def save_pretrained(networks: FunctionalNetworks, folder: str | os.PathLike, *, 
     """Write `networks` as a networks folder (the maps too, when kept); returns the folder. `card=False`
     leaves an existing README alone (an adapter folder keeps its training card).
 
-    >>> networks.save_pretrained("my-networks")  # doctest: +SKIP
+    >>> print(networks.save_pretrained("my-networks"))
+    my-networks
+    >>> sorted(os.listdir("my-networks"))
+    ['README.md', 'fnsft_networks.json', 'networks.safetensors']
     """
     target = Path(folder)
     with atomic_path(target / TENSORS_NAME) as temp:
@@ -216,7 +219,11 @@ def from_pretrained(
     """Networks from a networks folder or a Hub repo id (`revision`: a branch, tag or commit; `hub_options` go to
     huggingface_hub.hf_hub_download, e.g. cache_dir or token).
 
-    >>> networks = FunctionalNetworks.from_pretrained("someone/smollm2-networks")  # doctest: +SKIP
+    A Hub repo id (e.g. "someone/smollm2-networks") reads like a folder written by save_pretrained:
+
+    >>> _ = networks.save_pretrained("my-networks")
+    >>> fnsft.FunctionalNetworks.from_pretrained("my-networks").sizes()
+    array([8, 8, 8, 8])
     """
     local = Path(folder_or_repo_id)
     if local.is_dir():

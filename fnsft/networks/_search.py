@@ -9,8 +9,9 @@ def search_networks(networks: FunctionalNetworks, query: str, limit: int = 20) -
     """(network id, why it matched) for each network whose top categories or top-activating tokens contain
     `query` (case-insensitive), category matches first.
 
-    >>> search_networks(networks, "code")  # doctest: +SKIP
-    [(3, 'category code'), (7, "token ' def' in its top contexts")]
+    >>> shipped = fnsft.load_templates("ica_templates/SmolLM2-135M-Instruct.json")
+    >>> search_networks(shipped, "code")
+    [(..., 'category code')...]
     """
     wanted = query.strip().lower()
     if not wanted:

@@ -97,7 +97,8 @@ def templates_to_dict(networks: FunctionalNetworks) -> dict:
 def save_templates(networks: FunctionalNetworks, path: str | os.PathLike) -> Path:
     """Write `networks` as a template file; returns the path written.
 
-    >>> fnsft.save_templates(networks, "my-networks.json")  # doctest: +SKIP
+    >>> print(fnsft.save_templates(networks, "my-networks.json"))
+    my-networks.json
     """
     return write_json_atomically(templates_to_dict(networks), path)
 
@@ -162,7 +163,9 @@ def _from_functional_networks_sft(data: dict, source: str) -> FunctionalNetworks
 def load_templates(path: str | os.PathLike, model: nn.Module | None = None) -> FunctionalNetworks:
     """Read a template file (bounded, strictly validated); with `model`, also refuse another model's shape.
 
-    >>> networks = fnsft.load_templates("my-networks.json", model)  # doctest: +SKIP
+    >>> networks = fnsft.load_templates("my-networks.json", model)
+    >>> networks.num_components, networks.threshold["rule"]
+    (4, 'topk')
     """
     source = str(path)
     networks = templates_from_dict(read_template_json(path), source)

@@ -25,7 +25,9 @@ class TrainingConfig:
     such a folder is refused). evaluate: measure the forgetting report before and after training. drift:
     rediscover the networks of `templates` on the fine-tuned model and report which were kept, moved or dissolved.
 
-    >>> config = fnsft.TrainingConfig(max_steps=60, network_mode="freeze", components="0,3")  # doctest: +SKIP
+    >>> config = fnsft.TrainingConfig(max_steps=60, network_mode="freeze", components="0,3")
+    >>> config.method, config.component_ids()
+    ('lora', [0, 3])
     """
 
     model: str | None = None

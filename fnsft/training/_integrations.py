@@ -1,9 +1,24 @@
 """Networks in the trainers people use: one object gives a transformers `Trainer` or a TRL `SFTTrainer` what
 training with networks needs, and `fnsft.train` uses the same one.
 
-    >>> training = network_training(model, networks, "freeze", components="0,3")  # doctest: +SKIP
-    >>> trainer = SFTTrainer(model=model, args=..., train_dataset=..., peft_config=lora, **training.trainer_kwargs())
-    >>> trainer.train(); trainer.save_model(out); training.save(out)  # the adapter folder carries its networks
+    >>> from datasets import Dataset
+    >>> from peft import LoraConfig
+    >>> from trl import SFTConfig, SFTTrainer
+    >>> training = fnsft.training.network_training(model, networks, "freeze", components="0,3")
+    >>> trainer = SFTTrainer(
+    ...     model=model,
+    ...     args=SFTConfig("out", max_steps=2, max_length=64, report_to=[], bf16=False, use_cpu=True),
+    ...     train_dataset=Dataset.from_list([{"text": record["text"]} for record in texts]),
+    ...     processing_class=tokenizer,
+    ...     peft_config=LoraConfig(r=4, target_modules=["gate_proj", "up_proj", "down_proj"]),
+    ...     **training.trainer_kwargs(),
+    ... )
+    >>> trainer.train().global_step
+    {'train_runtime': ..., 'train_loss': ...}
+    2
+    >>> trainer.save_model("out")
+    >>> print(training.save("out"))  # the adapter folder carries its networks
+    out
 
 It is a TrainerCallback: at the end of the trainer's construction (after `SFTTrainer(peft_config=...)` has
 attached LoRA, or on a model LoRA was attached to before) it restricts the selective modes' updates
@@ -152,7 +167,15 @@ def load_adapter(folder: str | os.PathLike, *, device: str = "auto", apply: bool
     """Load an adapter folder with the networks saved next to it (base model, adapter, networks, selection) and,
     for lesion / preserve runs, put the training's mask back on (`apply=False`: leave it off).
 
-    >>> trained = fnsft.load_adapter("runs/my-run/final")  # doctest: +SKIP
+    >>> config = fnsft.TrainingConfig(
+    ...     model="tiny-model", templates="my-networks.json", network_mode="lesion", components="0,3",
+    ...     max_steps=2, max_length=64, evaluate=False, output_dir="runs/my-run",
+    ... )
+    >>> result = fnsft.train(config)
+    {'loss': ...}
+    >>> trained = fnsft.load_adapter("runs/my-run/final")
+    >>> trained.mode, trained.selection.ids, trained.handle is not None  # the lesion is back on
+    ('lesion', (0, 3), True)
     """
     from ..models._loading import load_model
 

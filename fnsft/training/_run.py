@@ -31,8 +31,15 @@ def train(
     Setting `stop_event` (or creating <run>/STOP) saves a checkpoint and ends the run as "stopped"; `progress`
     receives each progress row. Any error leaves status.json "failed" with its traceback, and is re-raised.
 
-    >>> result = fnsft.train(fnsft.TrainingConfig(max_steps=60, network_mode="freeze"))  # doctest: +SKIP
-    >>> result.state, result.report["forgotten"]  # doctest: +SKIP
+    >>> config = fnsft.TrainingConfig(
+    ...     model="tiny-model", templates="my-networks.json", network_mode="freeze", components="0,3",
+    ...     max_steps=2, max_length=64, eval_texts_per_category=1, output_dir="runs/my-run",
+    ... )
+    >>> result = fnsft.train(config)
+    {'loss': ...}
+    >>> result.state, sorted(path.name for path in result.run_dir.iterdir())
+    ('completed', [...'final'...'status.json'...])
+    >>> forgotten = result.report["forgotten"]  # the loss increase on general texts, after vs before
     """
     run_dir = Path(config.output_dir or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     checkpoint, lock = _admit(config, run_dir)  # a refusal raises here, having written nothing
