@@ -388,9 +388,10 @@ COMMANDS = {
     "fnsft-build-templates": build_templates_main,
     "fnsft-train": train_main,
     "fnsft-eval": eval_main,
+    "fnsft-continual": continual_main,
 }
 
-if __name__ == "__main__":  # `python -m fnsft.cli fnsft-train ...`: the app launches its training runs so
+if __name__ == "__main__":  # `python -m fnsft.cli fnsft-train ...`: how the app starts its child processes
     import sys
 
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -112,7 +112,8 @@ def test_every_event_has_an_api_name(app):
         "/load_template", "/explore", "/network_card", "/pick_network", "/compute_cards", "/layer_profile", "/compare", "/next_token", "/measure_effect",
         "/export_template", "/export_networks_zip", "/load_hub_networks", "/import_template", "/network_choices", "/shipped_templates", "/finetune_source",
         "/preview_data", "/training_status", "/start_training", "/stop_training", "/evidence", "/evidence_upload",
-        "/thorough_discovery",
+        "/thorough_discovery", "/continual_start", "/continual_stop", "/continual_resume", "/continual_status",
+        "/continual_restore",
     }  # fmt: skip
     assert expected <= names
 

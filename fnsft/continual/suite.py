@@ -5,7 +5,9 @@ forward transfer is measured against, and the suite's results."""
 from __future__ import annotations
 
 import logging
+import os
 import resource
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -63,8 +65,13 @@ class SuiteRun:
         self.tokenizer = None
         self.base_weights: dict[str, torch.Tensor] = {}
 
+    def _record(self, state: str, **status) -> None:
+        """status.json with this process's id and host, so a reader can tell a live run from a killed one."""
+        writer = {"pid": os.getpid(), "host": socket.gethostname()}
+        write_json_atomically({"state": state, **writer, **status}, self.folder / "status.json")
+
     def _report(self, **status) -> None:
-        write_json_atomically({"state": "running", **status}, self.folder / "status.json")
+        self._record("running", **status)
         if self.progress:
             self.progress(status)
 
@@ -96,7 +103,7 @@ class SuiteRun:
             ):
                 self._single_task_runs(adapter, seed)
         results = collect_results(self.folder, self.suite)
-        write_json_atomically({"state": "completed"}, self.folder / "status.json")
+        self._record("completed")
         return results
 
     def _load_model(self) -> None:

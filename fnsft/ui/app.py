@@ -102,7 +102,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Evidence", elem_id="evidence-tab"):
                 evidence_tab.build(demo, visitor)
             with gr.Tab("Continual", elem_id="continual-tab"):
-                continual_tab.build(demo, visitor)
+                continual_tab.build(state, demo, visitor)
         demo.load(bind(sync, state), visitor, networks_version, api_name="sync")
         networks_key = gr.Textbox(visible=False)  # kept in the browser's localStorage
         demo.load(

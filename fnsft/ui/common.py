@@ -118,6 +118,16 @@ def bind(fn: Callable, *values: Any) -> Callable:
     return bound
 
 
+def browser_ticket(name: str) -> tuple[str, str]:
+    """(keep, recall): JS that keeps a run's ticket ({"run": name, "key": owner key}) in the browser's
+    localStorage under `name`, and JS that reads it back, after the visitor's state, for a page's load event (like
+    gr.BrowserState, which reaches a load event too late: its value is still null there); so a reload finds the
+    visitor's run and nothing else."""
+    keep = f"(ticket) => {{ if (ticket) localStorage.setItem('{name}', JSON.stringify(ticket)); }}"
+    recall = f"(visitor, ticket) => [visitor, JSON.parse(localStorage.getItem('{name}') || 'null')]"
+    return keep, recall
+
+
 def status_line(panel: str) -> gr.Markdown:
     """A panel's status line (#<panel>-status): what went wrong with its last action, until the next one."""
     return gr.Markdown("", elem_id=f"{panel}-status", elem_classes="status-line")

@@ -31,6 +31,7 @@ from .common import (
     UPLOAD,
     action,
     bind,
+    browser_ticket,
     chosen_source,
     page_message,
     source_fields,
@@ -40,13 +41,11 @@ from .common import (
 from .jobs import JobSnapshot
 from .run_files import adapter_zip, checkpoint_zip, report_file
 from .state import AppState
+from .training_process import TrainingProcess
 from .visitor import Visitor
 
 SAMPLE = f"Shipped sample ({SAMPLE_DATA.name})"
-# The run's ticket lives in the browser (localStorage, like gr.BrowserState, which reaches a page's load event
-# too late: its value is still null there), so a reload finds the visitor's run and nothing else.
-KEEP_TICKET = "(ticket) => { if (ticket) localStorage.setItem('fnsft-run', JSON.stringify(ticket)); }"
-RECALL_TICKET = "(visitor, ticket) => [visitor, JSON.parse(localStorage.getItem('fnsft-run') || 'null')]"
+KEEP_TICKET, RECALL_TICKET = browser_ticket("fnsft-run")  # the run's ticket lives in the browser
 MODES_NOTE = (
     "**Network modes:** *none* trains as usual; *freeze* keeps the chosen networks' neurons exactly as they are "
     "and trains the rest (in the saved evidence it learned as much as full fine-tuning and forgot 22% less); "
@@ -212,12 +211,9 @@ def network_settings(networks: FunctionalNetworks | None, ids: list[int], run_di
 def _launch(state: AppState, visitor: Visitor, config: TrainingConfig) -> None:
     """Claim the visitor's heavy-job slot and start the run (a child process); the slot frees itself when the
     process ends."""
-    visitor.reserve("training")
-    try:
-        state.jobs.start(config, visitor.release)
-    except BaseException:
-        visitor.release()
-        raise
+    state.jobs.start(
+        visitor, "training", lambda on_exit: TrainingProcess(config, on_exit, state.jobs.command)
+    )
     visitor.run_dir = Path(config.output_dir)
 
 

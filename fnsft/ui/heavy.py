@@ -23,6 +23,8 @@ Progress = Callable[..., object]
 WAITING_THREADS = (
     16  # requests of distinct visitors that may wait for their turn at once (Gradio queues the rest)
 )
+SUITE_JOB = "continual suite"
+CHILD_JOBS = ("training", SUITE_JOB)  # jobs run as child processes, each with its own Stop
 
 
 class Cancelled(FnsftError):
@@ -63,7 +65,7 @@ class HeavyQueue:
     @staticmethod
     def cancel(visitor: Visitor) -> bool:
         """Ask the visitor's heavy job to stop; False when they have none."""
-        if visitor.job is None or visitor.job == "training":  # training has its own Stop
+        if visitor.job is None or visitor.job in CHILD_JOBS:
             return False
         visitor.cancel.set()
         return True

@@ -1,4 +1,5 @@
-"""Background training jobs, one at a time on the server, whose state is read back from their run folders.
+"""Background jobs (a training run or a continual-learning suite), one at a time on the server, whose state is
+read back from their run folders.
 
 The job runs as a child process (`training_process.py`), so its crash is not the server's. What the page shows
 (progress, status, report, adapter) is read from the files the trainer writes into the run folder (with
@@ -21,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import FnsftError
-from ..training import TrainingConfig
 from ..training._checkpoints import last_complete_checkpoint
 from ..training._run_status import read_progress, read_run_status
-from .training_process import TRAIN_COMMAND, TrainingProcess
+from .training_process import SUITE_COMMAND, TRAIN_COMMAND, ChildProcess, TrainingProcess
+from .visitor import Visitor
 
 REPORT_FILE = "forgetting_report.json"
 ADAPTER_DIR = "final"
@@ -71,7 +72,7 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _state(run_dir: Path, job: TrainingProcess | None) -> tuple[str, str | None, dict]:
+def run_state(run_dir: Path, job: ChildProcess | None) -> tuple[str, str | None, dict]:
     """(state, error, status as recorded): the run folder's word, corrected by its live process when there is
     one (a resumed run's status.json says "stopped" until its new process writes; a killed one cannot write)."""
     status = read_run_status(run_dir)
@@ -89,9 +90,9 @@ def _state(run_dir: Path, job: TrainingProcess | None) -> tuple[str, str | None,
     return state, error, status.recorded
 
 
-def snapshot(run_dir: Path, job: TrainingProcess | None = None) -> JobSnapshot:
+def snapshot(run_dir: Path, job: ChildProcess | None = None) -> JobSnapshot:
     """The state of the run in `run_dir`; `job`, when it is that run's process, fills in what files lack."""
-    state, error, recorded = _state(run_dir, job)
+    state, error, recorded = run_state(run_dir, job)
     adapter = run_dir / ADAPTER_DIR
     return JobSnapshot(
         run_dir=run_dir,
@@ -106,57 +107,74 @@ def snapshot(run_dir: Path, job: TrainingProcess | None = None) -> JobSnapshot:
 
 
 class TrainingJobs:
-    """The registry of the app's training job: at most one runs at a time on the whole server."""
+    """The registry of the app's background job (a training run or a continual suite): at most one runs at a time
+    on the whole server."""
 
     def __init__(self, runs_dir: Path, command: tuple[str, ...] = TRAIN_COMMAND):
         self.runs_dir = runs_dir
         self.command = command  # what runs a training: fnsft-train, in a child process
+        self.suite_command = SUITE_COMMAND  # what runs a continual suite: fnsft-continual
         self._lock = threading.Lock()
-        self._job: TrainingProcess | None = None
+        self._job: ChildProcess | None = None
         atexit.register(self.close)  # a run must not outlive its server unseen: it stops with a checkpoint
 
     def close(self) -> None:
-        """Stop the running job, if any (it saves a checkpoint; a restarted app offers to resume it)."""
+        """Stop the running job, if any (a training run saves a checkpoint, a suite keeps its finished stages; a
+        restarted app offers to resume either)."""
         job = self._job
         if job is not None and job.alive:
             job.stop()
 
-    def start(self, config: TrainingConfig, on_exit: Callable[[], None] | None = None) -> TrainingProcess:
-        """Train `config` in a child process, then on_exit(); refuses while another job is still running."""
-        with self._lock:
-            running = self._job
-            if running is not None and running.alive:
-                step = snapshot(running.run_dir, running).last.get("step", 0)
-                raise FnsftError(
-                    f"The server is training another run (at step {step}); one training runs at a time here. "
-                    "Start yours when it has finished."
-                )
-            self._job = TrainingProcess(config, on_exit, self.command)
-            return self._job
+    def start(
+        self, visitor: Visitor, job: str, make: Callable[[Callable[[], None]], ChildProcess]
+    ) -> ChildProcess:
+        """Claim `visitor`'s heavy-job slot for `job` and start the child process `make(on_exit)`, whose end
+        frees the slot; refused while the visitor has another heavy job or the server another background job."""
+        visitor.reserve(job)
+        try:
+            with self._lock:
+                running = self._job
+                if running is not None and running.alive:
+                    raise FnsftError(
+                        f"The server is {self._doing(running)}; one training or continual suite runs at a time "
+                        "here. Start yours when it has finished."
+                    )
+                self._job = make(visitor.release)
+                return self._job
+        except BaseException:
+            visitor.release()
+            raise
 
-    def new_run(self) -> tuple[Path, str]:
-        """A fresh run folder, created and owned: (folder, owner key). The name carries 96 random bits, so no
-        one finds a run by guessing; the key (kept by the owner's browser) is what proves a run is theirs."""
+    @staticmethod
+    def _doing(running: ChildProcess) -> str:
+        if isinstance(running, TrainingProcess):
+            return f"training another run (at step {snapshot(running.run_dir, running).last.get('step', 0)})"
+        return f"running another {running.what}"
+
+    def new_run(self, under: str = "") -> tuple[Path, str]:
+        """A fresh run folder (in the subfolder `under` of the runs folder), created and owned: (folder, owner
+        key). The name carries 96 random bits, so no one finds a run by guessing; the key (kept by the owner's
+        browser) is what proves a run is theirs."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = self.runs_dir / f"{stamp}-{secrets.token_urlsafe(12)}"
+        run_dir = self.runs_dir / under / f"{stamp}-{secrets.token_urlsafe(12)}"
         key = secrets.token_urlsafe(24)
         run_dir.mkdir(parents=True)
         (run_dir / OWNER_FILE).write_text(_digest(key))
         return run_dir, key
 
-    def find(self, name: object, key: object) -> Path | None:
-        """The run folder called `name` when `key` is its owner's key, else None: a page's stored values are
-        not trusted (another visitor's, a guessed or an old timestamp-only name all find nothing)."""
+    def find(self, name: object, key: object, under: str = "") -> Path | None:
+        """The run folder called `name` (in `under`) when `key` is its owner's key, else None: a page's stored
+        values are not trusted (another visitor's, a guessed or an old timestamp-only name all find nothing)."""
         if not isinstance(name, str) or not isinstance(key, str) or not RUN_NAME.fullmatch(name):
             return None
-        owner = self.runs_dir / name / OWNER_FILE
+        owner = self.runs_dir / under / name / OWNER_FILE
         try:
             recorded = owner.read_text().strip()
         except OSError:
             return None
         return owner.parent if hmac.compare_digest(recorded, _digest(key)) else None
 
-    def live(self, run_dir: Path) -> TrainingProcess | None:
+    def live(self, run_dir: Path) -> ChildProcess | None:
         """The process of `run_dir`, when the server's latest job is that run."""
         job = self._job
         return job if job is not None and job.run_dir == run_dir else None

@@ -1,9 +1,11 @@
-"""A training run of the app as a child process: `fnsft-train` with the visitor's settings and run folder.
+"""The app's long runs as child processes: a training run (`fnsft-train`) or a continual-learning suite
+(`fnsft-continual`), each with the visitor's settings and run folder.
 
 The server never trains in its own process, so a run that crashes, runs out of memory or is killed with
 `kill -9` cannot take the server (or another visitor's page) with it; the page reads the run's status and
-progress files, as it would for any `fnsft-train` run. Stop is a signal: the command saves a checkpoint on
-SIGTERM and records "stopped" (see `fnsft._cli_run.stop_on_signals`).
+progress files, as it would for a run started from the command line. Stop is a signal: `fnsft-train` saves a
+checkpoint on SIGTERM and records "stopped" (see `fnsft._cli_run.stop_on_signals`); `fnsft-continual` ends at
+once and resumes from its last finished stage.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ..training import TrainingConfig
 LAUNCH_FILE = "launch.json"  # the settings the child was started with (config.json is the run's own record)
 LOG_FILE = "train.log"  # the child's stdout and stderr
 TRAIN_COMMAND = (sys.executable, "-m", "fnsft.cli", "fnsft-train")
+SUITE_COMMAND = (sys.executable, "-m", "fnsft.cli", "fnsft-continual")
 
 
 def child_environment() -> dict[str, str]:
@@ -33,31 +36,33 @@ def child_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "TQDM_DISABLE": "1"}
 
 
-def last_log_line(run_dir: Path) -> str | None:
+def last_log_line(log: Path) -> str | None:
     """The last non-empty line the child wrote (its one-line error when it failed before recording one)."""
     try:
-        lines = (run_dir / LOG_FILE).read_text(errors="replace").splitlines()
+        lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return None
     line = next((line.strip() for line in reversed(lines) if line.strip()), None)
     return line.removeprefix("error: ") if line else None
 
 
-class TrainingProcess:
-    """One `fnsft-train` child: started, signalled to stop, waited for (never left a zombie), and described."""
+class ChildProcess:
+    """One command run in `run_dir` as a child of the server, its output in `log_name`: started, signalled to
+    stop, waited for (never left a zombie), and described. `what` names it in messages ("training")."""
 
     def __init__(
         self,
-        config: TrainingConfig,
+        run_dir: Path,
+        argv: Sequence[str],
         on_exit: Callable[[], None] | None = None,
-        command: tuple[str, ...] = TRAIN_COMMAND,
+        log_name: str = LOG_FILE,
+        what: str = "training",
     ):
-        self.run_dir = Path(config.output_dir)
-        settings = {key: value for key, value in asdict(config).items() if value is not None}
-        (self.run_dir / LAUNCH_FILE).write_text(json.dumps(settings, indent=1))
-        with open(self.run_dir / LOG_FILE, "ab") as log:  # the child holds its own copy of the handle
+        self.run_dir, self.what = Path(run_dir), what
+        self.log = self.run_dir / log_name
+        with open(self.log, "ab") as log:  # the child holds its own copy of the handle
             self.process = subprocess.Popen(
-                [*command, "--config", str(self.run_dir / LAUNCH_FILE)],
+                list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -66,7 +71,7 @@ class TrainingProcess:
             )
         self.stop_requested = False
         self._on_exit = on_exit
-        self._waiter = threading.Thread(target=self._wait, name="fnsft-training-waiter", daemon=True)
+        self._waiter = threading.Thread(target=self._wait, name=f"fnsft-{what}-waiter", daemon=True)
         self._waiter.start()
 
     def _wait(self) -> None:
@@ -80,7 +85,7 @@ class TrainingProcess:
         return self._waiter.is_alive()
 
     def stop(self) -> None:
-        """SIGTERM: the child saves a checkpoint and ends "stopped" (a child still starting up just ends)."""
+        """SIGTERM (what the command does with it is its own: see the module's docstring)."""
         self.stop_requested = True
         self.process.send_signal(signal.SIGTERM)
 
@@ -95,7 +100,22 @@ class TrainingProcess:
         if code < 0:
             name = signal.Signals(-code).name
             return "failed", (
-                f"The training process was killed ({name}) before it finished; the server was not affected. "
+                f"The {self.what} process was killed ({name}) before it finished; the server was not affected. "
                 "Resume from the last checkpoint if there is one, or start again."
             )
-        return "failed", last_log_line(self.run_dir) or f"The training process ended with exit code {code}."
+        return "failed", last_log_line(self.log) or f"The {self.what} process ended with exit code {code}."
+
+
+class TrainingProcess(ChildProcess):
+    """One `fnsft-train` child, started from a TrainingConfig written into its run folder."""
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        on_exit: Callable[[], None] | None = None,
+        command: tuple[str, ...] = TRAIN_COMMAND,
+    ):
+        run_dir = Path(config.output_dir)
+        settings = {key: value for key, value in asdict(config).items() if value is not None}
+        (run_dir / LAUNCH_FILE).write_text(json.dumps(settings, indent=1))
+        super().__init__(run_dir, [*command, "--config", str(run_dir / LAUNCH_FILE)], on_exit)

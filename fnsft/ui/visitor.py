@@ -1,4 +1,4 @@
-"""What belongs to one visitor of the app: their networks, their heavy job and their training run.
+"""What belongs to one visitor of the app: their networks, their heavy job, their training run and suite.
 
 The model is shared (see `state.py`); everything a visitor makes lives in a `Visitor` held by the page's
 `gr.State`, so two visitors on one server never see each other's networks. `Visitors` registers them by session
@@ -32,7 +32,8 @@ class Visitor:
     networks: FunctionalNetworks | None = None
     version: int = 0
     model_generation: int = -1  # the loaded model the networks were last checked against
-    run_dir: Path | None = None
+    run_dir: Path | None = None  # their training run
+    suite_dir: Path | None = None  # their continual-learning suite
     job: str | None = None
     notice: str | None = None  # a message for the visitor's next page update
     failure: str | None = None  # why their last action failed, for its panel's status line
