@@ -69,7 +69,7 @@ def merge(folders: list[Path]) -> list[str]:
 
 def main() -> None:
     from fnsft.continual import OFFLINE_SUITE, collect_results, load_suite, with_overrides
-    from fnsft.continual.report import summary_lines
+    from fnsft.continual.report import stage_lines, summary_lines
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="runs/continual-evidence")
@@ -110,7 +110,7 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=1) + "\n")
-    print("\n".join(summary_lines(results)))
+    print("\n".join(summary_lines(results) + [""] + stage_lines(results)))
     print(json.dumps(record["cost"], indent=1))
 
 

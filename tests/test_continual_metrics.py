@@ -55,3 +55,25 @@ def test_paired_difference_uses_shared_seeds_only():
     assert result["mean"] == pytest.approx(0.2)
     assert result["std"] == pytest.approx(0.1414213, rel=1e-5)
     assert spread([None]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_the_stage_table_shows_each_tasks_learned_and_final_accuracy_averaged_over_seeds():
+    from fnsft.continual.report import stage_lines
+
+    def run(first_kept: float, protected: int | None) -> dict:
+        return {
+            "accuracy": [[1.0, first_kept], [0.0, 0.5]],
+            "general_loss": [3.0, 3.5],
+            "protected_neurons": [protected, protected],
+        }
+
+    results = {
+        "tasks": ["a", "b"],
+        "methods": {
+            "networks": {"seeds": {"0": run(0.5, 100), "1": run(0.0, 200)}},
+            "lora": {"seeds": {"0": run(0.0, None)}},
+        },
+    }
+    lines = stage_lines(results)
+    assert lines[2] == "| networks | 100 / 50 | 25 / 50 | 3.50 | 150 |"
+    assert lines[3] == "| lora | 100 / 50 | 0 / 50 | 3.50 | — |"

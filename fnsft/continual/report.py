@@ -38,3 +38,37 @@ def summary_lines(results: dict) -> list[str]:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(results)]
     return lines
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}"
+
+
+def stage_lines(results: dict) -> list[str]:
+    """A Markdown table per method, means over seeds: each task's accuracy when learned (`a[t][t]`) and after the
+    last stage (`a[t][T_last]`), the general-text loss after the last stage and the neurons protected by then."""
+    tasks = results["tasks"]
+    header = ["method", "learned: " + " / ".join(tasks), "after the last stage", "general loss", "protected"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, entry in results["methods"].items():
+        runs = list(entry["seeds"].values())
+        if not runs:
+            continue
+        learned = [_mean([run["accuracy"][t][t] for run in runs]) for t in range(len(tasks))]
+        last = [_mean([run["accuracy"][t][-1] for run in runs]) for t in range(len(tasks))]
+        loss = _mean([run["general_loss"][-1] for run in runs])
+        protected = _mean([run["protected_neurons"][-1] for run in runs])
+        cells = [
+            name,
+            " / ".join(_percent(v) for v in learned),
+            " / ".join(_percent(v) for v in last),
+            f"{loss:.2f}",
+            "—" if protected is None else f"{protected:,.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
