@@ -91,6 +91,7 @@ def app(embedded_tokenizer, tmp_path_factory):
     yield client, state
     client.close()
     demo.close()
+    state.close()  # a run a failed test left going must not outlive the module
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,7 @@ def app_url(tmp_path_factory):
     launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+    state.close()  # a run a failed test left going must not outlive the module
 
 
 @pytest.fixture(scope="module")

@@ -175,7 +175,9 @@ class AppState:
             visitor.set_networks(self.shipped_networks)
 
     def close(self) -> None:
-        """Remove this app's temporary folder (exports, zips) when the app made it."""
+        """Stop the app's background job (it keeps a checkpoint to resume from) and remove the app's temporary
+        folder (exports, zips) when the app made it."""
+        self.jobs.close()
         if self.owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
