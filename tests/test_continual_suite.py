@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from fnsft.cli import continual_main
@@ -210,3 +211,55 @@ def test_the_command_line_picks_a_sub_sequence_of_tasks_and_refuses_unknown_ones
     assert chosen.methods == ["lora"] and chosen.seeds == [4]
     with pytest.raises(ContinualConfigError, match="at least two distinct tasks"):
         with_overrides(suite, tasks="sentiment,nope")
+
+
+def test_lm_eval_tasks_are_refused_without_the_package(tmp_path, tiny_folder, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "lm_eval" else real(name, *a)
+    )
+    with pytest.raises(ContinualConfigError, match="lm_eval_tasks needs the lm-eval package"):
+        load_suite(write_config(tmp_path, tiny_folder, lm_eval_tasks=["hellaswag"]))
+
+
+def test_lm_eval_tasks_are_scored_after_every_stage_on_the_model_in_memory(
+    tmp_path, tiny_folder, monkeypatch
+):
+    """A stand-in lm_eval package (the real one reads its tasks' data from the Hub) records what it is given."""
+    import importlib.machinery
+    import sys
+    import types
+
+    seen = []
+
+    class HFLM:
+        def __init__(self, pretrained, tokenizer, batch_size):
+            self.model = pretrained
+
+    def simple_evaluate(model, tasks, limit):
+        seen.append((model.model, tasks, limit))
+        return {"results": {"toy": {"alias": "toy", "acc,none": 0.25 * len(seen)}}}
+
+    harness = types.ModuleType("lm_eval")
+    harness.__spec__ = importlib.machinery.ModuleSpec("lm_eval", None)
+    harness.simple_evaluate = simple_evaluate
+    huggingface = types.ModuleType("lm_eval.models.huggingface")
+    huggingface.HFLM = HFLM
+    monkeypatch.setitem(sys.modules, "lm_eval", harness)
+    monkeypatch.setitem(sys.modules, "lm_eval.models", types.ModuleType("lm_eval.models"))
+    monkeypatch.setitem(sys.modules, "lm_eval.models.huggingface", huggingface)
+    suite = load_suite(
+        write_config(
+            tmp_path, tiny_folder, lm_eval_tasks=["toy"], lm_eval_limit=5, single_task_baselines=False
+        )
+    )
+    run_suite(suite, tmp_path / "run")
+    stages = [
+        json.loads((tmp_path / "run" / "lora" / "seed-0" / f"stage-{t}.json").read_text()) for t in (0, 1)
+    ]
+    base = json.loads((tmp_path / "run" / "base.json").read_text())
+    assert [s["lm_eval"] for s in (base, *stages)] == [{"toy": {"acc,none": v}} for v in (0.25, 0.5, 0.75)]
+    assert [(tasks, limit) for _, tasks, limit in seen] == [(["toy"], 5)] * 3
+    assert all(isinstance(model, torch.nn.Module) for model, _, _ in seen)

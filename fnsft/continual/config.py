@@ -4,6 +4,7 @@ settings and the output folder, every value checked before any model loads (one 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ SUITE_RULES = {
     "network_tokens": int_in_range(64, 10_000_000),
     "general_texts": int_in_range(0, 10_000),
     "single_task_baselines": None,  # checked as a bool by the rule below
+    "lm_eval_tasks": _text_list,
+    "lm_eval_limit": positive_int,
     "device": text,
     "tasks": None,  # checked by _task
 }
@@ -148,6 +151,8 @@ class SuiteConfig:
     template: how prompts are rendered (fnsft.data templates; chatml has no system prompt, so prompts stay short).
     templates: the fixed networks of "networks-fixed" (default: the template shipped for the model).
     general_texts: texts per category of the shipped prompt set's eval split, for the general-ability drift.
+    lm_eval_tasks: lm-evaluation-harness tasks scored after every stage too (at most `lm_eval_limit` examples
+    each); optional, and only where lm-eval is installed and can reach its tasks' data.
     """
 
     name: str
@@ -174,6 +179,8 @@ class SuiteConfig:
     network_tokens: int = 2048
     general_texts: int = 2
     single_task_baselines: bool = True
+    lm_eval_tasks: list[str] = field(default_factory=list)
+    lm_eval_limit: int = 100
     device: str = "auto"
     source: str = field(default="", repr=False)  # the config file, for messages
 
@@ -257,6 +264,11 @@ def suite_from_dict(values: Any, path: Path) -> SuiteConfig:
                 checked[name] = check_value(name, value, SUITE_RULES[name], where)
     except SettingError as error:
         raise ContinualConfigError(str(error)) from None
+    if checked.get("lm_eval_tasks") and importlib.util.find_spec("lm_eval") is None:
+        raise ContinualConfigError(
+            f"{where}: lm_eval_tasks needs the lm-eval package (pip install lm-eval; its tasks read their data "
+            "from the Hub); remove lm_eval_tasks to run without it"
+        )
     return SuiteConfig(**checked, source=str(path))
 
 

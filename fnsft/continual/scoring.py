@@ -1,5 +1,6 @@
 """Scoring a model after a stage: each task's test set (the label generated greedily, exact match, and the
-response loss) and the general-ability drift (next-token loss on general texts)."""
+response loss) and the general-ability drift (next-token loss on general texts, and lm-evaluation-harness tasks
+where a suite asks for them)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,17 @@ def general_loss(model: nn.Module, tokenizer, per_category: int, max_length: int
 
     losses = token_losses(model, tokenizer, eval_texts(count=per_category).texts, max_length=max_length)
     return sum(loss for loss, _ in losses) / max(sum(tokens for _, tokens in losses), 1)
+
+
+def lm_eval_scores(model: nn.Module, tokenizer, tasks: list[str], limit: int) -> dict[str, dict[str, float]]:
+    """task -> metric -> value from lm-evaluation-harness (`lm_eval.simple_evaluate` on this model in memory, at
+    most `limit` examples per task); the suite config checked that the package is installed."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8)
+    output = simple_evaluate(model=harness_model, tasks=list(tasks), limit=limit)
+    return {
+        task: {name: float(value) for name, value in metrics.items() if isinstance(value, int | float)}
+        for task, metrics in output["results"].items()
+    }

@@ -30,7 +30,7 @@ from .learner import train_stage
 from .methods import Method
 from .registry import make_method
 from .results import collect_results, read_json
-from .scoring import general_loss, score_task
+from .scoring import general_loss, lm_eval_scores, score_task
 from .tasks import TaskData, load_task
 
 logger = logging.getLogger("fnsft.continual")
@@ -122,12 +122,17 @@ class SuiteRun:
             task.name: score_task(model, self.tokenizer, task, self.suite.template, self.suite.max_length)
             for task in tasks
         }
-        return {
+        scored = {
             "scores": scores,
             "general_loss": general_loss(
                 model, self.tokenizer, self.suite.general_texts, self.suite.max_length
             ),
         }
+        if self.suite.lm_eval_tasks:
+            scored["lm_eval"] = lm_eval_scores(
+                model, self.tokenizer, self.suite.lm_eval_tasks, self.suite.lm_eval_limit
+            )
+        return scored
 
     def _score_base(self) -> None:
         path = self.folder / "base.json"
