@@ -11,11 +11,10 @@ import pytest
 from gradio_client import Client
 from test_app import DISCOVERY, app  # noqa: F401  (app: a fixture)
 from test_app_owners import HOSTILE
-from test_browser import CHROMIUM, SLOW, browser, open_tab, set_number, shot, visit  # noqa: F401  (browser: a fixture)
+from test_browser import CHROMIUM, RUN, SLOW, browser, open_tab, set_number, shot, visit  # noqa: F401  (browser: a fixture)
 from test_training_process import gate  # noqa: F401  (a fixture)
 
 FAST = SLOW  # ms: seconds on an idle machine, but a shared 2-core one under load can take minutes
-RUN = 600_000  # ms: a training run is a child process, whose start alone takes a minute on a loaded machine
 OUTSIDE = "example.invalid"
 
 pytestmark = [
