@@ -68,6 +68,7 @@ def write_config(folder, model, **changes):
         ({"steps": 0}, "steps"),
         ({"colour": "red"}, "unknown keys ['colour']"),
         ({"tasks": []}, "at least two tasks"),
+        ({"lm_eval_tasks": [""]}, "is not a task name or a list of lm-eval task names"),
     ],
 )
 def test_bad_suite_settings_are_refused_with_one_line(tmp_path, change, message):
@@ -222,6 +223,7 @@ def test_lm_eval_tasks_are_refused_without_the_package(tmp_path, tiny_folder, mo
     )
     with pytest.raises(ContinualConfigError, match="lm_eval_tasks needs the lm-eval package"):
         load_suite(write_config(tmp_path, tiny_folder, lm_eval_tasks=["hellaswag"]))
+    assert load_suite(write_config(tmp_path, tiny_folder, lm_eval_tasks=[])).lm_eval_tasks == []  # none: fine
 
 
 def test_lm_eval_tasks_are_scored_after_every_stage_on_the_model_in_memory(

@@ -52,6 +52,14 @@ def _text_list(value: Any) -> list[str]:
     return values
 
 
+def _harness_tasks(value: Any) -> list[str]:
+    """lm-evaluation-harness task names: one, a list, or none (an empty list: the default)."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a task name or a list of lm-eval task names")
+    return values
+
+
 def _label_map(value: Any) -> dict[str, str]:
     """raw label -> label text the model must generate (keys read as text: YAML gives 0/1 as numbers)."""
     if not isinstance(value, dict) or not value:
@@ -135,7 +143,7 @@ SUITE_RULES = {
     "network_tokens": int_in_range(64, 10_000_000),
     "general_texts": int_in_range(0, 10_000),
     "single_task_baselines": None,  # checked as a bool by the rule below
-    "lm_eval_tasks": _text_list,
+    "lm_eval_tasks": _harness_tasks,
     "lm_eval_limit": positive_int,
     "device": text,
     "tasks": None,  # checked by _task
