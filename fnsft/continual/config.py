@@ -44,18 +44,26 @@ MAX_CONFIG_BYTES = 2**20
 TEXT_PLACEHOLDER = "{text}"
 
 
+def _names(value: Any) -> list[str] | None:
+    """One non-empty text as a list, a list of them (possibly empty), or None for anything else."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        return None
+    return values
+
+
 def _text_list(value: Any) -> list[str]:
     """One field name, or a non-empty list of them."""
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+    values = _names(value)
+    if not values:
         raise argparse.ArgumentTypeError(f"{value!r} is not a field name or a non-empty list of field names")
     return values
 
 
 def _harness_tasks(value: Any) -> list[str]:
     """lm-evaluation-harness task names: one, a list, or none (an empty list: the default)."""
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+    values = _names(value)
+    if values is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not a task name or a list of lm-eval task names")
     return values
 

@@ -3,6 +3,7 @@ paired differences against LoRA and EWC; the command line prints it, docs tables
 
 from __future__ import annotations
 
+from .metrics import spread
 from .results import METRICS, REFERENCES
 
 
@@ -41,8 +42,8 @@ def summary_lines(results: dict) -> list[str]:
 
 
 def _mean(values: list) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+    """The mean over the seeds that have a value (None if none has)."""
+    return spread(values)["mean"]
 
 
 def _percent(value: float | None) -> str:
