@@ -9,6 +9,7 @@ import torch
 from conftest import WORDS, tiny_llama, word_tokenizer
 
 import fnsft.discovery._fastica as fastica_module
+import fnsft.discovery._solo_threads as solo_threads
 from fnsft import ICAMask
 from fnsft.discovery._solo_threads import _openmp_runtime, in_one_thread, map_in_one_thread_each
 
@@ -67,3 +68,25 @@ def test_work_in_one_thread_returns_its_results_in_order_and_raises_its_errors()
         assert "not a number" in str(error)
     else:
         raise AssertionError("the worker's error did not reach the caller")
+
+
+def test_workers_made_after_a_thread_count_change_still_run_mkl_on_one_thread(monkeypatch):
+    """torch.set_num_threads also hands MKL's count to every thread that starts using torch afterwards. A worker
+    made then ran its QR on two MKL threads, last bits apart from an earlier worker's, and two same-seed
+    discoveries in one process differed (issue 27: found in a shuffled order of the suite)."""
+    block = torch.randn(800, 144, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(solo_threads, "_pool", None)  # workers made before any thread count change
+    before = torch.get_num_threads()
+    try:
+        earlier = in_one_thread(torch.linalg.qr, block).Q
+        solo_threads._pool.shutdown()
+        torch.set_num_threads(max(2, before))
+        solo_threads._pool = None  # the next call makes new workers
+        later = in_one_thread(torch.linalg.qr, block).Q
+        mkl = solo_threads._mkl_runtime()
+        counts = map_in_one_thread_each(lambda _: mkl.mkl_get_max_threads() if mkl else 1, range(4))
+    finally:
+        solo_threads._pool.shutdown()
+        torch.set_num_threads(before)
+    assert set(counts) == {1}
+    assert torch.equal(earlier, later)

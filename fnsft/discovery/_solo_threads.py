@@ -5,11 +5,14 @@ stability reruns) runs many short operations. Split over several CPU threads the
 busy machine each wait can last a scheduler slice: FastICA was 10-20x slower on two threads than on one here
 (2 cores, load 10). `torch.set_num_threads(1)` would fix that but is process-wide: it is the default every thread
 started meanwhile takes for good (another visitor's request on a server). OpenMP's own `omp_set_num_threads`,
-called in a thread, sets only that thread's count (OpenMP's nthreads-var is per thread); torch's CPU kernels and
-MKL's LAPACK follow it. So these workers call it once each, and independent jobs (the stability reruns) run on
-them side by side: one thread each, all the cores together.
+called in a thread, sets only that thread's count (OpenMP's nthreads-var is per thread); torch's CPU kernels
+follow it. MKL keeps a count of its own per thread, which torch sets to the process-wide count when a thread
+first uses torch after any `torch.set_num_threads` call: a worker made then ran its QR on two MKL threads, and its
+result differed in the last bits from a worker made earlier, so two discoveries with one seed in one process
+disagreed on near-threshold neurons. So these workers set both counts once each, and independent jobs (the
+stability reruns) run on them side by side: one thread each, all the cores together.
 
-Where torch's OpenMP runtime cannot be found (builds without OpenMP), the workers run with torch's own count.
+Where torch's OpenMP runtime or MKL cannot be found (builds without them), the workers run with torch's own count.
 """
 
 from __future__ import annotations
@@ -46,12 +49,25 @@ def _openmp_runtime() -> ctypes.CDLL | None:
     return process if hasattr(process, "omp_set_num_threads") else None
 
 
+def _mkl_runtime() -> ctypes.CDLL | None:
+    """torch's MKL, where this build links it (its symbols live in libtorch_cpu; the C entry point takes the count by value)."""
+    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:
+        runtime = ctypes.CDLL(str(library))
+    except OSError:
+        return None
+    return runtime if hasattr(runtime, "MKL_Set_Num_Threads_Local") else None
+
+
 def _become_single_threaded() -> None:
-    """Worker initializer: one CPU thread for this thread only."""
-    torch.get_num_threads()  # torch sets up this thread's count first; done later, it would undo the line below
-    runtime = _openmp_runtime()
-    if runtime is not None:
-        runtime.omp_set_num_threads(1)
+    """Worker initializer: one CPU thread for this thread only, for torch's kernels and for MKL."""
+    torch.get_num_threads()  # torch sets up this thread's counts first; done later, it would undo the lines below
+    for runtime, set_count in (
+        (_openmp_runtime(), "omp_set_num_threads"),
+        (_mkl_runtime(), "MKL_Set_Num_Threads_Local"),
+    ):
+        if runtime is not None:
+            getattr(runtime, set_count)(1)
     _local.solo = True
 
 
