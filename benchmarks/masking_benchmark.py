@@ -1,8 +1,8 @@
 """Masking benchmark on the embedded model: forward throughput and generation speed, unmasked vs masked.
 
 The mask is the union of the shipped networks (lesion), applied context-locally (`fnsft.masked`) as the app does.
-Each measure alternates unmasked and masked runs `repeats` times (so drifting machine load hits both alike) and
-reports the ratio of the medians: a batched forward pass, greedy `model.generate` (48 new tokens), and the app's
+Each measure alternates unmasked and masked runs `repeats` times, in ABBA order (so drifting machine load and
+warm caches favour neither side), and reports the ratio of the medians: a batched forward pass, greedy `model.generate` (48 new tokens), and the app's
 side-by-side comparison (`stream_comparison`: an unmasked and a masked stream, against two unmasked ones).
 Public API only. Run: .venv/bin/python benchmarks/masking_benchmark.py [--repeats 5], or `python -m benchmarks`.
 Writes benchmarks/results/masking.json.
@@ -30,11 +30,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PROMPT, NEW_TOKENS = "Explain how rivers form.", 48
 
 
+def _sides(round_: int, mask) -> list[tuple[int, object]]:
+    """(side, mask) in the order a round runs them: unmasked first in even rounds, masked first in odd ones, so
+    neither side always runs second (after a warm cache, or into a load change)."""
+    sides = [(0, None), (1, mask)]
+    return sides if round_ % 2 == 0 else sides[::-1]
+
+
 def _alternating(run, mask, repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds of `run()` unmasked and masked, alternating, after one warm-up of each."""
+    """Seconds of `run()` unmasked and masked, alternating (ABBA), after one warm-up of each."""
     times: tuple[list[float], list[float]] = ([], [])
     for round_ in range(repeats + 1):
-        for side, current in enumerate((None, mask)):
+        for side, current in _sides(round_, mask):
             with fnsft.masked(run.model, current):  # None: unmasked
                 start = time.perf_counter()
                 run()
@@ -67,7 +74,7 @@ def _side_by_side(model, tokenizer, mask, repeats: int) -> tuple[list[float], li
     settings = GenerationSettings(max_new_tokens=NEW_TOKENS, temperature=0.0, repetition_penalty=1.0)
     rates: tuple[list[float], list[float]] = ([], [])
     for round_ in range(repeats + 1):
-        for side, current in enumerate((None, mask)):
+        for side, current in _sides(round_, mask):
             start = time.perf_counter()
             *_, (text_a, text_b) = stream_comparison(model, tokenizer, PROMPT, current, settings)
             steps = len(tokenizer(text_a)["input_ids"]) + len(tokenizer(text_b)["input_ids"])

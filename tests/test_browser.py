@@ -124,6 +124,18 @@ def choose(page, elem_id: str, name: str | None = None) -> str:
     return text
 
 
+def expect_result(page, locator, text: str, panel: str) -> None:
+    """The result shows `text` within SLOW; else fail with what the panel's status line says (a refusal or an
+    error shows there, not in the result)."""
+    from playwright.sync_api import expect
+
+    try:
+        expect(locator).to_contain_text(text, timeout=SLOW)
+    except AssertionError as error:
+        status = page.locator(f"#{panel}-status").inner_text()
+        raise AssertionError(f"#{panel}-status says {status!r}; {error}") from None
+
+
 def test_a_session_in_the_browser(browser, app_url, page):
     from playwright.sync_api import expect
 
@@ -141,7 +153,7 @@ def test_a_session_in_the_browser(browser, app_url, page):
     set_number(page, "Token budget", 512)
     page.get_by_role("button", name="Find networks").click()
     result = page.locator("#networks-summary")
-    expect(result).to_contain_text("6 networks", timeout=SLOW)
+    expect_result(page, result, "6 networks", "discover")
     expect(result).to_contain_text("categories:")
     shot(page, "2_discover")
 
