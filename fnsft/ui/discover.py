@@ -139,6 +139,41 @@ def current_summary(state: AppState, visitor: Visitor, request: gr.Request = Non
     return "No networks yet." if networks is None else networks_markdown(networks)
 
 
+def _settings_fields() -> tuple:
+    """The discovery settings, laid out: (components, rule, threshold, rethreshold button, granularity, token
+    budget, seed, ICA orientation, stability reruns, restarts)."""
+    gr.Markdown("#### Settings")
+    components = gr.Slider(
+        2, 64, value=APP_DISCOVERY["num_components"], step=1, label="Networks (ICA components)"
+    )
+    with gr.Row():
+        rule = gr.Dropdown(list(THRESHOLD_RULES), value=DISCOVERY.threshold_rule, label="Threshold rule")
+        threshold = gr.Number(DISCOVERY.threshold, label="Threshold value")
+    rethreshold_button = gr.Button("Apply this threshold to my networks (instant, no new discovery)")
+    granularity = gr.Radio(list(GRANULARITIES), value=DISCOVERY.granularity, label="Neurons")
+    with gr.Row():
+        max_tokens = gr.Number(APP_DISCOVERY["max_tokens"], precision=0, label="Token budget")
+        seed = gr.Number(DISCOVERY.seed, precision=0, label="Seed")
+    with gr.Accordion("Advanced", open=False):
+        ica_over = gr.Radio(list(ICA_ORIENTATIONS), value=DISCOVERY.ica_over, label="ICA over")
+        stability_runs = gr.Slider(
+            0, 10, value=APP_DISCOVERY["stability_runs"], step=1, label="Stability reruns (0 = none)"
+        )
+        restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
+    return (
+        components,
+        rule,
+        threshold,
+        rethreshold_button,
+        granularity,
+        max_tokens,
+        seed,
+        ica_over,
+        stability_runs,
+        restarts,
+    )
+
+
 def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.Dropdown:
     """Lay out the tab; returns the shipped-template dropdown (refreshed when the page loads)."""
     with gr.Row():
@@ -147,26 +182,9 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             source = gr.Radio([SHIPPED, UPLOAD, HUB], value=SHIPPED, label="Texts to record activations on")
             upload = gr.File(label="Texts (.json / .jsonl / .csv)", file_types=DATA_FILE_TYPES, visible=False)
             hub_id = gr.Textbox(label="Hub dataset id", visible=False)
-            gr.Markdown("#### Settings")
-            components = gr.Slider(
-                2, 64, value=APP_DISCOVERY["num_components"], step=1, label="Networks (ICA components)"
-            )
-            with gr.Row():
-                rule = gr.Dropdown(
-                    list(THRESHOLD_RULES), value=DISCOVERY.threshold_rule, label="Threshold rule"
-                )
-                threshold = gr.Number(DISCOVERY.threshold, label="Threshold value")
-            rethreshold_button = gr.Button("Apply this threshold to my networks (instant, no new discovery)")
-            granularity = gr.Radio(list(GRANULARITIES), value=DISCOVERY.granularity, label="Neurons")
-            with gr.Row():
-                max_tokens = gr.Number(APP_DISCOVERY["max_tokens"], precision=0, label="Token budget")
-                seed = gr.Number(DISCOVERY.seed, precision=0, label="Seed")
-            with gr.Accordion("Advanced", open=False):
-                ica_over = gr.Radio(list(ICA_ORIENTATIONS), value=DISCOVERY.ica_over, label="ICA over")
-                stability_runs = gr.Slider(
-                    0, 10, value=APP_DISCOVERY["stability_runs"], step=1, label="Stability reruns (0 = none)"
-                )
-                restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
+            fields = _settings_fields()
+            components, rule, threshold, rethreshold_button, granularity, max_tokens, seed = fields[:7]
+            ica_over, stability_runs, restarts = fields[7:]
             gr.Markdown(
                 "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"

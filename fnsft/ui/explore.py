@@ -224,6 +224,22 @@ class ExploreTab:
     lesion: gr.Button
 
 
+def _own_text_panel():
+    """(text, show, rank, open_example, text_view, text_plot): where the chosen network fires on a visitor's text."""
+    gr.Markdown("#### Your own text: where does the chosen network fire?")
+    with gr.Row():
+        text = gr.Textbox(
+            label="Your text", lines=3, scale=4, placeholder="Type or paste a text (up to 256 tokens)"
+        )
+        with gr.Column(scale=1):
+            show = gr.Button("Show activations")
+            rank = gr.Number(1, precision=0, minimum=1, label="Top example of the card")
+            open_example = gr.Button("Open its full text", size="sm")
+    text_view = gr.HTML(elem_id="own-text")
+    text_plot = gr.Plot(label="Every network at every token", elem_id="own-text-networks")
+    return text, show, rank, open_example, text_view, text_plot
+
+
 def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> ExploreTab:
     """Lay out the tab: the table beside the chosen network's card (a row click opens it in view), figures below."""
     with gr.Row():
@@ -248,17 +264,7 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
             card = gr.HTML(elem_id="network-card")
             histogram = gr.Plot(label="Activation histogram")
     layers, layer_profile, categories, overlap, stability = figure_panel()
-    gr.Markdown("#### Your own text: where does the chosen network fire?")
-    with gr.Row():
-        text = gr.Textbox(
-            label="Your text", lines=3, scale=4, placeholder="Type or paste a text (up to 256 tokens)"
-        )
-        with gr.Column(scale=1):
-            show = gr.Button("Show activations")
-            rank = gr.Number(1, precision=0, minimum=1, label="Top example of the card")
-            open_example = gr.Button("Open its full text", size="sm")
-    text_view = gr.HTML(elem_id="own-text")
-    text_plot = gr.Plot(label="Every network at every token", elem_id="own-text-networks")
+    text, show, rank, open_example, text_view, text_plot = _own_text_panel()
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}
     cancel_job(cancel, state, **wiring, panel="explore")
