@@ -92,7 +92,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Discover"):
                 shipped = discover.build(state, visitor, networks_version)
             with gr.Tab("Explore"):
-                explore_tab = explore.build(state, demo, visitor, networks_version)
+                explore_tab = explore.build(state, visitor, networks_version)
             with gr.Tab("Lesion/Preserve & Compare", id="compare"):
                 compare_tab = compare.build(state, visitor)
             with gr.Tab("Fine-tune"):

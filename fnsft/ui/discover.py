@@ -182,9 +182,18 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             source = gr.Radio([SHIPPED, UPLOAD, HUB], value=SHIPPED, label="Texts to record activations on")
             upload = gr.File(label="Texts (.json / .jsonl / .csv)", file_types=DATA_FILE_TYPES, visible=False)
             hub_id = gr.Textbox(label="Hub dataset id", visible=False)
-            fields = _settings_fields()
-            components, rule, threshold, rethreshold_button, granularity, max_tokens, seed = fields[:7]
-            ica_over, stability_runs, restarts = fields[7:]
+            (
+                components,
+                rule,
+                threshold,
+                rethreshold_button,
+                granularity,
+                max_tokens,
+                seed,
+                ica_over,
+                stability_runs,
+                restarts,
+            ) = _settings_fields()
             gr.Markdown(
                 "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"

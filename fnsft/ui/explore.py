@@ -224,8 +224,9 @@ class ExploreTab:
     lesion: gr.Button
 
 
-def _own_text_panel():
-    """(text, show, rank, open_example, text_view, text_plot): where the chosen network fires on a visitor's text."""
+def _own_text_panel(state: AppState, component: gr.Dropdown, wiring: dict) -> None:
+    """Lay out and wire the own-text panel: where the chosen network fires on a visitor's text, or on the full text
+    of one of its card's top examples."""
     gr.Markdown("#### Your own text: where does the chosen network fire?")
     with gr.Row():
         text = gr.Textbox(
@@ -237,10 +238,26 @@ def _own_text_panel():
             open_example = gr.Button("Open its full text", size="sm")
     text_view = gr.HTML(elem_id="own-text")
     text_plot = gr.Plot(label="Every network at every token", elem_id="own-text-networks")
-    return text, show, rank, open_example, text_view, text_plot
+    visitor = wiring["visitor"]
+    action(
+        show.click,
+        bind(own_text, state),
+        [visitor, component, text],
+        [text_view, text_plot],
+        api_name="own_text",
+        **wiring,
+    )
+    action(
+        open_example.click,
+        bind(example_text, state),
+        [visitor, component, rank],
+        [text, text_view, text_plot],
+        api_name="example_text",
+        **wiring,
+    )
 
 
-def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version: gr.State) -> ExploreTab:
+def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> ExploreTab:
     """Lay out the tab: the table beside the chosen network's card (a row click opens it in view), figures below."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -264,9 +281,9 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
             card = gr.HTML(elem_id="network-card")
             histogram = gr.Plot(label="Activation histogram")
     layers, layer_profile, categories, overlap, stability = figure_panel()
-    text, show, rank, open_example, text_view, text_plot = _own_text_panel()
     panel = [card, histogram, export]
     wiring = {"visitor": visitor, "status": status}
+    _own_text_panel(state, component, wiring)
     cancel_job(cancel, state, **wiring, panel="explore")
     component.change(bind(profile, state), [visitor, component], layer_profile, api_name="layer_profile")
     action(  # a card opened the first time measures its logit effect, in turn with the heavy jobs
@@ -285,22 +302,6 @@ def build(state: AppState, demo: gr.Blocks, visitor: gr.State, networks_version:
         [visitor, query],
         [found, component],
         api_name="search_networks",
-        **wiring,
-    )
-    action(
-        show.click,
-        bind(own_text, state),
-        [visitor, component, text],
-        [text_view, text_plot],
-        api_name="own_text",
-        **wiring,
-    )
-    action(
-        open_example.click,
-        bind(example_text, state),
-        [visitor, component, rank],
-        [text, text_view, text_plot],
-        api_name="example_text",
         **wiring,
     )
     action(
