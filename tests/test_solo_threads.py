@@ -75,7 +75,9 @@ def test_workers_made_after_a_thread_count_change_still_run_mkl_on_one_thread(mo
     made then ran its QR on two MKL threads, last bits apart from an earlier worker's, and two same-seed
     discoveries in one process differed (issue 27: found in a shuffled order of the suite)."""
     block = torch.randn(800, 144, generator=torch.Generator().manual_seed(0))
-    monkeypatch.setattr(solo_threads, "_pool", None)  # workers made before any thread count change
+    monkeypatch.setattr(
+        solo_threads, "_pool", None
+    )  # new workers, made before this test's thread count change
     before = torch.get_num_threads()
     try:
         earlier = in_one_thread(torch.linalg.qr, block).Q

@@ -28,6 +28,7 @@ import torch
 
 T = TypeVar("T")
 _OPENMP_NAMES = ("libgomp.so.1", "libomp.so", "libiomp5.so", "libomp.dylib", "libiomp5.dylib")
+_TORCH_LIBRARIES = Path(torch.__file__).parent / "lib"
 _local = threading.local()
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -35,11 +36,10 @@ _pool: ThreadPoolExecutor | None = None
 
 def _openmp_runtime() -> ctypes.CDLL | None:
     """The OpenMP runtime torch's CPU kernels use: shipped in torch/lib, or already loaded into the process."""
-    library = Path(torch.__file__).parent / "lib"
     for name in _OPENMP_NAMES:
-        if (library / name).exists():
+        if (_TORCH_LIBRARIES / name).exists():
             try:
-                return ctypes.CDLL(str(library / name))
+                return ctypes.CDLL(str(_TORCH_LIBRARIES / name))
             except OSError:
                 continue
     try:
@@ -50,10 +50,10 @@ def _openmp_runtime() -> ctypes.CDLL | None:
 
 
 def _mkl_runtime() -> ctypes.CDLL | None:
-    """torch's MKL, where this build links it (its symbols live in libtorch_cpu; the C entry point takes the count by value)."""
-    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    """torch's MKL, where this build links it: its symbols live in libtorch_cpu. (`MKL_Set_Num_Threads_Local` is
+    the C entry point, taking the count by value; the lower-case name is Fortran's, taking a pointer.)"""
     try:
-        runtime = ctypes.CDLL(str(library))
+        runtime = ctypes.CDLL(str(_TORCH_LIBRARIES / "libtorch_cpu.so"))
     except OSError:
         return None
     return runtime if hasattr(runtime, "MKL_Set_Num_Threads_Local") else None
