@@ -59,19 +59,21 @@ def discover(work: Path, halves_stability_runs: list[int]) -> None:
 
 
 def _thresholded(networks, rule: str, value: float):
-    """`networks` with every map thresholded anew: z >= value, or |z| >= value."""
+    """`networks` with every map thresholded anew: z >= value is the library's own zscore rule
+    (`FunctionalNetworks.rethreshold`); |z| >= value keeps both tails, split into layers here."""
     import numpy as np
 
+    if rule == "z":
+        return networks.rethreshold("zscore", value)
     maps = networks.maps
     z = (maps - maps.mean(axis=1, keepdims=True)) / (maps.std(axis=1, keepdims=True) + 1e-12)
-    kept = z if rule == "z" else np.abs(z)
     starts = np.cumsum([0, *networks.layer_widths])
 
     def by_layer(ids: np.ndarray) -> dict[int, np.ndarray]:  # global column ids -> {layer: ids in the layer}
         layers = np.searchsorted(starts, ids, side="right") - 1
         return {int(layer): ids[layers == layer] - starts[layer] for layer in np.unique(layers)}
 
-    neurons = [by_layer(np.flatnonzero(row >= value)) for row in kept]
+    neurons = [by_layer(np.flatnonzero(row >= value)) for row in np.abs(z)]
     return dataclasses.replace(networks, neurons=neurons, split_half=None)
 
 
@@ -88,10 +90,9 @@ def compare(work: Path) -> dict:
         for rule, value in RULES:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an empty network is part of the answer here
-                found = split_half(
-                    _thresholded(full, rule, value), *(_thresholded(h, rule, value) for h in halves)
-                )
-            sizes = _thresholded(full, rule, value).sizes()
+                whole = _thresholded(full, rule, value)
+                found = split_half(whole, *(_thresholded(h, rule, value) for h in halves))
+            sizes = whole.sizes()
             rows.append(
                 {
                     "halves_stability_runs": int(path.stem.split("-")[1]),
