@@ -490,12 +490,33 @@ def test_training_with_networks_needs_networks(discovered):
         client.predict(*training_settings(ids=[]), api_name="/start_training")
 
 
+def largest_network(client: Client, state) -> list[int]:
+    """The id of the discovery's largest network: which networks a threshold leaves empty on a tiny random
+    model depends on the CPU's rounding."""
+    return [int(np.argmax(mine(client, state).networks.sizes()))]
+
+
+def test_networks_without_neurons_are_refused_before_a_run_starts(discovered):
+    client, state, _ = discovered
+    visitor = mine(client, state)
+    found, run_before = visitor.networks, visitor.run_dir
+    with pytest.warns(UserWarning, match="empty"):
+        visitor.networks = found.rethreshold("zscore", 1000.0)
+    try:
+        with pytest.raises(AppError, match="N0, N1 hold no neurons"):
+            client.predict(*training_settings(ids=[1, 0]), api_name="/start_training")
+    finally:
+        visitor.networks = found
+    assert visitor.run_dir == run_before  # no run folder was made
+
+
 def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovered):
-    client, _, _ = discovered
-    *_, run_name = client.predict(*training_settings(), api_name="/start_training")
+    client, state, _ = discovered
+    chosen = largest_network(client, state)
+    *_, run_name = client.predict(*training_settings(ids=chosen), api_name="/start_training")
     assert run_name  # kept in the browser, so a reload finds the run
     with pytest.raises(AppError, match="Your training is still queued or running"):
-        client.predict(*training_settings(), api_name="/start_training")
+        client.predict(*training_settings(ids=chosen), api_name="/start_training")
     panel = wait_for_training(client, state_is("completed", "failed"))
     # the client skips buttons (Resume)
     progress, loss, log, table, chart, drift_table, drift_chart, report, adapter, checkpoint, timer = panel
@@ -518,7 +539,8 @@ def test_fine_tune_to_the_end_reports_forgetting_and_gives_the_adapter(discovere
 
 def test_a_run_with_drift_shows_what_became_of_each_network(discovered):
     client, state, _ = discovered
-    client.predict(*training_settings(drift=True, learning_rate=1e-9), api_name="/start_training")
+    settings = training_settings(ids=largest_network(client, state), drift=True, learning_rate=1e-9)
+    client.predict(*settings, api_name="/start_training")
     panel = wait_for_training(client, state_is("completed", "failed"))
     assert 'data-state="completed"' in panel[0], panel[2]
     rows = panel[5]["data"]

@@ -122,6 +122,23 @@ def test_category_response_points_at_the_driving_category():
     assert response[1, 1] > 0 > response[1, 0]
 
 
+def test_reruns_do_not_depend_on_how_the_range_is_factorised():
+    # the in-memory path hands the reruns a wide SVD's basis of the range, streaming the sketch's Rayleigh-Ritz
+    # one: another orthonormal basis of the same space must give the same scores and consensus maps
+    matrix = standardize_(planted(seed=4)[0])
+    u, s, vt = range_factors(matrix, 200, 0)
+    reference = decompose(matrix, 6, seed=0).maps
+    rotation = torch.linalg.qr(torch.randn(200, 200, generator=torch.Generator().manual_seed(3))).Q
+    common = {"over": "neurons", "seed": 0, "max_iter": 400, "tol": 1e-4, "restarts": 3, "runs": 3}
+    scores, consensus = rerun_maps(u * s, vt.T, reference, **common)
+    turned_scores, turned = rerun_maps((u * s) @ rotation, vt.T @ rotation, reference, **common)
+    np.testing.assert_allclose(turned_scores, scores, atol=1e-4)
+    same_row = [
+        np.corrcoef(a, b)[0, 1] for a, b in zip(consensus, turned, strict=True)
+    ]  # in the reference's order
+    assert min(same_row) > 0.9999
+
+
 def test_consensus_maps_are_the_mean_of_the_map_and_its_aligned_reruns():
     data, reference, _ = planted(seed=4)
     matrix = standardize_(data)

@@ -186,9 +186,12 @@ def test_streaming_icamask_finds_the_in_memory_networks():
         )
     exact, streamed = found[False], found[True]
     assert exact.decomposition["converged"] and streamed.decomposition["converged"]
-    # Consensus maps average reruns on the range's loadings, whose trailing directions the two paths factorise
-    # differently (a wide SVD in memory, the sketch's Rayleigh-Ritz when streaming): close, not identical.
-    assert matched_correlations(exact.maps, streamed.maps).min() > 0.99
+    assert exact.decomposition["consensus"] and streamed.decomposition["consensus"]
+    # Both paths' consensus maps are not compared here: on this tiny random model the reruns' FastICA is
+    # ill-posed (stability as low as 0.54), and their fixed points move with a CPU's rounding (map |corr| 0.96
+    # between the paths on an AVX2 CPU, above 0.99 on an AVX-512 one). That the reruns do not depend on how a
+    # path factorises the range is tested on planted data
+    # (test_decomposition.py::test_reruns_do_not_depend_on_how_the_range_is_factorised).
     plain = {
         streaming: ICAMask(streaming=streaming, **{**settings, "stability_runs": 0}).compute_global_networks(
             tiny_llama(seed=1), CharTokenizer(), TEXTS, max_tokens=600

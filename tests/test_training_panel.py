@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fnsft.ui.finetune import PREPARING, no_drift, progress_html
 from fnsft.ui.jobs import JobSnapshot
+from fnsft.ui.training_panel import PREPARING, no_drift, progress_html
 
 ROW = {"step": 10, "max_steps": 10, "epoch": 1.0, "tokens_per_second": 100, "eta_seconds": 0}
 
