@@ -12,7 +12,7 @@ from conftest import tiny_llama
 from test_decomposition import planted
 from test_networks import TEXTS, CharTokenizer
 
-from fnsft.discovery._capture import capture_activations
+from fnsft.discovery._capture import capture_activations, layer_widths
 from fnsft.discovery._decomposition import decompose, reduced_stability, standardize_
 from fnsft.discovery._ica_mask import ICAMask
 from fnsft.discovery._sketches import RangePass, RunningMoments
@@ -248,3 +248,24 @@ def test_an_in_memory_matrix_larger_than_the_available_memory_is_refused_before_
         model, CharTokenizer(), texts, max_tokens=500, sink=lambda rows, values: None
     )
     assert streamed.matrix.shape == (0, tokens[1])
+
+
+def test_a_small_budget_tokenizes_only_the_texts_it_takes():
+    calls = []
+
+    class CountingTokenizer(CharTokenizer):
+        def __call__(self, texts, **options):
+            calls.append(len(texts))
+            return super().__call__(texts, **options)
+
+    texts = [f"text number {i} of a large corpus" for i in range(1000)]
+    widths = sum(layer_widths(tiny_llama(seed=1), "intermediate"))
+    small = capture_activations(tiny_llama(seed=1), CountingTokenizer(), texts, max_tokens=100, batch_size=4)
+    assert sum(calls) == 64  # the first chunk holds the budget; the other 936 texts were never tokenized
+    assert small.matrix.shape == (100, widths)
+    whole = [[2 + b % 120 for b in text.encode()] for text in texts]
+    cut = [row for ids in whole for row in ids][:100]
+    np.testing.assert_array_equal(small.token_ids, cut)  # the same tokens as tokenizing everything first
+    calls.clear()
+    capture_activations(tiny_llama(seed=1), CountingTokenizer(), texts, max_tokens=None, batch_size=64)
+    assert calls == [64, 128, 256, 512, 40]  # no budget: every text, in doubling chunks
