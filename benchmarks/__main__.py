@@ -4,7 +4,7 @@
     python -m benchmarks --quick    # 3,000 tokens, 1 round, masking 5 rounds
     python -m benchmarks --streaming-tokens 131072   # also the default discovery at 131,072 tokens (streaming)
 
-Writes benchmarks/results/speed.json (speed-quick.json with --quick) with the commit, the CPU model, whether it
+Writes benchmarks/results/speed.json (speed-quick.json with --quick, or --output NAME: one file per CPU kind) with the commit, the CPU model, whether it
 multiplies bfloat16 in hardware, torch's thread count and the load average, next to every figure.
 Also `make benchmarks` (ARGS="--quick").
 """
@@ -14,42 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch
 
 from benchmarks import masking_benchmark, speed
-from benchmarks.provenance import commit_id
-from fnsft.models import cpu_has_native_bf16
+from benchmarks.provenance import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux cpuinfo), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment() -> dict:
-    return {
-        "commit": commit_id(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "bfloat16_in_hardware": cpu_has_native_bf16(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-    }
 
 
 def _tokens(text: str) -> list[int]:
@@ -66,11 +39,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="rounds per budget (default 3, quick 1)")
     parser.add_argument("--streaming-tokens", type=_tokens, default=[], help="budgets run once, float32 only")
     parser.add_argument("--masking-repeats", type=int, default=5, help="0: no masking benchmark")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="file name in benchmarks/results (default speed.json, speed-quick.json)",
+    )
     args = parser.parse_args(argv)
     tokens = args.tokens or ([3000] if args.quick else [3000, 16384])
     repeats = args.repeats or (1 if args.quick else 3)
     report: dict = {"environment": environment(), "discovery": []}
-    out = RESULTS / ("speed-quick.json" if args.quick else "speed.json")
+    out = RESULTS / (args.output or ("speed-quick.json" if args.quick else "speed.json"))
     RESULTS.mkdir(exist_ok=True)
 
     def save() -> None:  # after every measurement, so a long run keeps what it has
