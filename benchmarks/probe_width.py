@@ -1,0 +1,102 @@
+"""What the randomized PCA's width buys: time and accuracy of the in-memory decomposition per probe width.
+
+At 3,000 tokens the decomposition's largest cost is `range_factors`: four products of the [tokens x 46,080]
+matrix with the probes. Fewer probes cost less; this measures how far the networks then move from a near-exact
+reference (400 probes, 3 power iterations), with and without the default stability reruns and consensus maps.
+Networks are matched one to one by map |corr|; IoU is of their z >= 3 neuron sets.
+
+    .venv/bin/python benchmarks/probe_width.py [--tokens 3000]
+
+Writes benchmarks/results/probe_width.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from provenance import environment
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WIDTHS = ((200, 1), (120, 1), (100, 1), (80, 1), (60, 2))  # (probes, power iterations); 200/1 is the default
+REFERENCE = (400, 3)
+
+
+def decomposition(matrix, width: int, iterations: int, runs: int):
+    """The default decomposition (20 components) with the range's width and power iterations replaced."""
+    from fnsft.discovery import _decomposition
+
+    original = _decomposition.range_factors
+    _decomposition.range_factors = lambda m, _w, seed: original(m, width, seed, power_iterations=iterations)
+    try:
+        start = time.perf_counter()
+        result = _decomposition.decompose(
+            matrix, 20, seed=0, max_iter=1000, stability_runs=runs, consensus=runs > 0
+        )
+        return result, time.perf_counter() - start
+    finally:
+        _decomposition.range_factors = original
+
+
+def agreement(reference, other) -> dict:
+    import numpy as np
+
+    from fnsft.discovery._thresholds import threshold_map
+    from fnsft.networks import matched_correlations
+    from fnsft.networks._matching import assign
+
+    correlation = matched_correlations(reference.maps, other.maps)
+    sets = [[set(threshold_map(m, "zscore", 3.0)) for m in result.maps] for result in (reference, other)]
+    similarity = np.abs(np.corrcoef(reference.maps, other.maps)[:20, 20:])
+    iou = [
+        len(sets[0][i] & sets[1][j]) / max(len(sets[0][i] | sets[1][j]), 1)
+        for i, j in assign(similarity).items()
+    ]
+    return {
+        "median_abs_correlation": round(float(np.median(correlation)), 4),
+        "min_abs_correlation": round(float(correlation.min()), 4),
+        "median_iou": round(float(np.median(iou)), 3),
+        "min_iou": round(float(np.min(iou)), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from fnsft import load_model
+    from fnsft.data import discovery_texts, interleave_by_category
+    from fnsft.discovery._capture import capture_activations
+    from fnsft.discovery._decomposition import standardize_
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tokens", type=int, default=3000)
+    args = parser.parse_args(argv)
+    model, tokenizer = load_model()
+    texts = interleave_by_category(discovery_texts()).texts
+    matrix = standardize_(capture_activations(model, tokenizer, texts, max_tokens=args.tokens).matrix)
+    rows = []
+    for runs in (0, 5):
+        reference, _ = decomposition(matrix, *REFERENCE, runs)
+        for width, iterations in WIDTHS:
+            result, seconds = decomposition(matrix, width, iterations, runs)
+            rows.append(
+                {
+                    "probes": width,
+                    "power_iterations": iterations,
+                    "stability_runs": runs,
+                    "seconds": round(seconds, 2),
+                }
+                | agreement(reference, result)
+            )
+            print(rows[-1], flush=True)
+    report = {"environment": environment(), "tokens": args.tokens, "reference": REFERENCE, "rows": rows}
+    (RESULTS / "probe_width.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
