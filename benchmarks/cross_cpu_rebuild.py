@@ -38,7 +38,7 @@ def main() -> None:
     from fnsft import DiscoverySettings, load_model
     from fnsft.data import discovery_texts
     from fnsft.discovery import ICAMask
-    from fnsft.networks._templates import load_templates
+    from fnsft.networks import load_templates
 
     shipped = load_templates(TEMPLATE)
     settings = DiscoverySettings(**json.loads(TEMPLATE.read_text())["discovery"]).replace(split_half=False)

@@ -29,29 +29,35 @@ REFERENCE = (400, 3)
 
 def decomposition(matrix, width: int, iterations: int, runs: int):
     """The default decomposition (20 components) with the range's width and power iterations replaced."""
-    from fnsft.discovery import _decomposition
+    from fnsft.discovery import decompose
 
-    original = _decomposition.range_factors
-    _decomposition.range_factors = lambda m, _w, seed: original(m, width, seed, power_iterations=iterations)
-    try:
-        start = time.perf_counter()
-        result = _decomposition.decompose(
-            matrix, 20, seed=0, max_iter=1000, stability_runs=runs, consensus=runs > 0
-        )
-        return result, time.perf_counter() - start
-    finally:
-        _decomposition.range_factors = original
+    start = time.perf_counter()
+    result = decompose(
+        matrix,
+        20,
+        seed=0,
+        max_iter=1000,
+        stability_runs=runs,
+        consensus=runs > 0,
+        probes=width,
+        power_iterations=iterations,
+    )
+    return result, time.perf_counter() - start
 
 
-def agreement(reference, other) -> dict:
+def agreement(reference, other, widths) -> dict:
     import numpy as np
 
-    from fnsft.discovery._thresholds import threshold_map
-    from fnsft.networks import matched_correlations
-    from fnsft.networks._matching import assign
+    from fnsft.discovery import threshold_networks
+    from fnsft.networks import assign, matched_correlations
 
     correlation = matched_correlations(reference.maps, other.maps)
-    sets = [[set(threshold_map(m, "zscore", 3.0)) for m in result.maps] for result in (reference, other)]
+    sets = [
+        [{(layer, int(i)) for layer, ids in network.items() for i in ids} for network in found]
+        for found in (
+            threshold_networks(result.maps, widths, "zscore", 3.0)[0] for result in (reference, other)
+        )
+    ]
     similarity = np.abs(np.corrcoef(reference.maps, other.maps)[:20, 20:])
     iou = [
         len(sets[0][i] & sets[1][j]) / max(len(sets[0][i] | sets[1][j]), 1)
@@ -68,8 +74,7 @@ def agreement(reference, other) -> dict:
 def main(argv: list[str] | None = None) -> None:
     from fnsft import load_model
     from fnsft.data import discovery_texts, interleave_by_category
-    from fnsft.discovery._capture import capture_activations
-    from fnsft.discovery._decomposition import standardize_
+    from fnsft.discovery import capture_activations, standardize_
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model, tokenizer = load_model()
     texts = interleave_by_category(discovery_texts()).texts
-    matrix = standardize_(capture_activations(model, tokenizer, texts, max_tokens=args.tokens).matrix)
+    captured = capture_activations(model, tokenizer, texts, max_tokens=args.tokens)
+    matrix, widths = standardize_(captured.matrix), captured.layer_widths
     rows = []
     for runs in (0, 5):
         reference, _ = decomposition(matrix, *REFERENCE, runs)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                     "stability_runs": runs,
                     "seconds": round(seconds, 2),
                 }
-                | agreement(reference, result)
+                | agreement(reference, result, widths)
             )
             print(rows[-1], flush=True)
     report = {"environment": environment(), "tokens": args.tokens, "reference": REFERENCE, "rows": rows}

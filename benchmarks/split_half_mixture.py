@@ -61,8 +61,9 @@ def tail_posterior(weights: np.ndarray, iterations: int = 60) -> tuple[np.ndarra
 
 
 def main(argv: list[str] | None = None) -> None:
+    from split_half_variants import by_layer
+
     from fnsft.discovery import split_half
-    from fnsft.discovery._columns import ids_by_layer
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def by_posterior(networks, cut: float):
         neurons = [
-            ids_by_layer(np.flatnonzero((p >= cut) & (x > 0)), networks.layer_widths)
+            by_layer(np.flatnonzero((p >= cut) & (x > 0)), networks.layer_widths)
             for p, x in fits[id(networks)]
         ]
         return dataclasses.replace(networks, neurons=neurons, split_half=None)

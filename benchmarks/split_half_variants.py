@@ -67,14 +67,17 @@ def _thresholded(networks, rule: str, value: float):
         return networks.rethreshold("zscore", value)
     maps = networks.maps
     z = (maps - maps.mean(axis=1, keepdims=True)) / (maps.std(axis=1, keepdims=True) + 1e-12)
-    starts = np.cumsum([0, *networks.layer_widths])
-
-    def by_layer(ids: np.ndarray) -> dict[int, np.ndarray]:  # global column ids -> {layer: ids in the layer}
-        layers = np.searchsorted(starts, ids, side="right") - 1
-        return {int(layer): ids[layers == layer] - starts[layer] for layer in np.unique(layers)}
-
-    neurons = [by_layer(np.flatnonzero(row >= value)) for row in np.abs(z)]
+    neurons = [by_layer(np.flatnonzero(row >= value), networks.layer_widths) for row in np.abs(z)]
     return dataclasses.replace(networks, neurons=neurons, split_half=None)
+
+
+def by_layer(ids, widths) -> dict:
+    """Global column ids -> {layer: ids within the layer}."""
+    import numpy as np
+
+    starts = np.cumsum([0, *widths])
+    layers = np.searchsorted(starts, ids, side="right") - 1
+    return {int(layer): ids[layers == layer] - starts[layer] for layer in np.unique(layers)}
 
 
 def compare(work: Path) -> dict:

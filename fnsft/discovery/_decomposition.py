@@ -204,8 +204,13 @@ def decompose(
     consensus: bool = False,
     device: str | torch.device | None = None,
     progress: Callable[[str, float], None] | None = None,
+    probes: int = PROBE_WIDTH,
+    power_iterations: int = POWER_ITERATIONS,
 ) -> Decomposition:
     """Standardised [tokens x neurons] matrix -> ordered, sign-corrected components.
+
+    probes and power_iterations set the randomized PCA (`range_factors`); the defaults are the recipe's
+    (`benchmarks/probe_width.py` measures what fewer probes cost in accuracy).
 
     stability_runs > 0 scores each component by its reruns on the randomized range's loadings (`rerun_maps`);
     consensus (spatial ICA) then replaces each map by its mean over the reruns. progress("stability", 0.0) marks
@@ -220,7 +225,7 @@ def decompose(
             "capture more tokens or ask for fewer components."
         )
     work = matrix.to(device) if device is not None else matrix
-    u, s, vt = range_factors(work, max(PROBE_WIDTH, n_components + 40), seed)
+    u, s, vt = range_factors(work, max(probes, n_components + 40), seed, power_iterations)
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
     k = n_components
     total_variance = _sum_of_squares(work)
