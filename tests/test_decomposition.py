@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fnsft.discovery._decomposition import (
-    decompose,
-    range_factors,
-    rerun_maps,
-    standardize_,
-)
+from fnsft.discovery._decomposition import decompose, rerun_maps, standardize_
+from fnsft.discovery._randomized_pca import range_factors
 from fnsft.discovery._thresholds import category_response, threshold_map
 from fnsft.errors import DecompositionError
 from fnsft.networks import matched_correlations

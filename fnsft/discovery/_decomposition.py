@@ -21,11 +21,10 @@ from ..choices import ICA_ORIENTATIONS
 from ..errors import DecompositionError
 from ..networks._matching import assign, signed_correlations
 from ._fastica import best_fastica, whiten
-from ._solo_threads import in_one_thread, map_in_one_thread_each
+from ._randomized_pca import POWER_ITERATIONS, PROBE_WIDTH, float32_row_blocks, product, range_factors
+from ._solo_threads import map_in_one_thread_each
 
 logger = logging.getLogger(__name__)
-PROBE_WIDTH = 200  # randomized range width: the PCA's probes, and the directions stability reruns keep
-POWER_ITERATIONS = 1
 
 
 @dataclass
@@ -101,69 +100,18 @@ def standardize_(
 def _sum_of_squares(matrix: torch.Tensor, rows: int = 1024) -> float:
     """The matrix's squared Frobenius norm from its row norms (each a float32 sum over one token's neurons,
     then added in float64): one float32 norm over all 4,096 x 46,080 entries of the embedded model's matrix
-    came out 5.4% low; per-row norms agree with a float64 sum within 1e-6 and take 0.07 s there. Taken in
-    blocks of rows: over a whole bfloat16 matrix the float32 norm made a float32 copy of it (twice its size)."""
+    came out 5.4% low; per-row norms agree with a float64 sum within 1e-6 and take 0.07 s there. A bfloat16
+    matrix is read in float32 blocks (a float32 norm of bfloat16 rows took 0.43 s for 3,000 x 46,080 on a CPU
+    without bfloat16 hardware)."""
     return sum(
-        float(
-            torch.linalg.vector_norm(matrix[start : start + rows], dim=1, dtype=torch.float32)
-            .double()
-            .pow(2)
-            .sum()
-        )
-        for start in range(0, matrix.shape[0], rows)
+        float(torch.linalg.vector_norm(block, dim=1).double().pow(2).sum())
+        for _, block in float32_row_blocks(matrix, rows)
     )
 
 
 def _skew_signs(maps: np.ndarray) -> np.ndarray:
     centred = maps - maps.mean(axis=1, keepdims=True)
     return np.where((centred**3).mean(axis=1) >= 0, 1.0, -1.0)
-
-
-def _product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """a @ b computed in `dtype` (the matrix's: bfloat16 halves the bytes these memory-bound products read),
-    returned in float32 for the QR and SVD, which bfloat16 does not support."""
-    return (a.to(dtype) @ b.to(dtype)).float()
-
-
-def range_factors(matrix: torch.Tensor, width: int, seed: int, power_iterations: int = POWER_ITERATIONS):
-    """(u [T x w], s [w], vt [w x N]): the SVD of the matrix within a randomized range of `width` probes
-    (Halko, Martinsson & Tropp 2011), deterministic for `seed`.
-
-    The top triplets are the randomized PCA's; u s, the [T x w] loadings on the w directions vt, is the reduced
-    matrix that `reduced_stability` reruns. Each pass over the matrix costs about the same for 60 or 200 probes
-    (it is memory-bound), and on the embedded model (4,096 tokens) 200 probes with one power iteration put the
-    top 20 closer to the exact SVD's (neuron maps after ICA: median |corr| 0.997, min 0.990) than 60 probes with
-    two (0.993, 0.977), in less time than two iterations of 200 (0.9999).
-    """
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    width = min(width, min(matrix.shape))
-    probe = torch.randn(matrix.shape[1], width, generator=generator).to(matrix.device)
-    dtype = matrix.dtype
-    basis = _orthonormal(_product(matrix, probe, dtype))
-    for _ in range(power_iterations):
-        basis = _orthonormal(_product(matrix.T, basis, dtype))
-        basis = _orthonormal(_product(matrix, basis, dtype))
-    u_small, s, vt = _wide_svd(_product(basis.T, matrix, dtype))
-    return basis @ u_small, s, vt
-
-
-def _orthonormal(block: torch.Tensor) -> torch.Tensor:
-    """Q of the QR of a thin block: on one CPU thread (`fnsft.discovery._solo_threads`), where a [4,096 x 200] QR was
-    measured 14-200x faster than on two threads of a busy machine."""
-    if block.device.type != "cpu":
-        return torch.linalg.qr(block).Q
-    return in_one_thread(torch.linalg.qr, block).Q
-
-
-def _wide_svd(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(u, s, vt) of a wide [w x N] block, as the QR of its transpose and the SVD of the small R: what LAPACK
-    does for a wide SVD too (the same singular values), but on one CPU thread: for [200 x 46,080] it was measured
-    3.5-6.5x faster than torch.linalg.svd on a busy 2-core machine."""
-    if block.device.type != "cpu":
-        return torch.linalg.svd(block, full_matrices=False)
-    q, r = in_one_thread(torch.linalg.qr, block.T)
-    u, s, wt = in_one_thread(torch.linalg.svd, r.T)
-    return u, s, (q @ wt.T).T
 
 
 def _neuron_maps(u, s, v, unmixing, over: str, tokens: int) -> np.ndarray:
@@ -187,7 +135,7 @@ def time_courses_of(matrix, u, s, v, unmixing, maps: np.ndarray, over: str) -> n
     maps_t = torch.from_numpy(maps).to(v.device, v.dtype)
     if matrix is None:
         return (((u * s) @ (v.T @ maps_t.T)) / neurons).cpu().numpy()
-    courses = _product(matrix, maps_t.T, matrix.dtype) / neurons  # the maps are orthogonal with norm sqrt(N)
+    courses = product(matrix, maps_t.T) / neurons  # the maps are orthogonal with norm sqrt(N)
     return courses.cpu().numpy()
 
 
