@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import gradio as gr
 
 from .._limits import check_discovery, check_seed
@@ -139,9 +141,23 @@ def current_summary(state: AppState, visitor: Visitor, request: gr.Request = Non
     return "No networks yet." if networks is None else networks_markdown(networks)
 
 
-def _settings_fields() -> tuple:
-    """The discovery settings, laid out: (components, rule, threshold, rethreshold button, granularity, token
-    budget, seed, ICA orientation, stability reruns, restarts)."""
+class _SettingsFields(NamedTuple):
+    """The discovery settings' components, as `_settings_fields` lays them out."""
+
+    components: gr.Slider
+    rule: gr.Dropdown
+    threshold: gr.Number
+    rethreshold_button: gr.Button
+    granularity: gr.Radio
+    max_tokens: gr.Number
+    seed: gr.Number
+    ica_over: gr.Radio
+    stability_runs: gr.Slider
+    restarts: gr.Slider
+
+
+def _settings_fields() -> _SettingsFields:
+    """Lay out the discovery settings."""
     gr.Markdown("#### Settings")
     components = gr.Slider(
         2, 64, value=APP_DISCOVERY["num_components"], step=1, label="Networks (ICA components)"
@@ -160,7 +176,7 @@ def _settings_fields() -> tuple:
             0, 10, value=APP_DISCOVERY["stability_runs"], step=1, label="Stability reruns (0 = none)"
         )
         restarts = gr.Slider(1, 5, value=1, step=1, label="ICA restarts (best kept)")
-    return (
+    return _SettingsFields(
         components,
         rule,
         threshold,
@@ -182,18 +198,7 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
             source = gr.Radio([SHIPPED, UPLOAD, HUB], value=SHIPPED, label="Texts to record activations on")
             upload = gr.File(label="Texts (.json / .jsonl / .csv)", file_types=DATA_FILE_TYPES, visible=False)
             hub_id = gr.Textbox(label="Hub dataset id", visible=False)
-            (
-                components,
-                rule,
-                threshold,
-                rethreshold_button,
-                granularity,
-                max_tokens,
-                seed,
-                ica_over,
-                stability_runs,
-                restarts,
-            ) = _settings_fields()
+            fields = _settings_fields()
             gr.Markdown(
                 "Your networks are yours: other visitors do not see them. Discoveries of all visitors run one "
                 f"at a time; while yours waits, the result shows its place in the queue. {defaults_note()}"
@@ -211,14 +216,15 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
     result = gr.Markdown("No networks yet.", elem_id="networks-summary")
     gr.Markdown(RELOAD_NOTE)
     source.change(source_fields, source, [upload, hub_id], api_name="discover_source")
-    rule.change(threshold_default, rule, threshold, api_name="threshold_default")
-    settings = [source, upload, hub_id, components, rule, threshold, granularity, max_tokens, seed]
+    fields.rule.change(threshold_default, fields.rule, fields.threshold, api_name="threshold_default")
+    settings = [source, upload, hub_id, fields.components, fields.rule, fields.threshold]
+    settings += [fields.granularity, fields.max_tokens, fields.seed]
     wiring = {"visitor": visitor, "status": status}
     cancel_job(cancel, state, **wiring, panel="discover")
     action(
         run.click,
         bind(discover, state),
-        [visitor, *settings, ica_over, stability_runs, restarts],
+        [visitor, *settings, fields.ica_over, fields.stability_runs, fields.restarts],
         [result, networks_version],
         api_name="discover",
         heavy=True,
@@ -234,9 +240,9 @@ def build(state: AppState, visitor: gr.State, networks_version: gr.State) -> gr.
         **wiring,
     )
     action(
-        rethreshold_button.click,
+        fields.rethreshold_button.click,
         bind(rethreshold, state),
-        [visitor, rule, threshold],
+        [visitor, fields.rule, fields.threshold],
         [result, networks_version],
         api_name="rethreshold",
         **wiring,
