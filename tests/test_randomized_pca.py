@@ -22,10 +22,11 @@ def low_rank(tokens: int = 300, neurons: int = 500, rank: int = 12, seed: int = 
 @pytest.mark.parametrize("transposed", [False, True])
 def test_bfloat16_products_are_the_same_with_and_without_bfloat16_hardware(monkeypatch, transposed):
     # without bfloat16 hardware the matrix is upcast in row blocks (7 rows here, so 300 rows end in a partial
-    # block); either way: the rounded operands' exact product, rounded to bfloat16 (within one unit of it)
+    # block); either way: the rounded operands' exact product rounded to bfloat16, within half a unit of it
+    # (2^-8 relative) plus float32 accumulation (atol, for sums that cancel to near zero)
     monkeypatch.setattr(_randomized_pca, "_UPCAST_BLOCK", 7 * 500)
     matrix = low_rank().bfloat16()
-    other = torch.randn(300 if transposed else 500, 9)
+    other = torch.randn(300 if transposed else 500, 9, generator=torch.Generator().manual_seed(5))
     exact = ((matrix.double().T if transposed else matrix.double()) @ other.bfloat16().double()).float()
     found = {}
     for in_software in (True, False):
@@ -34,9 +35,9 @@ def test_bfloat16_products_are_the_same_with_and_without_bfloat16_hardware(monke
         )
         found[in_software] = product(matrix, other, transposed=transposed)
         assert found[in_software].dtype == torch.float32
-        torch.testing.assert_close(found[in_software], exact, rtol=2**-7, atol=0)
+        torch.testing.assert_close(found[in_software], exact, rtol=2**-7, atol=1e-2)
         assert torch.equal(found[in_software].bfloat16().float(), found[in_software])  # bfloat16 values
-    torch.testing.assert_close(found[True], found[False], rtol=2**-7, atol=0)
+    torch.testing.assert_close(found[True], found[False], rtol=2**-6, atol=1e-2)
 
 
 def test_sum_of_squares_reads_a_bfloat16_matrix_in_float32_blocks():
@@ -74,3 +75,10 @@ def test_the_wide_svd_is_exact_through_either_route(spread):
     torch.testing.assert_close(s, values, rtol=1e-4, atol=0)
     torch.testing.assert_close(vt @ vt.T, torch.eye(20), atol=1e-4, rtol=0)
     torch.testing.assert_close((u * s) @ vt, tall.T, atol=1e-5, rtol=0)
+
+
+def test_the_wide_svd_of_an_all_zero_block_is_finite():
+    # every neuron constant: the standardised matrix is all zeros, and the Gram route would divide by s = 0
+    u, s, vt = _svd_of_transpose(torch.zeros(500, 8))
+    assert torch.equal(s, torch.zeros(8))
+    assert bool(torch.isfinite(u).all() and torch.isfinite(vt).all())

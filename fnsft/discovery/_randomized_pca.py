@@ -18,9 +18,8 @@ from ._solo_threads import in_one_thread
 PROBE_WIDTH = 200  # randomized range width: the PCA's probes, and the directions stability reruns keep
 POWER_ITERATIONS = 1
 _UPCAST_BLOCK = 1 << 24  # float32 elements per upcast block (64 MB)
-_GRAM_CONDITION = (
-    30.0  # the largest s1 / sw for which the wide SVD goes through the Gram matrix (error <= 1e-4)
-)
+# the largest s1 / sw for which the wide SVD goes through the Gram matrix (error <= 1e-4)
+_GRAM_CONDITION = 30.0
 
 
 @functools.cache
@@ -117,7 +116,7 @@ def _svd_of_transpose(tall: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
         return torch.linalg.svd(tall.T, full_matrices=False)
     eigenvalues, eigenvectors = in_one_thread(torch.linalg.eigh, (tall.T @ tall).double())
     s = eigenvalues.flip(0).clamp_min(0).sqrt()
-    if s[-1] * _GRAM_CONDITION >= s[0]:
+    if 0 < s[0] <= s[-1] * _GRAM_CONDITION:  # (an all-zero block, s1 = 0, takes the QR route)
         u = eigenvectors.flip(1)
         return u.float(), s.float(), (tall @ (u / s).float()).T
     q, r = in_one_thread(torch.linalg.qr, tall)
