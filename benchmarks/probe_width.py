@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from map_matching import matched_ious, matches
 from provenance import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,21 +49,11 @@ def decomposition(matrix, width: int, iterations: int, runs: int):
 def agreement(reference, other, widths) -> dict:
     import numpy as np
 
-    from fnsft.discovery import threshold_networks
-    from fnsft.networks import assign, matched_correlations
+    from fnsft.networks import matched_correlations
 
     correlation = matched_correlations(reference.maps, other.maps)
-    sets = [
-        [{(layer, int(i)) for layer, ids in network.items() for i in ids} for network in found]
-        for found in (
-            threshold_networks(result.maps, widths, "zscore", 3.0)[0] for result in (reference, other)
-        )
-    ]
-    similarity = np.abs(np.corrcoef(reference.maps, other.maps)[:20, 20:])
-    iou = [
-        len(sets[0][i] & sets[1][j]) / max(len(sets[0][i] | sets[1][j]), 1)
-        for i, j in assign(similarity).items()
-    ]
+    pairs, _ = matches(reference.maps, other.maps)
+    iou = matched_ious(reference.maps, other.maps, widths, 3.0, pairs)
     return {
         "median_abs_correlation": round(float(np.median(correlation)), 4),
         "min_abs_correlation": round(float(correlation.min()), 4),

@@ -24,31 +24,21 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from map_matching import matched_ious, matches
 from provenance import environment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLDS = (3.0, 4.0, 5.0)
 
 
-def neuron_sets(maps, widths, z: float) -> list[set]:
-    from fnsft.discovery import threshold_networks
-
-    found = threshold_networks(maps, widths, "zscore", z)[0]
-    return [{(layer, int(i)) for layer, ids in network.items() for i in ids} for network in found]
-
-
 def agreement(first, second, widths) -> dict:
     """Median |corr| and IoU (per threshold) of the halves' one-to-one matches."""
     import numpy as np
 
-    from fnsft.networks import assign
-
-    similarity = np.abs(np.corrcoef(first.maps, second.maps)[: len(first.maps), len(first.maps) :])
-    pairs = list(assign(similarity).items())
-    row = {"median_abs_correlation": round(float(np.median([similarity[i, j] for i, j in pairs])), 4)}
+    pairs, correlations = matches(first.maps, second.maps)
+    row = {"median_abs_correlation": round(float(np.median(correlations)), 4)}
     for z in THRESHOLDS:
-        a, b = neuron_sets(first.maps, widths, z), neuron_sets(second.maps, widths, z)
-        iou = [len(a[i] & b[j]) / max(len(a[i] | b[j]), 1) for i, j in pairs]
+        iou = matched_ious(first.maps, second.maps, widths, z, pairs)
         row[f"median_iou_z{z:g}"] = round(float(np.median(iou)), 3)
     return row
 
