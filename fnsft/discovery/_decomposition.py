@@ -177,13 +177,17 @@ def decompose(
     common = {"over": over, "seed": seed, "max_iter": max_iter, "tol": tol, "restarts": restarts}
     k = n_components
     total_variance = _sum_of_squares(work)
-    result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=work, **common)
+    consensus = consensus and over == "neurons" and stability_runs > 0
+    # consensus maps get their own time courses from the matrix below; the first maps' only order the reruns'
+    # reference, so they come from the factors (a pass over the matrix saved: 0.14 s at 3,000 tokens)
+    first_courses_from = None if consensus else work
+    result = decompose_factors(u[:, :k], s[:k], vt[:k].T, total_variance, matrix=first_courses_from, **common)
     if stability_runs > 0:
         if progress is not None:
             progress("stability", 0.0)
         scores, maps = rerun_maps(u * s, vt.T, result.maps, runs=stability_runs, **common)
         result.stability, result.stability_runs = np.median(scores, axis=0).astype(np.float32), stability_runs
-        if consensus and over == "neurons":
+        if consensus:
             courses = time_courses_of(work, u, s, vt.T, None, maps, over)
             result = with_consensus(result, maps, courses, total_variance)
     result.matrix_dtype = str(matrix.dtype).removeprefix("torch.")
