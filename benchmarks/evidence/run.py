@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds["drift"] = time.perf_counter() - started
     if "forgetting" in sections:
         started = time.perf_counter()
-        evidence["forgetting"] = forgetting_experiment(
+        forgetting = forgetting_experiment(
             args.model,
             networks,
             out / "runs",
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
             device=args.device,
             methods=methods,
         )
+        save("forgetting", forgetting)
         seconds["forgetting"] = time.perf_counter() - started
     write_json_atomically(evidence, path)
     from figures import render_all
