@@ -240,32 +240,12 @@ def decompose_factors(
 
 
 def reduced_stability(
-    loadings: torch.Tensor,
-    basis: torch.Tensor,
-    reference: np.ndarray,
-    *,
-    over: str,
-    seed: int,
-    runs: int,
-    max_iter: int = 400,
-    tol: float = 1e-4,
-    restarts: int = 3,
-    fraction: float = 0.8,
+    loadings: torch.Tensor, basis: torch.Tensor, reference: np.ndarray, **rerun_settings
 ) -> np.ndarray:
     """[k] ICASSO-style stability (Himberg, Hyvarinen & Esposito 2004) of each `reference` map ([k x N]): the
-    median, over `runs` reruns, of its |corr| with its one-to-one (Hungarian) match (`rerun_maps`)."""
-    scores, _ = rerun_maps(
-        loadings,
-        basis,
-        reference,
-        over=over,
-        seed=seed,
-        runs=runs,
-        max_iter=max_iter,
-        tol=tol,
-        restarts=restarts,
-        fraction=fraction,
-    )
+    median, over the reruns, of its |corr| with its one-to-one (Hungarian) match. `rerun_settings` are
+    `rerun_maps`'s (over, seed, runs, ...)."""
+    scores, _ = rerun_maps(loadings, basis, reference, **rerun_settings)
     return np.median(scores, axis=0).astype(np.float32)
 
 
