@@ -20,8 +20,9 @@ from .state import AppState
 from .visitor import Visitor
 
 JOB = "thorough discovery"
-# At 131,072 tokens the split-half IoU median of the embedded model's networks is 0.73, against 0.45 at 16,384
-# per half (fnsft.discovery._reliability, benchmarks/split_half_reliability.py).
+# Half the shipped template's 262,144 tokens, so that it takes minutes on a CPU. Its halves hold 65,536 tokens each;
+# the embedded model's split-half IoU median is 0.53 at 32,768 tokens per half and 0.73 at 131,072 (docs/discovery.md,
+# "How many tokens make networks reproducible"); 65,536 per half was not measured.
 THOROUGH = DEFAULT_SETTINGS.replace(streaming=True, max_tokens=131_072, split_half=True)
 PHASES = {
     "capture": "Recording activations",
