@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         earlier = evidence["setup"].get("earlier_networks", {}).get("sections", [])
         if key in earlier:
             earlier.remove(key)
+            if not earlier:  # every section now comes from today's networks
+                del evidence["setup"]["earlier_networks"]
         write_json_atomically(evidence, path)
 
     points = [n for n in (int(p) for p in args.points.split(",")) if n <= networks.num_components]
