@@ -74,29 +74,26 @@ class _Generate:
         )
 
 
-def _hook_cost(model, mask, rounds: int = 200) -> float:
-    """Seconds the mask adds to one generated token: the down-projections of all layers called on a one-token
-    activation, masked minus unmasked (median of `rounds` alternating pairs). This is every extra step masking puts
-    into a decoding step (the dispatcher hooks sit on the down-projections and nowhere else)."""
-    blocks = fnsft.models.mlp_blocks(model)
-    activation = torch.randn(1, 1, blocks[0].intermediate_size)
+class _HookedCalls:
+    """Every layer's down-projection on one token's activation: all that masking adds to a decoding step (the
+    dispatcher hooks sit on the down-projections and nowhere else)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.blocks = fnsft.models.mlp_blocks(model)
+        self.activation = torch.randn(1, 1, self.blocks[0].intermediate_size)
 
     @torch.no_grad()
-    def calls() -> float:
-        start = time.perf_counter()
-        for block in blocks:
-            block.down_proj(activation.clone())
-        return time.perf_counter() - start
+    def __call__(self) -> None:
+        for block in self.blocks:
+            block.down_proj(self.activation.clone())
 
-    differences = []
-    for round_ in range(rounds + 1):
-        seconds = {}
-        for side, current in _sides(round_, mask):
-            with fnsft.masked(model, current):
-                seconds[side] = calls()
-        if round_:
-            differences.append(seconds[1] - seconds[0])
-    return statistics.median(differences)
+
+def _hook_cost(model, mask, rounds: int = 200) -> float:
+    """Seconds the mask adds to one generated token: `_HookedCalls` masked minus unmasked, median over `rounds`
+    alternating pairs (each pair from one round)."""
+    plain, masked = _alternating(_HookedCalls(model), mask, rounds)
+    return statistics.median(after - before for before, after in zip(plain, masked, strict=True))
 
 
 def _side_by_side(model, tokenizer, mask, repeats: int) -> tuple[list[float], list[float]]:
